@@ -1,0 +1,30 @@
+"""``python -m studio_desktop``: the GUI without arguments, the CLI with them.
+
+``multiprocessing.freeze_support()`` must run first so that a PyInstaller bundle can start
+its own worker processes (DESIGN §10).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()
+    argv = sys.argv[1:] if argv is None else argv
+    gui_flags = {"--workspace"}
+    # GUI when no command is given (only --workspace DIR may be passed to the GUI).
+    wants_gui = not argv or (len(argv) == 2 and argv[0] in gui_flags) or (
+        len(argv) == 1 and argv[0].startswith("--workspace="))
+    if wants_gui:
+        from .gui.app import run_gui
+
+        return run_gui(argv)
+    from .cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""`studio dataset` (placeholder until its issue is built)."""
+
+from __future__ import annotations
+
+from .common import not_built
+
+
+def register(sub) -> None:
+    p = sub.add_parser("dataset", help="dataset (not built yet)")
+    p.add_argument("rest", nargs="*")
+    p.set_defaults(func=not_built("dataset"))

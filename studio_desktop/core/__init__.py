@@ -1,0 +1,1 @@
+"""Pure-Python core: workspace, schemas, importers, splits, statistics. No Qt, no torch."""

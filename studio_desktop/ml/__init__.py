@@ -1,0 +1,1 @@
+"""Torch side: imported only by worker processes (DESIGN §2)."""

@@ -1,0 +1,1 @@
+"""`worker` entry: runs one job (train, evaluate, export, predict) and prints protocol events."""
