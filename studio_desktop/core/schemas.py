@@ -29,6 +29,11 @@ class Stored(BaseModel):
     SCHEMA_VERSION: ClassVar[int] = 1
     schema_version: int = 1
 
+    def model_post_init(self, _context) -> None:
+        # In memory a model is always at its class's current version: files are migrated
+        # before validation (store.parse_model), so nothing older ever reaches here.
+        self.schema_version = type(self).SCHEMA_VERSION
+
 
 class WorkspaceInfo(Stored):
     KIND: ClassVar[str] = "workspace"
