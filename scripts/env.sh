@@ -4,10 +4,9 @@
 # The environment with torch weighs ~6 GB, so it is cached once per machine in
 # ${AI_STUDIO_VENV_CACHE:-~/.cache/ai-studio} under a key derived from the pinned
 # requirement files: a fresh clone reuses it; a change of dependencies builds a new one.
-# Usage: scripts/env.sh [test]   ("test" adds requirements-test.txt)
+# Usage: scripts/env.sh   (one environment serves the app and the tests)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-want_test="${1:-}"
 py="${PYTHON:-}"
 if [ -z "$py" ]; then
   for c in python3.11 python3 python; do

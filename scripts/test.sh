@@ -5,7 +5,9 @@
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
-venv="$("$here/scripts/env.sh" test)" || { echo "test.sh: could not prepare the environment" >&2; exit 1; }
+venv="$("$here/scripts/env.sh")" || { echo "test.sh: could not prepare the environment" >&2; exit 1; }
+# This clone first on the path, whichever clone the shared environment was last installed from.
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 export QT_QPA_PLATFORM=offscreen
 export PYTHONDONTWRITEBYTECODE=1
 status=0
