@@ -1,0 +1,123 @@
+"""Processes and control files of running jobs (no Qt, no torch).
+
+The GUI starts training workers detached, so they survive the GUI; it talks to them through
+small control files in the experiment folder rather than through a pipe:
+``STOP`` asks the worker to stop gracefully, ``DETACHED`` tells it that its parent quitting
+on purpose is not a reason to stop. :func:`pid_alive` lets a restarted GUI tell live jobs
+from dead ones (``ExperimentService.reconcile``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .store import atomic_write_text
+
+STOP_FILE = "STOP"
+DETACHED_FILE = "DETACHED"
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id is running (a zombie counts as dead)."""
+    if not pid or pid <= 0:
+        return False
+    if sys.platform == "win32":
+        return _pid_alive_windows(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return False
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A finished child not yet reaped still answers kill(0); /proc tells the truth on Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    try:
+        return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except IndexError:
+        return False
+
+
+def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - exercised on Windows only
+    import ctypes
+    from ctypes import wintypes
+
+    PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+    STILL_ACTIVE = 259
+    kernel32 = ctypes.windll.kernel32
+    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return False
+    try:
+        code = wintypes.DWORD()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return False
+        return code.value == STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def kill(pid: int) -> bool:
+    """Terminate ``pid`` at once (after a graceful stop timed out). True when a signal was sent."""
+    if not pid_alive(pid):
+        return False
+    try:
+        if sys.platform == "win32":  # pragma: no cover
+            import ctypes
+
+            handle = ctypes.windll.kernel32.OpenProcess(1, False, pid)  # PROCESS_TERMINATE
+            if not handle:
+                return False
+            ok = ctypes.windll.kernel32.TerminateProcess(handle, 1)
+            ctypes.windll.kernel32.CloseHandle(handle)
+            return bool(ok)
+        os.kill(pid, signal.SIGKILL)
+        return True
+    except OSError:
+        return False
+
+
+def request_stop(exp_folder: str | Path) -> Path:
+    """Ask the worker of this experiment to stop after its current step (writes ``STOP``)."""
+    path = Path(exp_folder) / STOP_FILE
+    atomic_write_text(path, "stop\n")
+    return path
+
+
+def stop_requested(exp_folder: str | Path) -> bool:
+    return (Path(exp_folder) / STOP_FILE).exists()
+
+
+def mark_detached(exp_folder: str | Path) -> Path:
+    """Tell the worker that its parent (the GUI) may quit without stopping it (writes ``DETACHED``)."""
+    path = Path(exp_folder) / DETACHED_FILE
+    atomic_write_text(path, "detached\n")
+    return path
+
+
+def is_detached(exp_folder: str | Path) -> bool:
+    return (Path(exp_folder) / DETACHED_FILE).exists()
+
+
+def clear_control_files(exp_folder: str | Path) -> None:
+    """Remove ``STOP`` and ``DETACHED`` (done by a worker when it starts or resumes)."""
+    for name in (STOP_FILE, DETACHED_FILE):
+        try:
+            (Path(exp_folder) / name).unlink()
+        except FileNotFoundError:
+            pass
+
+
+__all__ = ["pid_alive", "kill", "request_stop", "stop_requested", "mark_detached", "is_detached",
+           "clear_control_files", "STOP_FILE", "DETACHED_FILE"]

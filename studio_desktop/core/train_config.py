@@ -1,0 +1,394 @@
+"""Training settings: the config every experiment stores, the model catalog, the augmentations.
+
+Pure data (no torch): the Training page builds its forms from these tables, and the worker
+turns them into torchvision / Lightning objects. Every setting carries a ``title`` and a
+teaching ``description`` (``TrainConfig.field_help()``), so a student can hover any knob and
+learn what it does. Validation messages name the setting (see :func:`validate_config`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..tasks import TASKS, get_task
+from .errors import InvalidInput
+
+# --------------------------------------------------------------------------- augmentations
+
+
+@dataclass(frozen=True)
+class AugmentationInfo:
+    """One augmentation the user can put in the list: what it does, its parameters.
+
+    ``params`` maps a parameter name to ``(default, minimum, maximum, help)``.
+    """
+
+    name: str
+    display: str
+    help: str
+    params: dict[str, tuple[float, float, float, str]] = field(default_factory=dict)
+
+
+def _aug(name, display, help_, **params) -> tuple[str, AugmentationInfo]:
+    return name, AugmentationInfo(name, display, help_, params)
+
+
+AUGMENTATIONS: dict[str, AugmentationInfo] = dict([
+    _aug("flip_horizontal", "Horizontal flip",
+         "Mirrors the image left-right at random. Use it when a mirrored object is still the same class "
+         "(most photos); avoid it for text or left/right-specific parts.",
+         p=(0.5, 0.0, 1.0, "probability of flipping each image")),
+    _aug("flip_vertical", "Vertical flip",
+         "Turns the image upside down at random. Good for microscopy and aerial images, where 'up' "
+         "has no meaning; bad for everyday photos.",
+         p=(0.5, 0.0, 1.0, "probability of flipping each image")),
+    _aug("rotation", "Rotation",
+         "Rotates the image by a random angle, so the model learns objects at any orientation.",
+         degrees=(15.0, 0.0, 180.0, "largest rotation in degrees, either direction")),
+    _aug("resized_crop", "Random crop and zoom",
+         "Cuts a random part of the image and scales it to the input size: the model sees objects "
+         "at different sizes and positions. One of the most useful augmentations.",
+         scale_min=(0.6, 0.05, 1.0, "smallest crop, as a fraction of the image area"),
+         ratio=(1.33, 1.0, 3.0, "largest aspect-ratio change of the crop")),
+    _aug("affine", "Shift and scale",
+         "Moves and scales the image a little, keeping all of it in view (unlike the crop).",
+         translate=(0.1, 0.0, 0.5, "largest shift as a fraction of the image size"),
+         scale=(0.1, 0.0, 0.5, "largest zoom in or out, as a fraction")),
+    _aug("perspective", "Perspective",
+         "Tilts the image as if seen from a slightly different viewpoint.",
+         distortion=(0.2, 0.0, 1.0, "strength of the tilt"),
+         p=(0.3, 0.0, 1.0, "probability of applying it")),
+    _aug("color_jitter", "Colour jitter",
+         "Changes brightness, contrast, saturation and hue at random, so the model does not rely "
+         "on the exact lighting or camera of the training images.",
+         brightness=(0.2, 0.0, 1.0, "largest brightness change (fraction)"),
+         contrast=(0.2, 0.0, 1.0, "largest contrast change (fraction)"),
+         saturation=(0.2, 0.0, 1.0, "largest saturation change (fraction)"),
+         hue=(0.0, 0.0, 0.5, "largest hue shift (fraction of the colour wheel)")),
+    _aug("blur", "Blur",
+         "Blurs the image a little at random, as out-of-focus or low-resolution cameras do.",
+         sigma=(1.0, 0.1, 10.0, "largest blur strength (Gaussian sigma in pixels)"),
+         p=(0.2, 0.0, 1.0, "probability of applying it")),
+    _aug("grayscale", "Grayscale",
+         "Removes colour from some images, so the model learns shapes and textures rather than colour.",
+         p=(0.1, 0.0, 1.0, "probability of converting each image")),
+    _aug("random_erasing", "Random erasing",
+         "Blanks out a random rectangle, so the model learns to use the whole object, not one detail.",
+         p=(0.25, 0.0, 1.0, "probability of erasing a patch"),
+         scale_max=(0.2, 0.02, 0.5, "largest patch, as a fraction of the image area")),
+])
+
+
+class AugmentationStep(BaseModel):
+    """One entry of the ordered augmentation list of a config."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(title="Augmentation", description="Which augmentation (see the list of augmentations).")
+    enabled: bool = Field(True, title="On", description="Untick to keep the step in the list but skip it.")
+    params: dict[str, float] = Field(default_factory=dict, title="Parameters",
+                                     description="The augmentation's parameters; missing ones use defaults.")
+
+    @model_validator(mode="after")
+    def _known(self) -> AugmentationStep:
+        info = AUGMENTATIONS.get(self.name)
+        if info is None:
+            raise ValueError(f"unknown augmentation '{self.name}'; choose one of: {', '.join(AUGMENTATIONS)}")
+        for key, value in self.params.items():
+            if key not in info.params:
+                raise ValueError(f"augmentation '{self.name}' has no parameter '{key}' "
+                                 f"(it has: {', '.join(info.params) or 'none'})")
+            _, lo, hi, _ = info.params[key]
+            if not lo <= value <= hi:
+                raise ValueError(f"augmentation '{self.name}' parameter '{key}' must be between {lo} and {hi}")
+        return self
+
+    def value(self, key: str) -> float:
+        """The parameter's value, or its default."""
+        return float(self.params.get(key, AUGMENTATIONS[self.name].params[key][0]))
+
+
+_DEFAULT_AUGS: dict[str, list[str]] = {
+    "classification": ["flip_horizontal", "resized_crop", "color_jitter"],
+    "object_detection": ["flip_horizontal", "color_jitter"],
+    "semantic_segmentation": ["flip_horizontal", "resized_crop", "color_jitter"],
+    "instance_segmentation": ["flip_horizontal", "color_jitter"],
+    "anomaly_detection": [],
+    "regression": ["color_jitter"],
+    "oriented_object_detection": ["flip_horizontal", "flip_vertical", "color_jitter"],
+}
+
+
+def default_augmentations(task: str) -> list[AugmentationStep]:
+    """The augmentation list a new experiment of ``task`` starts with."""
+    get_task(task)
+    return [AugmentationStep(name=n) for n in _DEFAULT_AUGS.get(task, [])]
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    display: str
+    params_millions: float
+    default_input_size: int
+    description: str
+    tasks: tuple[str, ...]
+
+
+_CLS = ("classification", "regression")
+_CLASSIFIERS = [
+    ModelInfo("tiny_cnn", "Tiny CNN (teaching)", 0.1, 64,
+              "Four small convolution layers: trains in seconds on any laptop. Good for learning how "
+              "training works and for simple images; too small for hard problems.", _CLS),
+    ModelInfo("resnet18", "ResNet-18", 11.7, 224,
+              "The classic residual network, small and robust. A good first choice on CPU.", _CLS),
+    ModelInfo("resnet34", "ResNet-34", 21.8, 224, "Deeper ResNet: a little more accurate, twice as slow.", _CLS),
+    ModelInfo("resnet50", "ResNet-50", 25.6, 224,
+              "The standard strong baseline; wants a GPU for comfortable training.", _CLS),
+    ModelInfo("mobilenet_v3_small", "MobileNet V3 small", 2.5, 224,
+              "Made for phones: very fast, less accurate. Good when predictions must be quick.", _CLS),
+    ModelInfo("mobilenet_v3_large", "MobileNet V3 large", 5.5, 224,
+              "Fast mobile network with better accuracy than the small one.", _CLS),
+    ModelInfo("efficientnet_b0", "EfficientNet-B0", 5.3, 224,
+              "Accurate for its size; slower to train than its size suggests.", _CLS),
+    ModelInfo("efficientnet_b3", "EfficientNet-B3", 12.2, 300, "Larger EfficientNet for harder problems.", _CLS),
+    ModelInfo("convnext_tiny", "ConvNeXt-Tiny", 28.6, 224,
+              "A modern convolutional network, very accurate with pretrained weights; needs a GPU.", _CLS),
+]
+
+MODEL_CATALOG: dict[str, list[ModelInfo]] = {
+    "classification": _CLASSIFIERS,
+    "regression": _CLASSIFIERS,
+    "object_detection": [
+        ModelInfo("fasterrcnn_mobilenet_v3_large_fpn", "Faster R-CNN MobileNet V3", 19.4, 320,
+                  "Two-stage detector on a mobile backbone: a good CPU-friendly default.", ("object_detection",)),
+        ModelInfo("fasterrcnn_resnet50_fpn", "Faster R-CNN ResNet-50", 41.8, 640,
+                  "Accurate two-stage detector; wants a GPU.", ("object_detection",)),
+        ModelInfo("retinanet_resnet50_fpn", "RetinaNet ResNet-50", 34.0, 640,
+                  "One-stage detector with focal loss.", ("object_detection",)),
+        ModelInfo("fcos_resnet50_fpn", "FCOS ResNet-50", 32.3, 640, "Anchor-free one-stage detector.",
+                  ("object_detection",)),
+        ModelInfo("ssdlite320_mobilenet_v3_large", "SSDlite MobileNet V3", 3.4, 320,
+                  "Very small, fast detector for simple scenes.", ("object_detection",)),
+    ],
+    "semantic_segmentation": [
+        ModelInfo("lraspp_mobilenet_v3_large", "LR-ASPP MobileNet V3", 3.2, 256,
+                  "Light segmentation network; fine on CPU.", ("semantic_segmentation",)),
+        ModelInfo("deeplabv3_mobilenet_v3_large", "DeepLabV3 MobileNet V3", 11.0, 256,
+                  "DeepLab on a mobile backbone: a good balance.", ("semantic_segmentation",)),
+        ModelInfo("deeplabv3_resnet50", "DeepLabV3 ResNet-50", 42.0, 512,
+                  "Accurate, heavier DeepLab; wants a GPU.", ("semantic_segmentation",)),
+        ModelInfo("fcn_resnet50", "FCN ResNet-50", 35.3, 512, "The classic fully convolutional network.",
+                  ("semantic_segmentation",)),
+    ],
+    "instance_segmentation": [
+        ModelInfo("maskrcnn_resnet50_fpn", "Mask R-CNN ResNet-50", 44.4, 512,
+                  "The standard instance segmentation model.", ("instance_segmentation",)),
+    ],
+    "anomaly_detection": [
+        ModelInfo("padim_resnet18", "PaDiM (ResNet-18 features)", 11.7, 256,
+                  "Learns the normal feature distribution of good images; needs no defect examples.",
+                  ("anomaly_detection",)),
+    ],
+    "oriented_object_detection": [
+        ModelInfo("rotated_fasterrcnn_mobilenet_v3_large_fpn", "Rotated Faster R-CNN MobileNet V3", 19.4, 512,
+                  "Faster R-CNN predicting an angle for every box.", ("oriented_object_detection",)),
+    ],
+}
+
+
+def model_info(task: str, name: str) -> ModelInfo:
+    """The catalog entry of ``name`` for ``task``; unknown names raise :class:`InvalidInput`."""
+    for m in MODEL_CATALOG.get(task, []):
+        if m.name == name:
+            return m
+    names = ", ".join(m.name for m in MODEL_CATALOG.get(task, []))
+    raise InvalidInput(f"invalid training setting 'model': '{name}' is not a {task} model; choose one of: {names}")
+
+
+# --------------------------------------------------------------------------- the config
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+
+
+def _f(default, title: str, description: str, **kw):
+    return Field(default, title=title, description=description, **kw)
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides how a model is trained. Stored in experiment.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split_id: str | None = _f(None, "Split", "Which train/validation/test split to train on. Empty: the "
+                              "newest split of the project.")
+    model: str = _f("resnet18", "Model", "The network architecture. Bigger models can learn harder problems "
+                    "but train slower and need more images.")
+    pretrained: bool = _f(True, "Start from pretrained weights", "Start from weights learned on ImageNet "
+                          "(1.2 million photos) when they are on this computer: training is much faster and "
+                          "works with fewer images. Without them the model learns from scratch.")
+    weights_file: str | None = _f(None, "Weights file", "A .pth file with pretrained weights to start from "
+                                  "(for example downloaded on another computer). Empty: use the torch cache.")
+    finetune: Literal["full", "linear_probe", "partial"] = _f(
+        "full", "Fine-tuning", "full: train every layer. linear_probe: freeze the pretrained backbone and "
+        "train only the last layer (fast, needs few images). partial: train only the last stages.")
+    unfreeze_stages: int = _f(1, "Stages to train", "With partial fine-tuning: how many of the last stages "
+                              "of the backbone are trained; the earlier ones stay frozen.", ge=0, le=10)
+    epochs: int = _f(20, "Epochs", "How many times the model sees every training image.", ge=1, le=10000)
+    batch_size: int = _f(32, "Batch size", "Images per training step. Larger batches are faster per image "
+                         "but need more memory; lower it if you run out of memory.", ge=1, le=4096)
+    input_size: int = _f(224, "Input size (pixels)", "Images are resized to this many pixels square. "
+                         "Smaller is much faster; larger keeps small details.", ge=16, le=2048)
+    optimizer: Literal["sgd", "adam", "adamw"] = _f(
+        "adamw", "Optimizer", "How the weights are updated. AdamW is a robust default; SGD with momentum "
+        "can reach slightly better results with a well-tuned learning rate.")
+    lr: float = _f(1e-3, "Learning rate", "Size of each update step. Too high: the loss jumps or becomes "
+                   "NaN. Too low: training crawls. Typical: 1e-3 for Adam/AdamW, 1e-2 for SGD.", gt=0, le=10)
+    weight_decay: float = _f(1e-4, "Weight decay", "Pulls weights towards zero to reduce over-fitting.",
+                             ge=0, le=1)
+    momentum: float = _f(0.9, "Momentum (SGD)", "How much of the previous update SGD keeps.", ge=0, lt=1)
+    scheduler: Literal["none", "step", "cosine", "plateau", "onecycle"] = _f(
+        "cosine", "Learning-rate schedule", "How the learning rate changes during training. cosine: smoothly "
+        "down to zero; step: divided by 10 every third of training; plateau: lowered when validation stops "
+        "improving; onecycle: up then down.")
+    warmup_epochs: float = _f(0.0, "Warm-up epochs", "Start with a tiny learning rate and raise it linearly "
+                              "over this many epochs; helps stability with large learning rates.", ge=0, le=100)
+    early_stopping: bool = _f(False, "Early stopping", "Stop when the validation metric has not improved "
+                              "for 'patience' epochs, and keep the best model.")
+    early_stopping_metric: str = _f("val_loss", "Early-stopping metric", "The validation metric watched by "
+                                    "early stopping, e.g. val_loss or val_accuracy.")
+    patience: int = _f(5, "Patience (epochs)", "Epochs without improvement before early stopping stops.",
+                       ge=1, le=1000)
+    grad_clip: float = _f(0.0, "Gradient clipping", "Caps the size of the gradients (0 = off); prevents "
+                          "sudden jumps of the loss.", ge=0)
+    label_smoothing: float = _f(0.0, "Label smoothing", "Makes the model less over-confident by aiming at "
+                                "0.9 instead of 1.0 for the right class (0.1 = 10 %).", ge=0, lt=1)
+    class_weights: bool = _f(False, "Balance classes", "Weight the loss by inverse class frequency, so rare "
+                             "classes count as much as frequent ones.")
+    mixed_precision: bool = _f(True, "Mixed precision", "Compute in 16-bit where the GPU supports it: faster "
+                               "and less memory. Ignored on CPU.")
+    seed: int = _f(0, "Seed", "Random seed: the same seed, data and settings give the same run.", ge=0)
+    device: str = _f("auto", "Device", "Where to train: auto (a GPU if there is one), cpu, cuda or cuda:N.")
+    num_workers: int = _f(0, "Data-loading processes", "Processes that decode images in parallel with "
+                          "training. 0 loads in the training process (safest); 2-8 is faster on big "
+                          "machines.", ge=0, le=64)
+    augmentations: list[AugmentationStep] = _f([], "Augmentations", "Random changes applied to training "
+                                               "images, in order, so the model generalises beyond them.")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not _DEVICE.match(v):
+            raise ValueError("must be auto, cpu, cuda or cuda:N")
+        return v
+
+    @field_validator("early_stopping_metric")
+    @classmethod
+    def _es_metric(cls, v: str) -> str:
+        if not re.match(r"^(val|train)_[a-z0-9_]+$", v):
+            raise ValueError("must name a logged metric such as val_loss or val_accuracy")
+        return v
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """Setting name -> teaching help text (tooltips, ``studio train --help``)."""
+        return {name: f.description or "" for name, f in cls.model_fields.items()}
+
+    @classmethod
+    def field_titles(cls) -> dict[str, str]:
+        return {name: f.title or name for name, f in cls.model_fields.items()}
+
+
+def _message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err.get("loc", ())]
+    where = loc[0] if loc else "config"
+    if where == "augmentations" and len(loc) > 1:
+        where = f"augmentations[{loc[1]}]"
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        msg = "is not a training setting"
+    return f"invalid training setting '{where}': {msg}"
+
+
+def validate_config(data: Any, task: str | None = None) -> TrainConfig:
+    """Validate a config dict (or model); errors are :class:`InvalidInput` naming the setting.
+
+    With ``task`` the model must also be in that task's catalog.
+    """
+    try:
+        cfg = data if isinstance(data, TrainConfig) else TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(_message(exc)) from None
+    if task is not None:
+        model_info(task, cfg.model)
+    return cfg
+
+
+def _parse_value(text: str) -> Any:
+    import json
+
+    low = text.strip().lower()
+    if low in ("none", "null", ""):
+        return None
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def apply_settings(config: TrainConfig, pairs: list[str], task: str | None = None) -> TrainConfig:
+    """``["lr=0.01", "epochs=3"]`` (the CLI's ``--set``) applied to ``config``, validated."""
+    data = config.model_dump()
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInput(f"--set expects key=value, got '{pair}'")
+        if key not in TrainConfig.model_fields:
+            raise InvalidInput(f"invalid training setting '{key}': is not a training setting; "
+                               f"known: {', '.join(TrainConfig.model_fields)}")
+        data[key] = _parse_value(value)
+    return validate_config(data, task)
+
+
+_TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    # CPU-friendly: reaches high accuracy on the sample project in about a minute on a laptop.
+    "classification": dict(model="resnet18", input_size=64, epochs=12, batch_size=32, lr=2e-3,
+                           early_stopping_metric="val_accuracy"),
+    "regression": dict(model="resnet18", input_size=128, epochs=20, lr=1e-3, early_stopping_metric="val_mae"),
+    "object_detection": dict(model="fasterrcnn_mobilenet_v3_large_fpn", input_size=320, batch_size=4,
+                             epochs=20, lr=1e-4, early_stopping_metric="val_map"),
+    "semantic_segmentation": dict(model="lraspp_mobilenet_v3_large", input_size=256, batch_size=8, epochs=30,
+                                  lr=1e-3, early_stopping_metric="val_miou"),
+    "instance_segmentation": dict(model="maskrcnn_resnet50_fpn", input_size=512, batch_size=2, epochs=20,
+                                  lr=1e-4, early_stopping_metric="val_map_mask"),
+    "anomaly_detection": dict(model="padim_resnet18", input_size=256, batch_size=16, epochs=1,
+                              early_stopping_metric="val_image_auroc", scheduler="none"),
+    "oriented_object_detection": dict(model="rotated_fasterrcnn_mobilenet_v3_large_fpn", input_size=512,
+                                      batch_size=4, epochs=30, lr=1e-4, early_stopping_metric="val_map_50"),
+}
+
+
+def defaults_for(task: str) -> TrainConfig:
+    """The settings a new experiment of ``task`` starts with (validated)."""
+    get_task(task)
+    data = dict(_TASK_DEFAULTS.get(task, {}))
+    data["augmentations"] = default_augmentations(task)
+    return validate_config(data, task)
+
+
+__all__ = ["AUGMENTATIONS", "AugmentationInfo", "AugmentationStep", "MODEL_CATALOG", "ModelInfo",
+           "TrainConfig", "apply_settings", "default_augmentations", "defaults_for", "model_info",
+           "validate_config", "TASKS"]
