@@ -334,6 +334,11 @@ def _validate_name(name: str) -> str:
     return name
 
 
+def _get(data: dict, section: str, key: str):
+    value = data.get(section)
+    return value.get(key) if isinstance(value, dict) else None
+
+
 @dataclass(frozen=True)
 class ExperimentRef:
     id: str
@@ -429,30 +434,41 @@ class SplitService:
     rename = update
 
     def experiments_using(self, split_id: str) -> list[ExperimentRef]:
-        """Experiments whose ``config.split_id`` is this split (read defensively).
+        """Experiments that use this split (their experiment.json is read defensively, raw).
 
-        An unreadable experiment.json counts as using the split if its text mentions the
-        id: when in doubt, refuse a deletion rather than orphan an experiment.
+        The split id may be at ``config.split_id`` (chosen), or at top-level ``split_id`` /
+        ``environment.split_id`` (resolved by the worker). An experiment that names no split
+        trains on the newest one, so it counts as using the newest. An unreadable
+        experiment.json counts as using the split if its text mentions the id: when in
+        doubt, refuse a deletion rather than orphan an experiment.
         """
         out = []
         exp_root = self.ws.project_dir(self.project_id) / "experiments"
         if not exp_root.is_dir():
             return out
+        newest = None
         for folder in sorted(exp_root.iterdir()):
             path = folder / "experiment.json"
             if not path.is_file():
                 continue
+            name = folder.name
             try:
                 data = read_json(path)
-                config = data.get("config") if isinstance(data, dict) else None
-                used = isinstance(config, dict) and config.get("split_id") == split_id
-                name = str(data.get("name") or folder.name) if isinstance(data, dict) else folder.name
+                data = data if isinstance(data, dict) else {}
+                name = str(data.get("name") or folder.name)
+                named = {_get(data, "config", "split_id"), data.get("split_id"),
+                         _get(data, "environment", "split_id")} - {None}
+                if not named:
+                    if newest is None:
+                        splits = self.list()
+                        newest = splits[-1].id if splits else ""
+                    named = {newest}
+                used = split_id in named
             except StoreError:
                 try:
                     used = split_id in path.read_text(encoding="utf-8", errors="replace")
                 except OSError:
                     used = False
-                name = folder.name
             if used:
                 out.append(ExperimentRef(folder.name, name))
         return out

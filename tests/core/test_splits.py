@@ -241,6 +241,9 @@ def test_delete_refused_while_an_experiment_uses_it(workspace, project):
     (exp / "experiment.json").write_text("{broken " + split.id)  # unreadable but mentions it
     with pytest.raises(InvalidInput):
         svc.delete("s")
+    (exp / "experiment.json").write_text(json.dumps({"config": {"split_id": None}}))
+    with pytest.raises(InvalidInput):  # no split named: it trains on the newest, this one
+        svc.delete("s")
     (exp / "experiment.json").write_text(json.dumps({"config": {"split_id": "other"}}))
     assert svc.delete("s").id == split.id
     assert not svc.path_of(split.id).exists() and svc.list() == []
