@@ -1,0 +1,180 @@
+"""Checks an import applies to annotations before they enter a project.
+
+Kept apart from :mod:`.importing` (the transaction) because these are the rules a user
+reads about in the import report: which annotations a task uses, what happens to a box
+outside its image (clipped, or dropped when nothing is left), to an unknown class id, to a
+polygon with no area, and how classes found in the source are merged onto the project's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from shapely.geometry import Polygon
+
+from ..tasks import TaskInfo
+from .formats import ImportIssue, ParsedDataset, ParsedImage
+from .images import ImageInfo, orient_box, orient_flat, rbox_from_corners
+from .projects import class_color
+from .schemas import Box, ClassInfo, ImageRecord, Instance, Project, RotatedBox
+
+#: ParsedImage attribute -> the ImageRecord field (= TaskInfo.annotation) it feeds
+FIELDS = {"label": "label", "boxes": "boxes", "instances": "instances", "rboxes": "rboxes",
+          "mask_path": "mask", "anomaly": "anomaly", "targets": "targets"}
+#: below this width/height (pixels) a clipped box is degenerate
+MIN_SIDE = 1e-3
+
+
+def merge_classes(project: Project, parsed: ParsedDataset, has_classes: bool
+                  ) -> tuple[Project, list[int], list[str], list[str]]:
+    """Project with the source's classes and target names added; parsed index -> class id."""
+    classes = list(project.classes)
+    by_name = {c.name.casefold(): c.id for c in classes}
+    mapping: list[int] = []
+    added: list[str] = []
+    if has_classes:
+        for name in parsed.class_names:
+            key = name.strip().casefold()
+            if key not in by_name:
+                new_id = max((c.id for c in classes), default=-1) + 1
+                classes.append(ClassInfo(id=new_id, name=name.strip(), color=class_color(new_id)))
+                by_name[key] = new_id
+                added.append(name.strip())
+            mapping.append(by_name[key])
+    targets = list(project.target_names)
+    new_targets = [t for t in parsed.target_names if t not in targets]
+    targets += new_targets
+    if added or new_targets:
+        project = project.model_copy(update={"classes": classes, "target_names": targets})
+    return project, mapping, added, new_targets
+
+
+class AnnotationChecker:
+    """Moves annotations onto an :class:`ImageRecord`, checking them for the project's task."""
+
+    def __init__(self, task: TaskInfo, mapping: list[int], class_names: list[str]):
+        self.task = task
+        self.mapping = mapping
+        self.class_names = class_names
+        self._issues: list[ImportIssue] = []
+        self.unused: Counter[str] = Counter()
+
+    def uses(self, field: str) -> bool:
+        return self.task.annotation == field
+
+    def issues(self) -> list[ImportIssue]:
+        out = list(self._issues)
+        for field, n in sorted(self.unused.items()):
+            out.append(ImportIssue("(this import)", f"{n} images carry {field} annotations, which a "
+                                   f"{self.task.display_name.lower()} project does not use", "dropped"))
+        return out
+
+    def _issue(self, rec_source: str, reason: str, action: str) -> None:
+        self._issues.append(ImportIssue(rec_source, reason, action))
+
+    def _cls(self, cls: int, where: str) -> int | None:
+        if 0 <= cls < len(self.mapping):
+            return self.mapping[cls]
+        self._issue(where, f"unknown class id {cls} (the source lists {len(self.class_names)} classes)",
+                    "dropped")
+        return None
+
+    def apply(self, rec: ImageRecord, item: ParsedImage, orient: ImageInfo | None) -> None:
+        """Fill ``rec`` from ``item``; ``orient`` set = annotations are in the raw EXIF frame."""
+        where = str(item.path)
+        for attr, field in FIELDS.items():
+            value = getattr(item, attr)
+            if value is None or value == [] or value == {}:
+                continue
+            if field != self.task.annotation:
+                self.unused[field] += 1
+                continue
+            if attr == "label":
+                rec.label = self._cls(value, where)
+            elif attr == "boxes":
+                rec.boxes = [b for b in (self._box(b, rec, where, orient) for b in value) if b]
+            elif attr == "instances":
+                rec.instances = [i for i in (self._instance(i, rec, where, orient) for i in value) if i]
+            elif attr == "rboxes":
+                rec.rboxes = [r for r in (self._rbox(r, rec, where, orient) for r in value) if r]
+            elif attr == "targets":
+                rec.targets = {k: float(v) for k, v in value.items()}
+            # mask and anomaly are filled by the importer (they need the staged mask path)
+
+    def _box(self, b: Box, rec: ImageRecord, where: str, orient: ImageInfo | None) -> Box | None:
+        cls = self._cls(b.cls, where)
+        if cls is None:
+            return None
+        x1, y1, x2, y2 = min(b.x1, b.x2), min(b.y1, b.y2), max(b.x1, b.x2), max(b.y1, b.y2)
+        if orient is not None:
+            x1, y1, x2, y2 = orient_box(x1, y1, x2, y2, orient.raw_size, orient.orientation)
+        cx1, cy1 = min(max(x1, 0.0), rec.width), min(max(y1, 0.0), rec.height)
+        cx2, cy2 = min(max(x2, 0.0), rec.width), min(max(y2, 0.0), rec.height)
+        name = self._name(b.cls)
+        if cx2 - cx1 < MIN_SIDE or cy2 - cy1 < MIN_SIDE:
+            self._issue(where, f"box of '{name}' ({x1:g},{y1:g},{x2:g},{y2:g}) has no area inside the "
+                        f"{rec.width}x{rec.height} image", "dropped")
+            return None
+        if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
+            self._issue(where, f"box of '{name}' ({x1:g},{y1:g},{x2:g},{y2:g}) extends outside the "
+                        f"{rec.width}x{rec.height} image", "clipped")
+        return b.model_copy(update={"cls": cls, "x1": cx1, "y1": cy1, "x2": cx2, "y2": cy2})
+
+    def _name(self, cls: int) -> str:
+        return self.class_names[cls] if 0 <= cls < len(self.class_names) else str(cls)
+
+    def _instance(self, inst: Instance, rec: ImageRecord, where: str, orient: ImageInfo | None
+                  ) -> Instance | None:
+        cls = self._cls(inst.cls, where)
+        if cls is None:
+            return None
+        polygons: list[list[float]] = []
+        clipped = False
+        for poly in inst.polygons:
+            if orient is not None:
+                poly = orient_flat(poly, orient.raw_size, orient.orientation)
+            pts = [(poly[i], poly[i + 1]) for i in range(0, len(poly) - 1, 2)]
+            if len(pts) < 3 or Polygon(pts).area <= 0:
+                self._issue(where, f"polygon of '{self._name(inst.cls)}' has fewer than 3 points or no "
+                            "area", "dropped")
+                continue
+            inside = [(min(max(x, 0.0), rec.width), min(max(y, 0.0), rec.height)) for x, y in pts]
+            if inside != pts:
+                clipped = True
+                if Polygon(inside).area <= 0:
+                    self._issue(where, f"polygon of '{self._name(inst.cls)}' lies outside the image",
+                                "dropped")
+                    continue
+            polygons.append([v for p in inside for v in p])
+        if clipped:
+            self._issue(where, f"polygon of '{self._name(inst.cls)}' extends outside the image", "clipped")
+        if not polygons and not inst.rle:
+            return None
+        box = list(inst.box)
+        if polygons:
+            xs = [v for p in polygons for v in p[0::2]]
+            ys = [v for p in polygons for v in p[1::2]]
+            box = [min(xs), min(ys), max(xs), max(ys)]
+        elif orient is not None and len(box) == 4:
+            box = list(orient_box(*box, orient.raw_size, orient.orientation))
+        return inst.model_copy(update={"cls": cls, "polygons": polygons, "box": box})
+
+    def _rbox(self, r: RotatedBox, rec: ImageRecord, where: str, orient: ImageInfo | None
+              ) -> RotatedBox | None:
+        cls = self._cls(r.cls, where)
+        if cls is None:
+            return None
+        if r.w <= MIN_SIDE or r.h <= MIN_SIDE:
+            self._issue(where, f"rotated box of '{self._name(r.cls)}' has no area", "dropped")
+            return None
+        update: dict = {"cls": cls}
+        if orient is not None and len(r.corners) == 8:
+            corners = orient_flat(r.corners, orient.raw_size, orient.orientation)
+            cx, cy, w, h, angle = rbox_from_corners(corners)
+            update.update(cx=cx, cy=cy, w=w, h=h, angle=angle, corners=corners)
+        cx, cy = update.get("cx", r.cx), update.get("cy", r.cy)
+        if not (0 <= cx <= rec.width and 0 <= cy <= rec.height):
+            self._issue(where, f"rotated box of '{self._name(r.cls)}' is centred outside the image",
+                        "dropped")
+            return None
+        return r.model_copy(update=update)
