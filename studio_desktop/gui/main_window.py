@@ -1,0 +1,285 @@
+"""The main window: it only assembles — one dock per page, the workflow bar, menus, status bar.
+
+Pages come from :data:`studio_desktop.gui.pages.PAGES` ("module:Class" imported here), so the
+window never names a page. A page package that does not exist yet is shown as a panel saying
+so; a page that exists but fails to build is shown with its error (and logged), never a crash.
+Geometry, dock layout and theme persist in QSettings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from .. import __version__
+from ..core.errors import StudioError
+from ..tasks import TASKS
+from . import theme
+from .context import AppContext
+from .pages import PAGES, PageSpec
+from .pages.placeholder import MessagePanel
+from .widgets.workflow_bar import WorkflowBar
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+GEOMETRY_KEY = "window/geometry"
+STATE_KEY = "window/state"
+LAST_WORKSPACE_KEY = "session/workspace"
+LAST_PROJECT_KEY = "session/project"
+
+
+def build_page(spec: PageSpec, ctx: AppContext) -> tuple[QWidget, str | None]:
+    """The page widget for ``spec`` and, when it could not be built, why."""
+    module_name, _, class_name = spec.factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return MessagePanel(spec.title, f"The {spec.title} page is not available yet in this build. "
+                                            f"{spec.tooltip}."), None
+        raise
+    try:
+        return getattr(module, class_name)(ctx), None
+    except Exception as exc:  # noqa: BLE001 - one broken page must not take the whole window down
+        log.exception("the %s page failed to build", spec.title)
+        reason = f"{type(exc).__name__}: {exc}"
+        return MessagePanel(spec.title, f"The {spec.title} page could not be shown: {reason}"), reason
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext, parent=None):
+        super().__init__(parent)
+        self.ctx = ctx
+        #: set by "Open workspace…": app.run_gui reopens the window on that folder
+        self.requested_workspace: str | None = None
+        self.setObjectName("main_window")
+        self.setWindowIcon(theme.app_icon())
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AllowNestedDocks
+                            | QMainWindow.DockOption.AnimatedDocks)
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
+
+        self._build_jobs()
+        self.docks: dict[str, QDockWidget] = {}
+        self.pages: dict[str, QWidget] = {}
+        #: pages that exist but failed to build: key -> reason
+        self.page_errors: dict[str, str] = {}
+        self._build_docks()
+        self.workflow = WorkflowBar(PAGES, self)
+        self.workflow.stepRequested.connect(self.show_page)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.workflow)
+        self._build_menus()
+        self._build_status_bar()
+
+        self._default_state = self.saveState(STATE_VERSION)
+        self.resize(1200, 800)
+        self._restore_layout()
+        self.show_page(PAGES[0].key)
+
+        ctx.projectChanged.connect(self._project_changed)
+        ctx.projectUpdated.connect(lambda _p: self._update_title())
+        ctx.showPageRequested.connect(self.show_page)
+        self._update_title()
+
+    # ------------------------------------------------------------------ building
+    def _build_jobs(self) -> None:
+        try:
+            from .jobs import JobManager
+            from .widgets.job_status import JobStatusArea
+        except ImportError:
+            self._job_widget: QWidget = QLabel("No jobs running")
+            self._job_widget.setToolTip("Training, evaluation and export jobs appear here while they run")
+            return
+        self.ctx.jobs = JobManager(parent=self)
+        self._job_widget = JobStatusArea(self.ctx.jobs)
+
+    def _build_docks(self) -> None:
+        first: QDockWidget | None = None
+        for spec in PAGES:
+            page, error = build_page(spec, self.ctx)
+            if error:
+                self.page_errors[spec.key] = error
+            dock = QDockWidget(spec.title, self)
+            dock.setObjectName(f"dock_{spec.key}")
+            dock.setToolTip(spec.tooltip)
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                             | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+            dock.setWidget(page)
+            dock.visibilityChanged.connect(lambda visible, key=spec.key: self._dock_shown(key, visible))
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+            if first is None:
+                first = dock
+            else:
+                self.tabifyDockWidget(first, dock)
+            self.docks[spec.key] = dock
+            self.pages[spec.key] = page
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.new_project_action = self._action(file_menu, "&New project…", "Create a new project",
+                                               self._new_project, QKeySequence.StandardKey.New)
+        self.new_project_action.setEnabled(not self.ctx.read_only)
+        self._action(file_menu, "&Open workspace…", "Switch to another workspace folder (restarts the window)",
+                     self._open_workspace, QKeySequence("Ctrl+Shift+O"))
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", "Close AI Studio", self.close, QKeySequence.StandardKey.Quit)
+
+        view = bar.addMenu("&View")
+        pages_menu = view.addMenu("&Pages")
+        for key, dock in self.docks.items():
+            toggle = dock.toggleViewAction()
+            toggle.setObjectName(f"toggle_{key}")
+            toggle.setToolTip(f"Show or hide the {dock.windowTitle()} page")
+            pages_menu.addAction(toggle)
+        theme_menu = view.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        current = theme.saved_theme()
+        self.theme_actions: dict[str, QAction] = {}
+        for mode, label in theme.THEMES.items():
+            a = theme_menu.addAction(label)
+            a.setCheckable(True)
+            a.setChecked(mode == current)
+            a.setToolTip({"system": "Use light or dark colours like the rest of your desktop",
+                          "light": "Always use light colours", "dark": "Always use dark colours"}[mode])
+            a.triggered.connect(lambda _c=False, m=mode: theme.apply_theme(m, save=True))
+            self.theme_group.addAction(a)
+            self.theme_actions[mode] = a
+        view.addSeparator()
+        self.reset_layout_action = self._action(view, "&Reset layout", "Put every page back as tabs in one window",
+                                                self.reset_layout)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", "List the keyboard shortcuts", self._show_shortcuts,
+                     QKeySequence("F1"))
+        self._action(help_menu, "&About AI Studio", "Version and workspace", self._show_about)
+
+    def _action(self, menu, text: str, tip: str, slot, shortcut=None) -> QAction:
+        action = menu.addAction(text)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        status.addPermanentWidget(self._job_widget)
+        if self.ctx.read_only:
+            label = QLabel("Read-only")
+            label.setToolTip(self.ctx.workspace.read_only_reason or "This workspace is open read-only")
+            status.addPermanentWidget(label)
+
+    # ------------------------------------------------------------------ pages and layout
+    def show_page(self, key: str) -> None:
+        dock = self.docks.get(key)
+        if dock is None:
+            return
+        dock.show()
+        dock.raise_()
+        self.workflow.set_current(key)
+
+    def _dock_shown(self, key: str, visible: bool) -> None:
+        if visible and hasattr(self, "workflow"):
+            dock = self.docks[key]
+            # a tab that is merely un-hidden behind another one does not count as shown
+            if not dock.visibleRegion().isEmpty() or dock.isFloating():
+                self.workflow.set_current(key)
+
+    def reset_layout(self) -> None:
+        for dock in self.docks.values():
+            dock.setFloating(False)
+        self.restoreState(self._default_state, STATE_VERSION)
+        self.show_page(PAGES[0].key)
+
+    def _restore_layout(self) -> None:
+        s = theme.settings()
+        geometry = s.value(GEOMETRY_KEY)
+        if isinstance(geometry, QByteArray | bytes) and geometry:
+            self.restoreGeometry(QByteArray(geometry))
+        state = s.value(STATE_KEY)
+        if isinstance(state, QByteArray | bytes) and state:
+            self.restoreState(QByteArray(state), STATE_VERSION)
+
+    def save_layout(self) -> None:
+        s = theme.settings()
+        s.setValue(GEOMETRY_KEY, self.saveGeometry())
+        s.setValue(STATE_KEY, self.saveState(STATE_VERSION))
+        s.sync()
+
+    # ------------------------------------------------------------------ project
+    def _project_changed(self, project) -> None:
+        s = theme.settings()
+        s.setValue(LAST_WORKSPACE_KEY, str(self.ctx.workspace.root))
+        s.setValue(LAST_PROJECT_KEY, project.id if project is not None else "")
+        self._update_title()
+
+    def reopen_last_project(self) -> None:
+        """Open the project that was open when the app last closed on this workspace."""
+        s = theme.settings()
+        if str(s.value(LAST_WORKSPACE_KEY, "")) != str(self.ctx.workspace.root):
+            return
+        project_id = str(s.value(LAST_PROJECT_KEY, "") or "")
+        if not project_id:
+            return
+        try:
+            project = self.ctx.projects.get(project_id)
+        except StudioError:
+            return  # deleted or unreadable since: start on the project list
+        self.ctx.open_project(project)
+
+    def _update_title(self) -> None:
+        title = "AI Studio"
+        project = self.ctx.project
+        if project is not None:
+            task = TASKS.get(project.task)
+            title += f" — {project.name} ({task.display_name if task else project.task})"
+        if self.ctx.read_only:
+            title += " [read-only]"
+        self.setWindowTitle(title)
+
+    # ------------------------------------------------------------------ menu actions
+    def _new_project(self) -> None:
+        self.show_page("project")
+        create = getattr(self.pages.get("project"), "create_project", None)
+        if create is not None:
+            create()
+
+    def _open_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open workspace", str(self.ctx.workspace.root))
+        if folder:
+            self.requested_workspace = folder
+            self.close()
+            if self.isVisible():  # the user kept the window (jobs running)
+                self.requested_workspace = None
+
+    def _show_shortcuts(self) -> None:
+        lines = [f"<tr><td><b>Ctrl+{i}</b></td><td>{p.title} page</td></tr>" for i, p in enumerate(PAGES, 1)]
+        lines += ["<tr><td><b>Ctrl+N</b></td><td>New project</td></tr>",
+                  "<tr><td><b>Enter</b></td><td>Open the selected project</td></tr>",
+                  "<tr><td><b>F2</b></td><td>Rename the selected project</td></tr>",
+                  "<tr><td><b>Delete</b></td><td>Delete the selected project</td></tr>",
+                  "<tr><td><b>Ctrl+Q</b></td><td>Quit</td></tr>"]
+        QMessageBox.information(self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(lines) + "</table>")
+
+    def _show_about(self) -> None:
+        QMessageBox.about(self, "About AI Studio",
+                          f"<h3>AI Studio {__version__}</h3><p>Train, evaluate and export deep-learning "
+                          f"models for images, offline, on your own machine.</p>"
+                          f"<p>Workspace: {self.ctx.workspace.root}</p>")
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event: QCloseEvent) -> None:
+        jobs = self.ctx.jobs
+        if jobs is not None and not jobs.confirm_close(self):
+            event.ignore()
+            return
+        self.save_layout()
+        event.accept()
