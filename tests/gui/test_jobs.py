@@ -1,0 +1,187 @@
+"""The job runner against a fake worker: a tiny detached script that appends protocol events.
+
+The fake worker behaves like the real one where the runner cares: it writes events (one
+line in two chunks, plus noise), watches for the STOP control file, and (in "stubborn" mode)
+ignores it so the runner must kill it after the grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+FAKE_WORKER = r'''
+import json, os, sys, time
+folder, mode = sys.argv[1], sys.argv[2]
+path = os.path.join(folder, "events.jsonl")
+def emit(event, **kw):
+    with open(path, "a") as fh:
+        fh.write(json.dumps({"event": event, "time": time.time(), **kw}) + "\n")
+emit("started", experiment="fake", pid=os.getpid(), total_epochs=3)
+with open(path, "a") as fh:  # one line written in two chunks, and some noise
+    line = json.dumps({"event": "progress", "time": 0, "step": 1, "total": 2, "eta_s": 5, "epoch": 1})
+    fh.write(line[:10]); fh.flush(); time.sleep(0.3); fh.write(line[10:] + "\n")
+    fh.write("not json at all\n")
+emit("epoch", epoch=1, metrics={"train_loss": 1.0, "val_loss": 1.2})
+emit("log", level="info", message="hello")
+if mode == "complete":
+    emit("epoch", epoch=2, metrics={"train_loss": 0.5})
+    emit("completed", summary={"best": 0.9})
+    sys.exit(0)
+if mode == "crash":
+    os._exit(3)
+while True:
+    if mode == "graceful" and os.path.exists(os.path.join(folder, "STOP")):
+        emit("stopped", epoch=1)
+        sys.exit(0)
+    time.sleep(0.05)
+'''
+
+
+@pytest.fixture
+def fake_worker(tmp_path):
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    return script
+
+
+@pytest.fixture
+def manager(qtbot):
+    from studio_desktop.gui.jobs import JobManager
+
+    mgr = JobManager(grace_s=30.0, poll_ms=30)
+    yield mgr
+    for job in mgr.jobs():  # never leave a worker alive
+        if job.pid:
+            try:
+                os.kill(job.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        job._timer.stop()
+    mgr.deleteLater()
+    qtbot.wait(20)
+
+
+def _start(manager, fake_worker, folder, mode):
+    folder.mkdir(parents=True, exist_ok=True)
+    return manager.start_process(sys.executable, [str(fake_worker), str(folder), mode], folder,
+                                 experiment_id=f"exp-{mode}", name=f"fake {mode}")
+
+
+def test_signals_arrive_in_order(qtbot, manager, fake_worker, tmp_path):
+    seen: list[str] = []
+    job = _start(manager, fake_worker, tmp_path / "exp", "complete")
+    for name in ("started", "progress", "epoch", "log", "completed", "finished"):
+        getattr(job, name).connect(lambda *a, n=name: seen.append(n))
+    with qtbot.waitSignal(job.finished, timeout=15000):
+        pass
+    # the noise line arrives as a log of level "noise", between progress and epoch
+    assert [s for s in seen] == ["started", "progress", "log", "epoch", "log", "epoch", "completed", "finished"]
+    assert job.state == "completed"
+    assert job.total_epochs == 3 and job.epoch_no == 2
+    assert job.last_metrics == {"train_loss": 0.5}
+    assert manager.running() == []
+
+
+def test_stop_writes_stop_file_and_worker_stops(qtbot, manager, fake_worker, tmp_path):
+    folder = tmp_path / "exp"
+    job = _start(manager, fake_worker, folder, "graceful")
+    qtbot.waitUntil(lambda: job.epoch_no == 1, timeout=15000)
+    assert manager.running() == [job]
+    stopped = []
+    job.stopped.connect(stopped.append)
+    job.stop()
+    assert (folder / "STOP").exists()
+    assert job.state == "stopping"
+    with qtbot.waitSignal(job.finished, timeout=15000):
+        pass
+    assert job.state == "stopped" and not job.killed
+    assert stopped and stopped[0].get("epoch") == 1
+
+
+def test_kill_after_grace_when_stop_ignored(qtbot, manager, fake_worker, tmp_path):
+    from studio_desktop.core.procs import pid_alive
+    from studio_desktop.gui.jobs import reap_children
+
+    job = _start(manager, fake_worker, tmp_path / "exp", "stubborn")
+    qtbot.waitUntil(lambda: job.epoch_no == 1, timeout=15000)
+    pid = job.pid
+    assert pid_alive(pid)
+    job.stop(grace_s=0.5)
+    with qtbot.waitSignal(job.finished, timeout=10000):
+        pass
+    assert job.killed and job.state == "stopped"
+    deadline = time.time() + 5
+    while pid_alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+        reap_children()  # the runner reaps its children on its pid checks too
+    assert not pid_alive(pid)
+
+
+def test_crash_without_final_event_is_reported(qtbot, manager, fake_worker, tmp_path):
+    job = _start(manager, fake_worker, tmp_path / "exp", "crash")
+    with qtbot.waitSignal(job.failed, timeout=15000) as blocker:
+        pass
+    assert "ended without reporting" in blocker.args[0]["error"]
+    assert job.state == "failed"
+
+
+def test_reattach_follows_current_run_only(qtbot, manager, fake_worker, tmp_path):
+    """A restarted GUI re-attaches to a live worker and ignores the previous run's 'stopped'."""
+    from types import SimpleNamespace
+
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    (folder / "events.jsonl").write_text('{"event": "started", "total_epochs": 1}\n{"event": "stopped"}\n')
+    proc = _start(manager, fake_worker, folder, "graceful")
+    qtbot.waitUntil(lambda: proc.epoch_no == 1, timeout=15000)
+    proc._timer.stop()  # forget it, as a GUI that quit would
+    manager._jobs.clear()
+    exp = SimpleNamespace(id="exp-graceful", name="fake", project_id="p", status="running", pid=proc.pid)
+    job = manager.reattach(exp, folder=folder)
+    assert job is not None and job is not proc
+    qtbot.waitUntil(lambda: job.epoch_no == 1, timeout=15000)
+    assert job.is_running and job.total_epochs == 3
+    job.stop()
+    with qtbot.waitSignal(job.finished, timeout=15000):
+        pass
+    assert job.state == "stopped"
+    dead = SimpleNamespace(id="x", name="x", project_id="p", status="running", pid=job.pid)
+    qtbot.waitUntil(lambda: manager.reattach(dead, folder=folder) is None, timeout=5000)
+
+
+@pytest.mark.parametrize("choice", ["keep", "stop", "cancel"])
+def test_confirm_close(qtbot, manager, fake_worker, tmp_path, monkeypatch, choice):
+    assert manager.confirm_close(None) is True  # nothing running: no question
+    folder = tmp_path / "exp"
+    job = _start(manager, fake_worker, folder, "graceful")
+    asked = []
+    monkeypatch.setattr(manager, "ask_close_choice", lambda parent, jobs: asked.append(jobs) or choice)
+    result = manager.confirm_close(None)
+    assert asked == [[job]]
+    assert result is (choice != "cancel")
+    assert (folder / "DETACHED").exists() is (choice == "keep")
+    assert (folder / "STOP").exists() is (choice == "stop")
+
+
+def test_many_emits_do_not_exhaust_bool_refcount(qtbot):
+    """PySide6 6.12 `emit` drops a reference to True each call; gui.qt_fixes gives it back."""
+    from PySide6.QtCore import QObject, Signal
+
+    import studio_desktop.gui  # noqa: F401  (installs the fix)
+
+    class Emitter(QObject):
+        ping = Signal(dict)
+
+    e = Emitter()
+    e.ping.connect(lambda d: None)
+    before = sys.getrefcount(True)
+    for _ in range(5000):
+        e.ping.emit({})
+    assert sys.getrefcount(True) - before >= 0
