@@ -1,0 +1,125 @@
+"""The preview of a split: grouped bars per class and subset, a table, and the warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from ....core.splits import SplitPlan
+from .controller import SUBSET_COLORS, SUBSET_TITLES
+
+
+def percent(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 0.0
+
+
+class SplitChart(pg.PlotWidget):
+    """For each class, one bar per subset: the % of that subset's images showing the class.
+
+    Percentages (not counts) so that a 10 % test subset is comparable with an 80 % train
+    subset: equal bars mean the subsets look alike.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent, background="w")
+        self.setObjectName("split_chart")
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.setMinimumHeight(220)
+        self.showGrid(y=True, alpha=0.25)
+        self.setLabel("left", "% of the subset's images")
+        self.setToolTip("Each group of bars is one class; each colour one subset. Bars of similar "
+                        "height mean the subsets have the same class balance.")
+        self.legend = self.addLegend(offset=(-10, 10))
+        self.bars: dict[str, pg.BarGraphItem] = {}
+
+    def show_plan(self, plan: SplitPlan | None) -> None:
+        for bar in self.bars.values():
+            self.removeItem(bar)
+        self.legend.clear()
+        self.bars = {}
+        if plan is None:
+            return
+        keys = list(plan.strata_names) or ["__all__"]
+        subsets = plan.subsets
+        width = 0.8 / len(subsets)
+        xs = np.arange(len(keys), dtype=float)
+        for j, s in enumerate(subsets):
+            st = plan.stats[s]
+            heights = [100.0 if k == "__all__" else percent(st.classes.get(k, 0), st.images) for k in keys]
+            bar = pg.BarGraphItem(x=xs - 0.4 + width * (j + 0.5), height=heights, width=width * 0.95,
+                                  brush=pg.mkBrush(SUBSET_COLORS[s]), pen=pg.mkPen(None))
+            self.addItem(bar)
+            self.legend.addItem(bar, f"{SUBSET_TITLES[s]} ({st.images})")
+            self.bars[s] = bar
+        names = ["all images"] if keys == ["__all__"] else [plan.strata_names[k] for k in keys]
+        self.getAxis("bottom").setTicks([[(i, n if len(n) <= 14 else n[:13] + "…")
+                                          for i, n in enumerate(names)]])
+        self.setXRange(-0.6, len(keys) - 0.4, padding=0)
+        top = max((max(b.opts["height"], default=0) for b in self.bars.values()), default=100)
+        self.setYRange(0, max(10.0, top * 1.25), padding=0)
+
+
+class PreviewPanel(QWidget):
+    """Chart, table (class × subset, counts and %) and warnings of the current preview."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.summary = QLabel("Press Preview (Ctrl+P) to see how the images would be divided.")
+        self.summary.setObjectName("split_summary")
+        self.summary.setWordWrap(True)
+        self.chart = SplitChart(self)
+        self.table = QTableWidget(self)
+        self.table.setObjectName("split_table")
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setToolTip("Images per class in each subset, and the share of the subset they make up. "
+                              "For detection and segmentation, an image counts once per class it shows.")
+        self.warnings = QLabel()
+        self.warnings.setObjectName("split_warnings")
+        self.warnings.setWordWrap(True)
+        self.warnings.setStyleSheet("color: #b35900;")
+        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.chart, 3)
+        lay.addWidget(self.table, 2)
+        lay.addWidget(self.warnings)
+
+    def show_plan(self, plan: SplitPlan | None) -> None:
+        self.chart.show_plan(plan)
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        if plan is None:
+            self.summary.setText("Press Preview (Ctrl+P) to see how the images would be divided.")
+            self.warnings.clear()
+            return
+        subsets = plan.subsets
+        parts = ", ".join(f"{SUBSET_TITLES[s].lower()} {plan.stats[s].images}" for s in subsets)
+        self.summary.setText(f"<b>Preview</b> of {plan.image_count} images: {parts}. "
+                             f"Method: {plan.method}, seed {plan.seed}.")
+        self.table.setColumnCount(1 + len(subsets))
+        self.table.setHorizontalHeaderLabels(["Class"] + [SUBSET_TITLES[s] for s in subsets])
+        rows = [("All images", None)] + [(name, key) for key, name in plan.strata_names.items()]
+        self.table.setRowCount(len(rows))
+        for r, (name, key) in enumerate(rows):
+            self.table.setItem(r, 0, QTableWidgetItem(name))
+            for c, s in enumerate(subsets, start=1):
+                st = plan.stats[s]
+                n = st.images if key is None else st.classes.get(key, 0)
+                whole = plan.image_count if key is None else st.images
+                item = QTableWidgetItem(f"{n}  ({percent(n, whole):.1f} %)")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if key is not None and n == 0:
+                    item.setForeground(QColor("#c62828"))
+                self.table.setItem(r, c, item)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, 1 + len(subsets)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.warnings.setText("\n".join(f"⚠ {w}" for w in plan.warnings))

@@ -1,0 +1,158 @@
+"""The Split page: messages when something is missing, ratios summing to 100 %, preview then save,
+the chart's bars, the list with its lock and usage, deletion refused while used."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from studio_desktop.core.datasets import DatasetStore
+from studio_desktop.core.projects import ProjectService
+from studio_desktop.core.schemas import Box, Dataset, ImageRecord
+from studio_desktop.core.splits import SplitService
+from studio_desktop.core.store import atomic_write_json
+from studio_desktop.gui.context import AppContext
+from studio_desktop.gui.pages.split import SplitPage
+
+pytestmark = pytest.mark.gui
+
+SHOTS = Path("/tmp/shots")
+
+
+def detection_records(n: int = 60) -> list[ImageRecord]:
+    rnd = random.Random(0)
+    out = []
+    for i in range(n):
+        sha = hashlib.sha256(str(i).encode()).hexdigest()
+        classes = sorted({c for c in range(4) if rnd.random() < 1 / (c + 1.3)} | {i % 4} if i < 8 else
+                         {c for c in range(4) if rnd.random() < 1 / (c + 1.3)})
+        out.append(ImageRecord(id=sha[:12], file=f"images/{i}.png", width=32, height=32, sha256=sha,
+                               boxes=[Box(cls=c, x1=1, y1=1, x2=9, y2=9) for c in classes]))
+    return out
+
+
+@pytest.fixture
+def ctx(workspace):
+    return AppContext(workspace)
+
+
+@pytest.fixture
+def project(workspace):
+    p = ProjectService(workspace).create("cells", "object_detection", classes=["rbc", "wbc", "platelet", "other"])
+    DatasetStore(workspace, p.id).save(Dataset(images=detection_records()))
+    return p
+
+
+def test_messages_and_their_buttons(qtbot, ctx, workspace):
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    assert page.stack.currentWidget() is page.message
+    with qtbot.waitSignal(ctx.showPageRequested) as sig:
+        qtbot.mouseClick(page.message.button, Qt.MouseButton.LeftButton)
+    assert sig.args == ["project"]
+    empty = ProjectService(workspace).create("empty", "classification")
+    ctx.open_project(empty)
+    assert "no images" in page.message.text.text()
+    with qtbot.waitSignal(ctx.showPageRequested) as sig:
+        qtbot.mouseClick(page.message.button, Qt.MouseButton.LeftButton)
+    assert sig.args == ["dataset"]
+
+
+def test_ratios_always_sum_to_100(qtbot, ctx, project):
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    ctx.open_project(project)
+    ratios = page.options.ratios
+    ratios.spins["train"].setValue(60)
+    assert sum(ratios.values[s] for s in ratios.subsets()) == 100
+    assert ratios.values["val"] == ratios.values["test"] == 20
+    ratios.sliders["val"].setValue(30)
+    assert [ratios.values[s] for s in ("train", "val", "test")] == [50, 30, 20]
+    ratios.use_test.setChecked(False)
+    assert ratios.subsets() == ["train", "val"] and sum(ratios.ratios()) == pytest.approx(1.0)
+    assert not ratios.spins["test"].isVisibleTo(page)
+    ratios.spins["val"].setValue(25)
+    assert ratios.ratios() == [0.75, 0.25]
+
+
+def test_preview_then_save_lists_the_split(qtbot, ctx, project, workspace):
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1100, 760)
+    page.show()
+    ctx.open_project(project)
+    assert page.stack.currentWidget() is page.body
+    assert not page.save_button.isEnabled()  # nothing previewed yet
+    assert page.table.rowCount() == 0
+    qtbot.mouseClick(page.preview_button, Qt.MouseButton.LeftButton)
+    assert page.plan is not None and page.save_button.isEnabled()
+    # one bar item per subset, one bar per class in each
+    assert set(page.preview.chart.bars) == {"train", "val", "test"}
+    heights = page.preview.chart.bars["test"].opts["height"]
+    assert len(heights) == 4 and all(h > 0 for h in heights)
+    assert page.preview.table.rowCount() == 1 + 4
+    assert page.preview.table.item(1, 0).text() == "rbc"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.grab().save(str(SHOTS / "split_page.png"))
+
+    page.options.seed.setValue(5)  # a change invalidates the preview
+    assert not page.save_button.isEnabled()
+    qtbot.mouseClick(page.preview_button, Qt.MouseButton.LeftButton)
+    page.options.name.setText("five")
+    with qtbot.waitSignal(ctx.splitsChanged):
+        qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    assert page.table.rowCount() == 1
+    assert page.table.item(0, 0).text() == "🔒 five"
+    saved = SplitService(workspace, project.id).get("five")
+    assert saved.seed == 5 and len(saved.assignments) == 60
+    assert page.table.item(0, 2).text() == saved_counts(saved)
+    assert not page.save_button.isEnabled()  # saved: preview again for another
+
+
+def saved_counts(split) -> str:
+    return " · ".join(f"{s} {v.images}" for s, v in split.stats.items())
+
+
+def test_delete_refused_while_used_then_allowed(qtbot, ctx, project, workspace, monkeypatch):
+    svc = SplitService(workspace, project.id)
+    split = svc.create("used", svc.plan(project, DatasetStore(workspace, project.id).load()))
+    exp = workspace.project_dir(project.id) / "experiments" / "e1" / "experiment.json"
+    atomic_write_json(exp, {"name": "run A", "config": {"split_id": split.id}})
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    ctx.open_project(project)
+    assert page.table.item(0, 5).text() == "run A"
+    told = []
+    monkeypatch.setattr(page, "inform", lambda title, text: told.append(text))
+    monkeypatch.setattr(page, "confirm", lambda title, text: True)
+    page.table.selectRow(0)
+    qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
+    assert told and "run A" in told[0] and svc.path_of(split.id).exists()
+    atomic_write_json(exp, {"name": "run A", "config": {"split_id": "other"}})
+    ctx.experimentsChanged.emit()
+    assert page.table.item(0, 5).text() == "—"
+    page.table.selectRow(0)
+    page.table.setFocus()
+    with qtbot.waitSignal(ctx.splitsChanged):
+        page.delete_action.trigger()
+    assert not svc.path_of(split.id).exists() and page.table.rowCount() == 0
+
+
+def test_not_in_split_counts_new_images(qtbot, ctx, project, workspace):
+    svc = SplitService(workspace, project.id)
+    store = DatasetStore(workspace, project.id)
+    svc.create("old", svc.plan(project, store.load()))
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    ctx.open_project(project)
+    assert page.table.item(0, 6).text() == "—"
+    dataset = store.load()
+    dataset.images.append(ImageRecord(id="new000000001", file="images/n.png", width=32, height=32,
+                                      sha256="f" * 64))
+    store.save(dataset)
+    ctx.datasetChanged.emit()
+    assert page.table.item(0, 6).text() == "1"
