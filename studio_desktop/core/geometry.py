@@ -177,7 +177,8 @@ def rbox_from_corners(corners: Sequence[float]) -> tuple[float, float, float, fl
     angle = math.degrees(math.atan2(y1 - y2, x2 - x1))
     cx = sum(p[0] for p in pts) / 4
     cy = sum(p[1] for p in pts) / 4
-    return cx, cy, w, h, angle
+    # shapely's float noise (1e-12) is not information; keep results readable in dataset.json
+    return round(cx, 6), round(cy, 6), round(w, 6), round(h, 6), round(angle, 6)
 
 
 # ------------------------------------------------------------------------- RLE
