@@ -7,7 +7,7 @@ import sys
 from ..core.datasets import DatasetStore
 from ..core.errors import InvalidInput
 from ..core.projects import ProjectService
-from ..core.splits import ANOMALY_MODES, STRATEGIES, Split, SplitPlan, SplitService
+from ..core.splits import ANOMALY_MODES, GROUP_KEYS, STRATEGIES, Split, SplitPlan, SplitService
 from .common import open_workspace, print_json
 
 
@@ -27,8 +27,9 @@ def register(sub) -> None:
     c.add_argument("--anomaly-mode", choices=ANOMALY_MODES, default=None,
                    help="anomaly detection: 'supervised' puts anomalous images in every subset; "
                         "'normal-only' trains on normal images only (default supervised)")
-    c.add_argument("--group-by", choices=["group", "source", "none"], default="group",
-                   help="keep images with the same group (or the same source file) in one subset")
+    c.add_argument("--group-by", choices=list(GROUP_KEYS), default="group",
+                   help="keep together images with the same group, the same source file, or the same "
+                        "origin (augmented copies and tiles of one image); duplicates always stay together")
     c.add_argument("--preview", action="store_true", help="print the plan; save nothing")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=_create)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import secrets
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -62,10 +63,28 @@ STRATA = {
     "anomaly": "normal / anomalous (by defect kind)",
 }
 
+_ROBOFLOW = re.compile(r"(_(png|jpe?g|bmp|tiff?))?\.rf\.[0-9a-f]{16,}$", re.IGNORECASE)
+
+
+def origin_of(record: ImageRecord) -> str | None:
+    """The original image a file was derived from, guessed from its source name.
+
+    Roboflow exports name augmented copies ``image-7_png.rf.<hash>.jpg``; tilers (DOTA devkit,
+    mmrotate, SAHI) name tiles ``P0000__1024__0___512.png``. Both reduce to the original's
+    stem, so augmentations and tiles of one image share a group and cannot leak across subsets.
+    """
+    if not record.source:
+        return None
+    stem = Path(record.source.replace("\\", "/")).stem
+    stem = _ROBOFLOW.sub("", stem)
+    return stem.split("__")[0] or None
+
+
 #: group_by name -> key of a record (None: not grouped by this key)
 GROUP_KEYS: dict[str, Callable[[ImageRecord], Hashable | None]] = {
     "group": lambda r: r.group or None,
     "source": lambda r: r.source or None,
+    "origin": origin_of,
     "none": lambda r: None,
 }
 
@@ -213,8 +232,9 @@ def plan_split(records: list[ImageRecord], task: str, ratios=(0.8, 0.1, 0.1), se
                mask_classes: Callable[[ImageRecord], set[int]] | None = None) -> SplitPlan:
     """Compute a split of ``records`` (nothing is written). See the module docstring.
 
-    ``group_by``: "group" (``record.group``), "source" (``record.source``: tiles of one
-    source image), "none", or a function record -> key. Duplicates are always grouped.
+    ``group_by``: "group" (``record.group``), "source" (``record.source``), "origin"
+    (:func:`origin_of`: augmented copies and tiles of one original image), "none", or a
+    function record -> key. Exact duplicates (same sha256) are always grouped.
     """
     info = get_task(task)
     subset_ratios = check_ratios(ratios)

@@ -268,3 +268,56 @@ def test_corrupt_split_file_is_reported_not_fatal(workspace, project):
     (svc.folder / "bad.json").write_text("{nope")
     good, bad = svc.scan()
     assert [s.name for s in good] == ["ok"] and "bad.json" in bad[0] and "not valid JSON" in bad[0]
+
+
+# ------------------------------------------------------------------ real and sample data
+def coco_records(path) -> list[ImageRecord]:
+    """ImageRecords straight from a COCO JSON (no image decoding: splits need annotations only)."""
+    data = json.loads(path.read_text())
+    boxes: dict[int, list[Box]] = {}
+    for a in data["annotations"]:
+        x, y, w, h = a["bbox"]
+        boxes.setdefault(a["image_id"], []).append(Box(cls=a["category_id"], x1=x, y1=y, x2=x + w, y2=y + h))
+    out = []
+    for im in data["images"]:
+        sha = hashlib.sha256(im["file_name"].encode()).hexdigest()
+        out.append(ImageRecord(id=sha[:12], file=f"images/{sha[:12]}.jpg", width=im["width"],
+                               height=im["height"], sha256=sha, source=im["file_name"],
+                               boxes=boxes.get(im["id"], [])))
+    return out
+
+
+def test_real_coco_rbc_every_class_in_every_subset_and_no_augmentation_leak(real_fixtures):
+    records = coco_records(real_fixtures / "coco_bbox_rbc" / "train" / "_annotations.coco.json")
+    totals = Counter(c for r in records for c in {b.cls for b in r.boxes})
+    assert totals[2] >= 3  # wbc: the rarer class
+    for group_by in ("group", "origin"):
+        plan = plan_split(records, "object_detection", (0.8, 0.1, 0.1), seed=0, group_by=group_by)
+        per = classes_per_subset(plan, records)
+        for c, n in totals.items():
+            if n >= 3:
+                assert all(per[s][c] >= 1 for s in plan.subsets), (group_by, c, per)
+    # Roboflow's augmented copies of one original (image-7_png.rf.<hash>) stay in one subset
+    origins: dict[str, set] = {}
+    for r in records:
+        origins.setdefault(r.source.split("_png")[0], set()).add(plan.assignments[r.id])
+    assert len(origins) < len(records) and all(len(v) == 1 for v in origins.values())
+    assert sum(st.groups for st in plan.stats.values()) == len(origins)
+
+
+def test_detection_sample_project(workspace):
+    pytest.importorskip("studio_desktop.core.samples")
+    from studio_desktop.core.samples import create_sample_project
+
+    project = create_sample_project(workspace, "object_detection", images=30)
+    dataset = DatasetStore(workspace, project.id).load()
+    svc = SplitService(workspace, project.id)
+    plan = svc.plan(project, dataset, ratios=(0.6, 0.2, 0.2), seed=0)
+    totals = Counter(c for r in dataset.images for c in {b.cls for b in r.boxes})
+    assert totals and plan.method.startswith("iterative")
+    for c, n in totals.items():
+        if n >= 3:
+            assert all(plan.stats[s].classes.get(str(c), 0) >= 1 for s in plan.subsets), (c, plan.stats)
+    assert set(plan.strata_names.values()) == {c.name for c in project.classes if c.id in totals}
+    split = svc.create(None, plan)
+    assert svc.not_in_split(split, dataset) == []

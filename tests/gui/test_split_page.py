@@ -156,3 +156,30 @@ def test_not_in_split_counts_new_images(qtbot, ctx, project, workspace):
     store.save(dataset)
     ctx.datasetChanged.emit()
     assert page.table.item(0, 6).text() == "1"
+
+
+def test_anomaly_mode_only_for_anomaly_projects(qtbot, ctx, project, workspace):
+    from studio_desktop.core.schemas import Anomaly
+
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    page.show()
+    ctx.open_project(project)
+    assert not page.options.anomaly_mode.isVisible()
+    ano = ProjectService(workspace).create("nuts", "anomaly_detection")
+    images = [ImageRecord(id=f"{i:012d}", file=f"images/{i}.png", width=32, height=32, sha256=f"{i:064d}",
+                          anomaly=Anomaly(status="anomalous" if i % 4 == 0 else "normal")) for i in range(40)]
+    DatasetStore(workspace, ano.id).save(Dataset(images=images))
+    ctx.open_project(ano)
+    assert page.options.anomaly_mode.isVisible()
+    page.options.anomaly_mode.setCurrentIndex(page.options.anomaly_mode.findData("normal-only"))
+    page.options.group_by.setCurrentIndex(page.options.group_by.findData("none"))
+    with qtbot.waitActive(page):
+        page.activateWindow()
+    page.options.seed.setFocus()
+    qtbot.keyClick(page.options.seed, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)  # Preview
+    assert page.plan is not None and page.plan.anomaly_mode == "normal-only"
+    assert page.plan.group_by == "none"
+    assert "anomalous" not in page.plan.stats["train"].classes
+    assert page.plan.stats["val"].classes["anomalous"] + page.plan.stats["test"].classes["anomalous"] == 10
+    assert set(page.preview.chart.bars) == {"train", "val", "test"}

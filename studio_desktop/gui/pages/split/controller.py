@@ -83,9 +83,10 @@ class SplitController:
                          len(self.service.missing_from_dataset(s, dataset))) for s in splits]
         return SplitListing(rows, problems, len(dataset.images))
 
-    def preview(self, ratios, seed: int, strategy: str, anomaly_mode: str | None) -> SplitPlan:
+    def preview(self, ratios, seed: int, strategy: str, anomaly_mode: str | None = None,
+                group_by: str = "group") -> SplitPlan:
         return self.service.plan(self.project, self.dataset(), ratios=ratios, seed=seed, strategy=strategy,
-                                 anomaly_mode=anomaly_mode if self.is_anomaly else None)
+                                 anomaly_mode=anomaly_mode if self.is_anomaly else None, group_by=group_by)
 
     def default_name(self) -> str:
         return self.service.default_name()

@@ -33,6 +33,14 @@ STRATEGY_HELP = {
                   "subset looks like the whole dataset; rare classes reach every subset when they can.",
     "random": "Shuffle and cut, ignoring annotations. Rare classes may miss a subset.",
 }
+GROUP_HELP = {
+    "group": ("Images that share a group", "Images with the same group (set at import: same patient, "
+              "same scene...) stay in one subset."),
+    "origin": ("Copies and tiles of one image", "Augmented copies (Roboflow's 'name_png.rf.…') and tiles "
+               "('P0001__1024__0___512') of one original image stay in one subset."),
+    "source": ("Images from the same file", "Images imported from the same source file stay together."),
+    "none": ("Only exact duplicates", "Only identical files are kept together."),
+}
 ANOMALY_HELP = {
     "supervised": "Anomalous images go to every subset (training sees some defects).",
     "normal-only": "Training gets only normal images; anomalous ones go to validation and test. This is "
@@ -181,6 +189,15 @@ class SplitOptions(QWidget):
                                           Qt.ItemDataRole.ToolTipRole)
         self.anomaly_mode.setToolTip("Where anomalous images go:\n"
                                      + "\n".join(f"• {k}: {v}" for k, v in ANOMALY_HELP.items()))
+        self.group_by = QComboBox()
+        self.group_by.setObjectName("split_group_by")
+        for key, (title, tip) in GROUP_HELP.items():
+            self.group_by.addItem(title, key)
+            self.group_by.setItemData(self.group_by.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.group_by.setToolTip("Which images must never be split between training and testing (a model "
+                                 "tested on a copy of a training image looks better than it is). Exact "
+                                 "duplicates always stay together.\n"
+                                 + "\n".join(f"• {t}: {h}" for t, h in GROUP_HELP.values()))
         self.anomaly_label = QLabel("Anomalous images")
         self.anomaly_label.setToolTip(self.anomaly_mode.toolTip())
         self.name = QLineEdit()
@@ -191,15 +208,18 @@ class SplitOptions(QWidget):
         seed_row.addWidget(self.seed, 1)
         form.addRow("Seed", seed_row)
         form.addRow("Strategy", self.strategy)
+        form.addRow("Keep together", self.group_by)
         form.addRow(self.anomaly_label, self.anomaly_mode)
         form.addRow("Name", self.name)
         form.labelForField(seed_row).setToolTip(self.seed.toolTip())
         form.labelForField(self.strategy).setToolTip(self.strategy.toolTip())
         form.labelForField(self.name).setToolTip(self.name.toolTip())
+        form.labelForField(self.group_by).setToolTip(self.group_by.toolTip())
         self.ratios.changed.connect(self.changed)
         self.seed.valueChanged.connect(self.changed)
         self.strategy.currentIndexChanged.connect(self.changed)
         self.anomaly_mode.currentIndexChanged.connect(self.changed)
+        self.group_by.currentIndexChanged.connect(self.changed)
 
     def show_anomaly_mode(self, visible: bool) -> None:
         self._anomaly = visible
@@ -209,4 +229,5 @@ class SplitOptions(QWidget):
     def settings(self) -> dict:
         return {"ratios": self.ratios.ratios(), "seed": self.seed.value(),
                 "strategy": self.strategy.currentData(),
+                "group_by": self.group_by.currentData(),
                 "anomaly_mode": self.anomaly_mode.currentData() if self._anomaly else None}
