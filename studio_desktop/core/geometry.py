@@ -236,9 +236,14 @@ def rle_encode(mask: np.ndarray) -> dict:
 
 def rle_decode(rle: dict) -> np.ndarray:
     """Compressed RLE -> binary ``HxW`` uint8 mask."""
+    import warnings
+
     from pycocotools import mask as mask_utils
 
-    return np.asarray(mask_utils.decode(_pyc(rle)), dtype=np.uint8)
+    with warnings.catch_warnings():
+        # pycocotools 2.0.x trips numpy 2's __array__(copy=...) deprecation; harmless here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return np.asarray(mask_utils.decode(_pyc(rle)), dtype=np.uint8)
 
 
 def rle_area(rle: dict) -> int:
