@@ -1,11 +1,80 @@
-"""`studio train` (placeholder until its issue is built)."""
+"""`studio train PROJECT ...`: create an experiment and train it in the foreground.
+
+Events print as readable lines (or JSON lines with ``--json``); Ctrl+C stops gracefully after
+the current step, saving ``last.ckpt`` (resume with ``--resume EXPERIMENT``). The exit status
+is non-zero with a one-line reason when training cannot start or fails.
+"""
 
 from __future__ import annotations
 
-from .common import not_built
+import sys
+
+from ..core.errors import InvalidInput
+from ..core.experiments import ExperimentService, apply_settings, defaults_for, resolve_split
+from ..core.projects import ProjectService
+from .common import open_workspace
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train (not built yet)")
-    p.add_argument("rest", nargs="*")
-    p.set_defaults(func=not_built("train"))
+    p = sub.add_parser("train", help="train a model on a project's split",
+                       description="Train a model. Settings start from the task's defaults; change them with "
+                                   "--model/--epochs/--set key=value (see `studio train --list-settings`).")
+    p.add_argument("project", nargs="?", help="project name or id")
+    p.add_argument("--name", help="experiment name (default: the model name, made unique)")
+    p.add_argument("--model", help="model from the task's catalog, e.g. resnet18, tiny_cnn")
+    p.add_argument("--epochs", type=int, help="number of epochs (with --resume: the new total)")
+    p.add_argument("--split", help="split name or id (default: the newest split)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any training setting, e.g. --set lr=0.01 --set batch_size=16 (repeatable)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)")
+    p.add_argument("--resume", metavar="EXPERIMENT", help="continue a stopped/interrupted experiment")
+    p.add_argument("--json", action="store_true", help="print protocol events as JSON lines")
+    p.add_argument("--list-settings", action="store_true", help="list every setting with its help and exit")
+    p.set_defaults(func=run)
+
+
+def _list_settings() -> int:
+    from ..core.train_config import TrainConfig
+
+    for name, text in TrainConfig.field_help().items():
+        print(f"{name}: {text}")
+    return 0
+
+
+def run(args) -> int:
+    if args.list_settings:
+        return _list_settings()
+    if not args.project:
+        raise InvalidInput("name the project to train: studio train PROJECT")
+    with open_workspace(args, write=True) as ws:
+        project = ProjectService(ws).get(args.project)
+        svc = ExperimentService(ws, project.id)
+        svc.reconcile()
+        if args.resume:
+            exp = svc.get(args.resume)
+            resume = True
+        else:
+            cfg = defaults_for(project.task)
+            pairs = list(args.set)
+            if args.model:
+                pairs.append(f"model={args.model}")
+            if args.epochs:
+                pairs.append(f"epochs={args.epochs}")
+            if args.split:
+                pairs.append(f"split_id={args.split}")
+            if args.device:
+                pairs.append(f"device={args.device}")
+            cfg = apply_settings(cfg, pairs, project.task)
+            split_id, _ = resolve_split(ws, project.id, cfg.split_id)  # fails early: "create a split first"
+            cfg = cfg.model_copy(update={"split_id": split_id})
+            exp = svc.create(cfg, name=args.name)
+            resume = False
+        from ..worker.train import run_training  # torch loads only now
+
+        if not args.json:
+            print(f"experiment {exp.name} ({exp.id}) in {svc.folder(exp.id)}", file=sys.stderr)
+        outcome = run_training(ws, project.id, exp.id, resume=resume,
+                               epochs=args.epochs if resume else None, human=not args.json)
+        if outcome.exit_code != 0:
+            print(f"error: {outcome.error}", file=sys.stderr)
+        return outcome.exit_code

@@ -1,0 +1,79 @@
+"""The augmentation list of a config as a torchvision ``transforms.v2`` pipeline.
+
+Samples are ``(tv_tensors.Image, target)`` where a later task's target can hold
+``tv_tensors.BoundingBoxes`` / ``Mask``: v2 transforms move those with the image, so every
+task shares this one builder. Inputs are uint8 CHW tensors (decoded once, see ``data.py``);
+geometry and colour run on uint8 (fast), then the image becomes float and is normalised with
+the ImageNet statistics the pretrained backbones expect.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+from ..core.train_config import AugmentationStep
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: applied after normalisation (they work on float tensors)
+_AFTER_NORMALIZE = {"random_erasing"}
+
+
+def _step(step: AugmentationStep, size: int) -> v2.Transform:
+    v = step.value
+    match step.name:
+        case "flip_horizontal":
+            return v2.RandomHorizontalFlip(p=v("p"))
+        case "flip_vertical":
+            return v2.RandomVerticalFlip(p=v("p"))
+        case "rotation":
+            return v2.RandomRotation(degrees=v("degrees"))
+        case "resized_crop":
+            r = v("ratio")
+            return v2.RandomResizedCrop((size, size), scale=(v("scale_min"), 1.0), ratio=(1 / r, r),
+                                        antialias=True)
+        case "affine":
+            s = v("scale")
+            return v2.RandomAffine(degrees=0, translate=(v("translate"), v("translate")), scale=(1 - s, 1 + s))
+        case "perspective":
+            return v2.RandomPerspective(distortion_scale=v("distortion"), p=v("p"))
+        case "color_jitter":
+            return v2.ColorJitter(brightness=v("brightness"), contrast=v("contrast"),
+                                  saturation=v("saturation"), hue=v("hue"))
+        case "blur":
+            return v2.RandomApply([v2.GaussianBlur(kernel_size=5, sigma=(0.1, v("sigma")))], p=v("p"))
+        case "grayscale":
+            return v2.RandomGrayscale(p=v("p"))
+        case "random_erasing":
+            return v2.RandomErasing(p=v("p"), scale=(0.02, v("scale_max")))
+    raise ValueError(f"unknown augmentation '{step.name}'")  # validated earlier; cannot happen
+
+
+def build_transforms(augmentations: list[AugmentationStep], size: int, *, train: bool,
+                     normalize: bool = True) -> v2.Compose:
+    """Training pipeline (the enabled augmentations, in order) or evaluation pipeline (resize only).
+
+    Without a ``resized_crop`` step the image is first resized to ``size`` x ``size`` so the other
+    augmentations work on small images; with one, that step produces the final size.
+    """
+    steps = [s for s in augmentations if s.enabled] if train else []
+    before = [s for s in steps if s.name not in _AFTER_NORMALIZE]
+    after = [s for s in steps if s.name in _AFTER_NORMALIZE]
+    ops: list[v2.Transform] = [v2.ToImage()]
+    if not any(s.name == "resized_crop" for s in before):
+        ops.append(v2.Resize((size, size), antialias=True))
+    ops += [_step(s, size) for s in before]
+    ops.append(v2.ToDtype(torch.float32, scale=True))
+    if normalize:
+        ops.append(v2.Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    ops += [_step(s, size) for s in after]
+    return v2.Compose(ops)
+
+
+def denormalize(image: torch.Tensor) -> torch.Tensor:
+    """Back from normalised float to 0..1 (for previews)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=image.dtype).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=image.dtype).view(3, 1, 1)
+    return (image * std + mean).clamp(0, 1)

@@ -1,0 +1,135 @@
+"""Lightning callbacks that turn the loop into protocol events, metrics lines and stop requests.
+
+:class:`ProtocolCallback` reports progress (with ETA), one ``epoch`` event per epoch (train and
+validation metrics, learning rate), appends ``metrics.jsonl``, keeps experiment.json's
+``epochs_done`` / ``best`` / ``last_metrics`` current, and checks for a stop request after
+every step: the STOP file in the experiment folder, a ``stop`` line on stdin, the parent
+process gone, or Ctrl+C all set the same :class:`StopFlag`; the trainer then stops after the
+step and the caller saves ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from ..core.procs import stop_requested
+from .optim import plateau_warmup
+
+
+class StopFlag:
+    """A graceful stop request from any source (thread-safe)."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = folder
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+        self._event.set()
+
+    def requested(self) -> bool:
+        if self._event.is_set():
+            return True
+        if self.folder is not None and stop_requested(self.folder):
+            self.set("stop requested (STOP file)")
+            return True
+        return False
+
+
+def append_jsonl(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                             for k, v in row.items()}) + "\n")
+        fh.flush()
+
+
+class ProtocolCallback(pl.Callback):
+    """Progress, epoch events, metrics.jsonl, experiment.json updates, stop checks."""
+
+    #: at most this many progress events per second (the GUI redraws at ~20 Hz anyway)
+    PROGRESS_HZ = 5.0
+
+    def __init__(self, emitter, stop: StopFlag, *, metrics_path: Path | None, monitor: str, mode: str,
+                 on_epoch=None, best: tuple[float, int] | None = None, steps_lines: int = 10):
+        self.emitter = emitter
+        self.stop = stop
+        self.metrics_path = metrics_path
+        self.monitor = monitor
+        self.mode = mode
+        #: called with (epoch, metrics, best) after each epoch (experiment.json update)
+        self.on_epoch = on_epoch
+        self.best = best  # (value, epoch)
+        self.steps_lines = steps_lines
+        self.stopped_mid_epoch = False
+        self._last_emit = 0.0
+
+    # ------------------------------------------------------------------ helpers
+    def _total_steps(self, trainer) -> int:
+        per_epoch = trainer.num_training_batches if math.isfinite(trainer.num_training_batches) else 0
+        return int(per_epoch * trainer.max_epochs)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._t0 = time.monotonic()
+        self._step0 = trainer.global_step  # a resumed run starts counting ETA from here
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if getattr(pl_module, "warmup_steps", 0) and trainer.optimizers:
+            plateau_warmup(pl_module, trainer.optimizers[0], trainer.global_step)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        total = self._total_steps(trainer)
+        per_epoch = int(trainer.num_training_batches)
+        now = time.monotonic()
+        last_of_epoch = batch_idx + 1 >= per_epoch
+        if now - self._last_emit >= 1.0 / self.PROGRESS_HZ or last_of_epoch or step == self._step0 + 1:
+            self._last_emit = now
+            done = max(1, step - self._step0)
+            eta = (now - self._t0) / done * max(0, total - step)
+            loss = getattr(pl_module, "last_loss_tensor", None)
+            self.emitter.emit("progress", step=step, total=total, eta_s=round(eta, 1),
+                              epoch=trainer.current_epoch + 1, batch=batch_idx + 1, batches=per_epoch,
+                              metrics={"train_loss": float(loss)} if loss is not None else {})
+        if self.metrics_path is not None and per_epoch and (batch_idx + 1) % max(1, per_epoch // self.steps_lines) == 0:
+            loss = getattr(pl_module, "last_loss_tensor", None)
+            if loss is not None:
+                append_jsonl(self.metrics_path, {"kind": "step", "step": step, "epoch": trainer.current_epoch + 1,
+                                                 "train_loss": float(loss), "time": round(time.time(), 3)})
+        if self.stop.requested():
+            trainer.should_stop = True
+            self.stopped_mid_epoch = not last_of_epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.stop.requested() and self.stopped_mid_epoch:
+            return  # a partial epoch has no complete metrics; it is redone on resume
+        if trainer.sanity_checking:
+            return
+        epoch = trainer.current_epoch + 1
+        metrics: dict[str, float] = {}
+        if pl_module._loss_count:
+            metrics["train_loss"] = float(pl_module._loss_sum) / pl_module._loss_count
+        metrics.update(pl_module.epoch_val)
+        pl_module.epoch_val = {}
+        if trainer.optimizers:
+            metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        value = metrics.get(self.monitor)
+        if value is not None and math.isfinite(value):
+            better = (self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0]))
+            if better:
+                self.best = (value, epoch)
+        row = {"kind": "epoch", "epoch": epoch, **metrics, "time": round(time.time(), 3)}
+        if self.metrics_path is not None:
+            append_jsonl(self.metrics_path, row)
+        self.emitter.emit("epoch", epoch=epoch, metrics=metrics)
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, metrics, self.best)
+        if self.stop.requested():
+            trainer.should_stop = True

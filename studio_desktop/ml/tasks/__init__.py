@@ -1,0 +1,28 @@
+"""Task heads: the per-task part of the one training pipeline (DESIGN §2.4).
+
+A head knows, for its task, how to read a record's target, build the network, compute the
+loss and the metrics, and decode predictions. ``module.py`` and ``data.py`` are generic;
+adding a task means adding a head here (keyed by the registry's task id).
+"""
+
+from __future__ import annotations
+
+from ...core.errors import InvalidInput
+from ...core.schemas import Project
+from ...core.train_config import TrainConfig
+from .base import TaskHead
+from .classification import ClassificationHead
+
+HEADS: dict[str, type[TaskHead]] = {
+    "classification": ClassificationHead,
+}
+
+
+def make_head(project: Project, config: TrainConfig) -> TaskHead:
+    cls = HEADS.get(project.task)
+    if cls is None:
+        raise InvalidInput(f"training {project.task} models is not available yet in this version of AI Studio")
+    return cls(project, config)
+
+
+__all__ = ["HEADS", "TaskHead", "make_head"]

@@ -1,0 +1,72 @@
+"""The interface every task head implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+
+from ...core.schemas import ImageRecord, Project
+from ...core.train_config import TrainConfig
+from ...tasks import LOWER_IS_BETTER, get_task
+
+
+class TaskHead:
+    """Per-task behaviour used by the generic LightningModule and DataModule."""
+
+    task: str = ""
+
+    def __init__(self, project: Project, config: TrainConfig):
+        self.project = project
+        self.config = config
+        self.info = get_task(project.task)
+
+    # -- data
+    def usable(self, record: ImageRecord) -> bool:
+        """Whether the record carries this task's annotation (unlabelled images are left out)."""
+        raise NotImplementedError
+
+    def target(self, record: ImageRecord) -> Any:
+        raise NotImplementedError
+
+    def annotation_key(self, record: ImageRecord) -> Any:
+        """What of the record enters the dataset hash (the id plus its annotation)."""
+        return [record.id, record.model_dump(mode="json").get(self.info.annotation)]
+
+    def collate(self, batch):  # default: stack images and targets
+        return torch.utils.data.default_collate(batch)
+
+    # -- model
+    def build_model(self, log: Callable[[str, str], None]) -> nn.Module:
+        raise NotImplementedError
+
+    def set_train_statistics(self, train_targets: list[Any]) -> None:
+        """Called once with the training targets (class weights...)."""
+
+    def loss(self, outputs: Any, targets: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def metrics(self) -> MetricCollection:
+        raise NotImplementedError
+
+    def update_metrics(self, metrics: MetricCollection, outputs: Any, targets: Any) -> None:
+        metrics.update(outputs, targets)
+
+    def epoch_artifacts(self) -> dict[str, Any]:
+        """Extra results of the last evaluation pass (e.g. a confusion matrix)."""
+        return {}
+
+    def decode(self, outputs: Any) -> list[dict]:
+        raise NotImplementedError
+
+    # -- names
+    @property
+    def monitor(self) -> str:
+        return f"val_{self.info.primary_metric}"
+
+    @property
+    def monitor_mode(self) -> str:
+        return "min" if self.info.primary_metric in LOWER_IS_BETTER else "max"

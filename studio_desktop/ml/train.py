@@ -1,0 +1,355 @@
+"""Run one experiment: the whole life of a training job, from split to summary.
+
+Used by the worker (``studio worker train``, started detached by the GUI) and by ``studio
+train`` in the foreground. It writes the status transitions to experiment.json (running ->
+completed / stopped / failed), every protocol event to stdout and events.jsonl, and leaves
+``best.ckpt`` / ``last.ckpt`` so that a stopped, failed or interrupted run can be resumed
+with the same curves (metrics.jsonl is appended, epochs keep their numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torchvision
+
+from ..core.datasets import DatasetStore
+from ..core.errors import InvalidInput, StudioError
+from ..core.experiments import Experiment, ExperimentService, resolve_split, stable_hash
+from ..core.procs import clear_control_files
+from ..core.projects import ProjectService
+from ..core.schemas import now
+from ..core.store import atomic_write_json
+from ..worker.protocol import Emitter, EmitterLogHandler
+from .augment import build_transforms
+from .callbacks import ProtocolCallback, StopFlag
+from .data import StudioDataModule
+from .module import NonFiniteLoss, StudioModule
+from .tasks import make_head
+
+NAN_HINT = "lower the learning rate (for example divide it by 10), add warm-up epochs or gradient clipping"
+OOM_HINT = "use a smaller batch size or input size"
+
+
+@dataclass
+class Outcome:
+    status: str
+    exit_code: int
+    summary: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def trainer_device(device: str, log) -> dict:
+    """Lightning accelerator/devices/strategy for the config's device setting."""
+    if device == "cpu":
+        return {"accelerator": "cpu", "devices": 1}
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InvalidInput("invalid training setting 'device': no CUDA GPU is available on this computer; "
+                               "use auto or cpu")
+        if ":" in device:
+            index = int(device.split(":")[1])
+            if index >= torch.cuda.device_count():
+                raise InvalidInput(f"invalid training setting 'device': there is no GPU {index} "
+                                   f"(this computer has {torch.cuda.device_count()})")
+            return {"accelerator": "gpu", "devices": [index]}
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        return {"accelerator": "gpu", "devices": n, "strategy": "ddp" if n > 1 else "auto"}
+    if device == "mps" and torch.backends.mps.is_available():
+        return {"accelerator": "mps", "devices": 1}
+    return {"accelerator": "cpu", "devices": 1}
+
+
+def precision_for(dev: dict, mixed: bool, log) -> str:
+    if dev["accelerator"] != "gpu":
+        if mixed:
+            log("mixed precision is off on CPU (it only speeds up GPUs)", "info")
+        return "32-true"
+    if not mixed:
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def device_name(dev: dict) -> str:
+    if dev["accelerator"] == "gpu":
+        idx = dev["devices"][0] if isinstance(dev["devices"], list) else 0
+        return torch.cuda.get_device_name(idx)
+    return f"CPU ({platform.processor() or platform.machine()})"
+
+
+def _route_library_logs(emitter: Emitter) -> logging.Handler:
+    handler = EmitterLogHandler(emitter)
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "py.warnings"):
+        lg = logging.getLogger(name)
+        lg.handlers = [handler]
+        lg.propagate = False
+    logging.captureWarnings(True)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*num_workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    return handler
+
+
+def _truncate_metrics(path: Path, epochs_done: int) -> None:
+    """Drop lines of epochs after the checkpoint (a crash between a line and the checkpoint)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and int(row.get("epoch", 0)) <= epochs_done:
+            keep.append(json.dumps(row))
+    from ..core.store import atomic_write_text
+
+    atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
+@torch.no_grad()
+def evaluate_subset(module: StudioModule, loader, device: torch.device) -> tuple[dict, dict]:
+    """Metrics and artifacts (confusion...) of ``module`` on one subset, outside the trainer."""
+    head = module.head
+    metrics = head.metrics().to(device)
+    module.eval().to(device)
+    loss_sum, count = 0.0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        out = module(x)
+        loss_sum += float(head.loss(out, y)) * len(y)
+        count += len(y)
+        head.update_metrics(metrics, out, y)
+    values = {k: float(v) for k, v in metrics.compute().items()}
+    values["loss"] = loss_sum / max(1, count)
+    return values, head.epoch_artifacts()
+
+
+class Run:
+    """One training run of one experiment (fresh or resumed)."""
+
+    def __init__(self, ws, project_ref: str, exp_ref: str, emitter_factory, *, resume: bool = False,
+                 epochs: int | None = None, stop: StopFlag | None = None):
+        self.ws = ws
+        self.project = ProjectService(ws).get(project_ref)
+        self.svc = ExperimentService(ws, self.project.id)
+        self.exp: Experiment = self.svc.get(exp_ref)
+        self.folder = self.svc.folder(self.exp.id)
+        self.emitter: Emitter = emitter_factory(self.folder / "events.jsonl", self.folder / "train.log")
+        self.resume = resume
+        self.epochs = epochs
+        self.stop = stop or StopFlag()
+        self.stop.folder = self.folder
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emitter.log(message, level)
+
+    def _fail(self, error: str, hint: str | None, t0: float) -> Outcome:
+        self.svc.update(self.exp.id, status="failed", error=error, hint=hint, ended=now(), pid=None,
+                        duration_s=self.exp.duration_s + (time.monotonic() - t0))
+        self.emitter.emit("failed", error=error, hint=hint)
+        return Outcome("failed", 1, error=error)
+
+    def run(self) -> Outcome:
+        t0 = time.monotonic()
+        handler = _route_library_logs(self.emitter)
+        try:
+            return self._run(t0)
+        except NonFiniteLoss as exc:
+            return self._fail(str(exc), NAN_HINT, t0)
+        except StudioError as exc:
+            return self._fail(str(exc), exc.hint, t0)
+        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+            return self._fail(f"out of memory: {str(exc).splitlines()[0][:200]}", OOM_HINT, t0)
+        except RuntimeError as exc:
+            text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            self.emitter.write_log(traceback.format_exc(), "error")
+            if "out of memory" in str(exc).lower():
+                return self._fail(f"out of memory: {text}", OOM_HINT, t0)
+            return self._fail(text, "see train.log in the experiment folder for details", t0)
+        except Exception as exc:  # noqa: BLE001 - a worker reports every failure as an event
+            self.emitter.write_log(traceback.format_exc(), "error")
+            return self._fail(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+                              "see train.log in the experiment folder for details", t0)
+        finally:
+            logging.captureWarnings(False)
+            handler.close()
+            self.emitter.close()
+
+    # ------------------------------------------------------------------ the run
+    def _prepare_resume(self) -> tuple[str | None, int]:
+        cfg = self.exp.config
+        total = self.epochs or cfg.epochs
+        if not self.resume:
+            if self.exp.status not in ("created",):
+                raise InvalidInput(f"experiment '{self.exp.name}' has already run ({self.exp.status}); "
+                                   "resume it or duplicate it to train again")
+            return None, total
+        ckpt = self.svc.checkpoint(self.exp.id)
+        if self.exp.status == "running":
+            raise InvalidInput(f"experiment '{self.exp.name}' is already running")
+        if not ckpt.exists():
+            raise InvalidInput(f"experiment '{self.exp.name}' has no last.ckpt to resume from; start it again")
+        if self.exp.status == "completed" and total <= self.exp.epochs_done:
+            raise InvalidInput(f"experiment '{self.exp.name}' already trained {self.exp.epochs_done} epochs; "
+                               "pass more epochs to continue it")
+        if total < self.exp.epochs_done:
+            raise InvalidInput(f"invalid training setting 'epochs': {total} is fewer than the "
+                               f"{self.exp.epochs_done} epochs already trained")
+        _truncate_metrics(self.folder / "metrics.jsonl", self.exp.epochs_done)
+        return str(ckpt), total
+
+    def _run(self, t0: float) -> Outcome:
+        ckpt_path, total = self._prepare_resume()
+        clear_control_files(self.folder)
+        cfg = self.exp.config.model_copy(update={"epochs": total})
+        split_id, assignments = resolve_split(self.ws, self.project.id, cfg.split_id)
+        cfg = cfg.model_copy(update={"split_id": split_id})
+        head = make_head(self.project, cfg)
+        store = DatasetStore(self.ws, self.project.id)
+        dataset = store.load()
+        subsets: dict[str, list] = {"train": [], "val": [], "test": []}
+        skipped = 0
+        for rec in dataset.images:
+            where = assignments.get(rec.id)
+            if where in subsets:
+                if head.usable(rec):
+                    subsets[where].append(rec)
+                else:
+                    skipped += 1
+        if not subsets["train"]:
+            raise InvalidInput(f"split '{split_id}' has no labelled training images in this dataset")
+        if skipped:
+            self.log(f"{skipped} image(s) of the split have no {head.info.annotation} and are left out", "warning")
+        env = self._environment(cfg, split_id, assignments, subsets, head)
+        dev = trainer_device(cfg.device, self.log)
+        precision = precision_for(dev, cfg.mixed_precision, self.log)
+        env.update(device=device_name(dev), accelerator=dev["accelerator"], precision=precision)
+        self.exp = self.svc.update(self.exp.id, status="running", pid=_pid(), host=platform.node(), started=now(),
+                                   ended=None, error=None, hint=None, config=cfg.model_dump(), environment=env,
+                                   resumed_from=(f"last.ckpt at epoch {self.exp.epochs_done}" if ckpt_path
+                                                 else None), detached=False)
+        self.emitter.emit("started", experiment=self.exp.id, name=self.exp.name, pid=_pid(), total_epochs=total,
+                          resumed=bool(ckpt_path), epochs_done=self.exp.epochs_done,
+                          images={k: len(v) for k, v in subsets.items()})
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        head.set_train_statistics([head.target(r) for r in subsets["train"]])
+        dm = StudioDataModule(
+            subsets, store.root, head.target,
+            train_transform=build_transforms(cfg.augmentations, cfg.input_size, train=True),
+            eval_transform=build_transforms([], cfg.input_size, train=False),
+            size=cfg.input_size, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed)
+        steps = max(1, len(dm.train_dataloader()))
+        model = head.build_model(self.log)
+        module = StudioModule(head, cfg, model, steps_per_epoch=steps)
+        trainer, protocol = self._trainer(cfg, dev, precision, head, has_val=bool(subsets["val"]))
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        self.exp = self.svc.get(self.exp.id)
+        elapsed = time.monotonic() - t0
+        if self.stop.requested():
+            last = self.svc.checkpoint(self.exp.id)
+            trainer.save_checkpoint(last)
+            self.emitter.emit("artifact", kind="checkpoint", path=str(last))
+            self.svc.update(self.exp.id, status="stopped", ended=now(), pid=None,
+                            duration_s=self.exp.duration_s + elapsed)
+            self.log(f"stopped: {self.stop.reason or 'stop requested'}")
+            self.emitter.emit("stopped", epoch=self.exp.epochs_done, reason=self.stop.reason)
+            return Outcome("stopped", 0)
+        summary = self._summary(module, dm, dev, subsets, protocol)
+        summary["duration_s"] = round(self.exp.duration_s + elapsed, 1)
+        self.svc.update(self.exp.id, status="completed", ended=now(), pid=None,
+                        duration_s=self.exp.duration_s + elapsed)
+        self.emitter.emit("completed", summary=summary)
+        return Outcome("completed", 0, summary=summary)
+
+    def _environment(self, cfg, split_id, assignments, subsets, head) -> dict:
+        used = sorted((head.annotation_key(r) for recs in subsets.values() for r in recs), key=lambda k: k[0])
+        return {"python": sys.version.split()[0], "torch": torch.__version__,
+                "torchvision": torchvision.__version__, "lightning": pl.__version__,
+                "platform": platform.platform(), "seed": cfg.seed, "split_id": split_id,
+                "dataset_hash": stable_hash(used), "split_hash": stable_hash(assignments),
+                "images": {k: len(v) for k, v in subsets.items()}}
+
+    def _on_epoch(self, epoch: int, metrics: dict, best) -> None:
+        changes = {"epochs_done": epoch, "last_metrics": metrics}
+        if best is not None:
+            changes["best"] = {"metric": self._monitor.removeprefix("val_"), "value": best[0], "epoch": best[1]}
+        self.exp = self.svc.update(self.exp.id, **changes)
+
+    def _trainer(self, cfg, dev, precision, head, *, has_val: bool):
+        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+        self._monitor = head.monitor if has_val else "train_loss"
+        mode = head.monitor_mode if has_val else "min"
+        if not has_val:
+            self.log("the split has no validation images: best.ckpt is simply the last epoch", "warning")
+        best = (self.exp.best.value, self.exp.best.epoch) if self.exp.best is not None and self.resume else None
+        protocol = ProtocolCallback(self.emitter, self.stop, metrics_path=self.folder / "metrics.jsonl",
+                                    monitor=self._monitor, mode=mode, on_epoch=self._on_epoch, best=best)
+        ckpt = ModelCheckpoint(dirpath=self.folder / "checkpoints", filename="best",
+                               monitor=head.monitor if has_val else None, mode=mode, save_top_k=1, save_last=True,
+                               auto_insert_metric_name=False, enable_version_counter=False)
+        callbacks = [protocol, ckpt]
+        if cfg.early_stopping and has_val:
+            es_mode = "min" if cfg.early_stopping_metric.endswith(("loss", "mae", "rmse")) else "max"
+            callbacks.append(EarlyStopping(monitor=cfg.early_stopping_metric, patience=cfg.patience, mode=es_mode,
+                                           strict=False, check_on_train_epoch_end=False))
+        trainer = pl.Trainer(max_epochs=cfg.epochs, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False, num_sanity_val_steps=0, callbacks=callbacks,
+                             gradient_clip_val=cfg.grad_clip or None, precision=precision,
+                             default_root_dir=str(self.folder), limit_val_batches=1.0 if has_val else 0,
+                             **dev)
+        return trainer, protocol
+
+    def _summary(self, module, dm, dev, subsets, protocol) -> dict:
+        """Evaluate best.ckpt on val and test; write confusion.json; the completed event's summary."""
+        best_path = self.svc.checkpoint(self.exp.id, "best")
+        if best_path.exists():
+            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
+            module.load_state_dict(state)
+        device = torch.device("cuda", dev["devices"][0] if isinstance(dev["devices"], list) else 0) \
+            if dev["accelerator"] == "gpu" else torch.device("cpu")
+        summary: dict = {"best": self.exp.best.model_dump() if self.exp.best else None,
+                         "epochs": self.exp.epochs_done}
+        confusion = {}
+        for subset in ("val", "test"):
+            if subsets[subset]:
+                values, artifacts = evaluate_subset(module, dm._loader(subset, False), device)
+                summary[subset] = values
+                if "confusion" in artifacts:
+                    confusion[subset] = artifacts["confusion"]
+        for kind in ("best", "last"):
+            path = self.svc.checkpoint(self.exp.id, kind)
+            if path.exists():
+                self.emitter.emit("artifact", kind="checkpoint", path=str(path), which=kind)
+        if confusion:
+            path = self.folder / "confusion.json"
+            atomic_write_json(path, {"schema_version": 1, "checkpoint": "best.ckpt", **confusion})
+            summary["confusion"] = confusion
+            self.emitter.emit("artifact", kind="confusion", path=str(path))
+        self.svc.update(self.exp.id, last_metrics={**self.exp.last_metrics,
+                                                   **{f"best_{s}_{k}": v for s in ("val", "test")
+                                                      for k, v in summary.get(s, {}).items()}})
+        return summary
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def train_experiment(ws, project_ref: str, exp_ref: str, emitter_factory, **kw) -> Outcome:
+    """Run (or resume) one experiment; never raises for training failures (see :class:`Outcome`)."""
+    return Run(ws, project_ref, exp_ref, emitter_factory, **kw).run()
