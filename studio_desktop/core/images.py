@@ -84,6 +84,8 @@ def _open(source: Path | bytes) -> Image.Image:
     except UnidentifiedImageError:
         raise BadImage("not an image file Pillow can read (unsupported or corrupt)") from None
     except (OSError, ValueError, SyntaxError) as exc:
+        if "truncated" in str(exc).lower():
+            raise BadImage("is truncated (the file ends before the image data does)") from None
         raise BadImage(f"cannot be opened: {exc}") from None
     if img.format not in SUPPORTED_FORMATS:
         raise BadImage(f"unsupported image format {img.format} (use JPEG, PNG, BMP, TIFF or WebP)")

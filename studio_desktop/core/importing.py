@@ -39,7 +39,8 @@ from .formats.registry import detect_format, get_reader
 from .images import BadImage, ImageInfo, reoriented_bytes, thumbnail_from, transpose_for
 from .import_checks import AnnotationChecker, merge_classes
 from .projects import ProjectService
-from .schemas import Anomaly, Dataset, ImageRecord, ImportEntry
+from .schemas import Anomaly, Dataset, ImageRecord, ImportEntry, Project
+from .store import write_model
 from .workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -263,7 +264,7 @@ def import_dataset(ws: Workspace, project_id: str, source: Path, fmt: str = "aut
                                            skipped=report.skipped))
         if records or new_project != project:
             _commit(store, projects, staging, records, dataset,
-                    new_project if new_project != project else None)
+                    (project, new_project) if new_project != project else None)
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -328,10 +329,11 @@ def _record(s: StagedImage, checker: AnnotationChecker, source: Path, root: Path
 
 
 def _commit(store: DatasetStore, projects: ProjectService, staging: Path, records: list[ImageRecord],
-            dataset: Dataset, project=None) -> None:
+            dataset: Dataset, projects_change: tuple[Project, Project] | None = None) -> None:
     """Move staged files in, save the project's classes, write dataset.json last.
-    Any failure before dataset.json is written moves the files back."""
+    Any failure before dataset.json is written moves the files back and restores project.json."""
     moved: list[tuple[Path, Path]] = []
+    project_saved = False
     try:
         for sub in ("images", "masks", "thumbnails"):
             (store.root / sub).mkdir(parents=True, exist_ok=True)
@@ -343,10 +345,13 @@ def _commit(store: DatasetStore, projects: ProjectService, staging: Path, record
                 if src.exists():
                     os.replace(src, dst)
                     moved.append((dst, src))
-        if project is not None:
-            projects.save(project)
+        if projects_change is not None:
+            projects.save(projects_change[1])
+            project_saved = True
         store.save(dataset)
     except BaseException:
+        if project_saved and projects_change is not None:
+            write_model(projects.project_file(projects_change[0].id), projects_change[0])
         for dst, src in reversed(moved):
             try:
                 os.replace(dst, src)

@@ -1,0 +1,77 @@
+"""``studio dataset import|stats|list|delete`` and ``studio sample`` through the real CLI entry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from studio_desktop.cli import main
+
+
+@pytest.fixture
+def studio(workspace_dir: Path, capsys):
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = main(["--workspace", str(workspace_dir), *args])
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    return run
+
+
+def test_sample_import_stats_list_delete(studio, tmp_path: Path):
+    rc, out, _ = studio("sample", "--task", "classification", str(tmp_path / "s"), "--images", "6", "--seed", "1")
+    assert rc == 0 and "6 files" in out
+    assert studio("project", "create", "Shapes", "--task", "classification")[0] == 0
+    rc, out, err = studio("dataset", "import", "Shapes", str(tmp_path / "s"), "--json")
+    assert rc == 0, err
+    report = json.loads(out)
+    assert report["imported"] == 6 and report["format"] == "folder" and "class" in report["detected_because"]
+    rc, out, _ = studio("dataset", "stats", "Shapes", "--json")
+    assert json.loads(out)["images_per_class"] == {"circle": 2, "square": 2, "triangle": 2}
+    rc, out, _ = studio("dataset", "stats", "Shapes")
+    assert "images per class" in out and "circle" in out
+    rc, out, _ = studio("dataset", "list", "Shapes", "--json")
+    images = json.loads(out)["images"]
+    assert len(images) == 6
+    rc, out, _ = studio("dataset", "list", "Shapes")
+    assert len(out.strip().splitlines()) == 6
+    rc, _, err = studio("dataset", "delete", "Shapes", images[0]["id"])
+    assert rc == 1 and "--yes" in err
+    rc, out, _ = studio("dataset", "delete", "Shapes", images[0]["id"], "--yes")
+    assert rc == 0 and "removed 1" in out
+    rc, out, _ = studio("dataset", "import", "Shapes", str(tmp_path / "s"))
+    assert rc == 0 and "imported 1 images" in out and "5 duplicates" in out
+
+
+def test_import_events_protocol(studio, tmp_path: Path):
+    studio("sample", "--task", "regression", str(tmp_path / "s"), "--images", "4")
+    studio("project", "create", "R", "--task", "regression")
+    rc, out, _ = studio("dataset", "import", "R", str(tmp_path / "s"), "--events")
+    assert rc == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "completed" and "progress" in kinds
+    assert all("time" in e for e in events)
+    last_progress = [e for e in events if e["event"] == "progress"][-1]
+    assert last_progress["step"] == last_progress["total"] == 4 and "eta_s" in last_progress
+    assert events[-1]["report"]["imported"] == 4 and events[-1]["report"]["targets_added"] == ["radius", "brightness"]
+
+
+def test_import_failures_are_one_line(studio, tmp_path: Path):
+    studio("project", "create", "P", "--task", "regression")
+    rc, out, err = studio("dataset", "import", "P", str(tmp_path / "missing"), "--events")
+    assert rc == 1 and err.count("\n") == 1 and "does not exist" in err
+    failed = json.loads(out.splitlines()[-1])
+    assert failed["event"] == "failed" and "does not exist" in failed["error"]
+    (tmp_path / "empty").mkdir()
+    rc, _, err = studio("dataset", "import", "P", str(tmp_path / "empty"))
+    assert rc == 1 and "no known format" in err and err.startswith("error: ")
+    rc, _, err = studio("dataset", "import", "P", str(tmp_path / "empty"), "--format", "mvtec")
+    assert rc == 1 and "cannot feed a regression project" in err
+    rc, _, err = studio("dataset", "stats", "nope")
+    assert rc == 1 and "no project named" in err
+    rc, _, err = studio("sample", "--task", "regression", str(tmp_path / "x"), "--images", "0")
+    assert rc == 1 and "between 1 and" in err
