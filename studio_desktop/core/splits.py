@@ -183,9 +183,14 @@ def _strata(records: list[ImageRecord], annotation: str, anomaly_mode: str | Non
     """Label set per record and the display names of the labels, by annotation field."""
     names: dict[str, str] = {}
 
+    keys: dict[int, str] = {}
+
     def cls_key(c: int) -> str:
-        names.setdefault(str(c), class_names.get(c, f"class {c}"))
-        return str(c)
+        key = keys.get(c)
+        if key is None:
+            key = keys[c] = str(c)
+            names[key] = class_names.get(c, f"class {c}")
+        return key
 
     if annotation == "label":
         return [{cls_key(r.label)} if r.label is not None else set() for r in records], names

@@ -183,3 +183,38 @@ def test_anomaly_mode_only_for_anomaly_projects(qtbot, ctx, project, workspace):
     assert "anomalous" not in page.plan.stats["train"].classes
     assert page.plan.stats["val"].classes["anomalous"] + page.plan.stats["test"].classes["anomalous"] == 10
     assert set(page.preview.chart.bars) == {"train", "val", "test"}
+
+
+def test_large_dataset_previews_off_the_gui_thread(qtbot, ctx, project, monkeypatch):
+    from PySide6.QtCore import QThread
+
+    from studio_desktop.gui.pages.split import controller as controller_module
+
+    monkeypatch.setattr(controller_module, "LARGE_DATASET", 10)
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    ctx.open_project(project)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 0 and page.listing.image_count == 60, timeout=5000)
+    threads = []
+    real = page.controller.preview
+    monkeypatch.setattr(page.controller, "preview",
+                        lambda **kw: (threads.append(QThread.currentThread()), real(**kw))[1])
+    qtbot.mouseClick(page.preview_button, Qt.MouseButton.LeftButton)
+    assert page.plan is None and not page.preview_button.isEnabled()  # still computing
+    qtbot.waitUntil(lambda: page.plan is not None, timeout=10000)
+    assert threads and threads[0] is not page.thread()
+    assert page.save_button.isEnabled() and set(page.preview.chart.bars) == {"train", "val", "test"}
+
+
+def test_a_late_preview_is_dropped_when_settings_changed(qtbot, ctx, project, monkeypatch):
+    from studio_desktop.gui.pages.split import controller as controller_module
+
+    monkeypatch.setattr(controller_module, "LARGE_DATASET", 10)
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    ctx.open_project(project)
+    qtbot.mouseClick(page.preview_button, Qt.MouseButton.LeftButton)
+    page.options.seed.setValue(9)  # before the worker's result is delivered
+    qtbot.waitUntil(lambda: page.preview_button.isEnabled(), timeout=10000)
+    assert page.plan is None and not page.save_button.isEnabled()
+    assert "preview again" in page.status.text()

@@ -67,6 +67,8 @@ class SplitPage(QWidget):
         self.plan = None
         self.listing = SplitListing()
         self._jobs: set[_Job] = set()
+        #: bumped by every settings change, so that a preview finishing late is recognised as stale
+        self._generation = 0
 
         self.stack = QStackedWidget(self)
         QVBoxLayout(self).addWidget(self.stack)
@@ -222,6 +224,7 @@ class SplitPage(QWidget):
         self._update_actions()
 
     def _invalidate(self) -> None:
+        self._generation += 1
         if self.plan is not None:
             self.plan = None
             self.status.setText("Settings changed: preview again before saving.")
@@ -239,11 +242,23 @@ class SplitPage(QWidget):
 
     def _run(self, fn, on_done) -> None:
         """Call ``fn`` directly, or in the thread pool when the dataset is large."""
-        if self.controller is not None and self.controller.is_large():
+        controller = self.controller
+        if controller is not None and controller.is_large():
             job = _Job(fn)
             self._jobs.add(job)
-            job.signals.done.connect(lambda result: (self._jobs.discard(job), on_done(result)))
-            job.signals.failed.connect(lambda msg: (self._jobs.discard(job), self._error(msg)))
+
+            def finished(result) -> None:
+                self._jobs.discard(job)
+                if self.controller is controller:  # the project did not change meanwhile
+                    on_done(result)
+
+            def failed(message: str) -> None:
+                self._jobs.discard(job)
+                if self.controller is controller:
+                    self._error(message)
+
+            job.signals.done.connect(finished)
+            job.signals.failed.connect(failed)
             QThreadPool.globalInstance().start(job)
             return
         try:
@@ -265,10 +280,14 @@ class SplitPage(QWidget):
         controller = self.controller
         self.status.setText("Computing the preview…")
         self.preview_button.setEnabled(False)
-        self._run(lambda: controller.preview(**settings), self._show_plan)
+        generation = self._generation
+        self._run(lambda: controller.preview(**settings), lambda plan: self._show_plan(plan, generation))
 
-    def _show_plan(self, plan) -> None:
+    def _show_plan(self, plan, generation: int) -> None:
         self.preview_button.setEnabled(True)
+        if generation != self._generation:  # settings changed while it computed: that plan is stale
+            self.status.setText("Settings changed while computing: preview again.")
+            return
         self.plan = plan
         self.preview.show_plan(plan)
         self.status.setText("Previewed. Save (Ctrl+S) to keep this split; it cannot be changed afterwards.")
