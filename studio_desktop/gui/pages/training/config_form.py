@@ -1,0 +1,285 @@
+"""The training settings form, generated from ``TrainConfig``'s fields.
+
+Every setting gets the widget its type calls for (check box, choice list, text), its title,
+its teaching help as a tooltip *and* as a small hint line under it, and an error line that
+names what is wrong. Values are validated by the same pydantic model the worker uses, so the
+form cannot accept what training would refuse. Numbers are typed as text on purpose: a spin
+box would silently clamp an out-of-range value instead of explaining the limit.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ....core.experiments import ModelInfo, TrainConfig
+
+#: how the generated fields are grouped (fields not named here land in "Other settings")
+GROUPS: list[tuple[str, list[str]]] = [
+    ("Data and model", ["split_id", "model", "pretrained", "weights_file", "finetune", "unfreeze_stages",
+                        "input_size"]),
+    ("Training", ["epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "scheduler",
+                  "warmup_epochs"]),
+    ("Regularisation and stopping", ["early_stopping", "early_stopping_metric", "patience", "grad_clip",
+                                     "label_smoothing", "class_weights"]),
+    ("Hardware and reproducibility", ["device", "mixed_precision", "num_workers", "seed"]),
+]
+#: edited elsewhere on the page
+SKIPPED = {"augmentations"}
+NEWEST_SPLIT = "(newest split)"
+
+HINT_STYLE = "color: #666; font-size: 8pt;"
+ERROR_STYLE = "color: #c0392b; font-weight: bold;"
+
+
+def _base_type(annotation) -> type | None:
+    """``int`` for ``int``, ``str`` for ``str | None``; None for anything else."""
+    if annotation in (int, float, str, bool):
+        return annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if len(args) == 1 and args[0] in (int, float, str, bool):
+        return args[0]
+    return None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+class SettingRow:
+    """One setting: its widget, hint line and error line."""
+
+    def __init__(self, name: str, widget: QWidget, hint: QLabel, error: QLabel, kind: str):
+        self.name, self.widget, self.hint, self.error, self.kind = name, widget, hint, error, kind
+
+
+class ConfigForm(QWidget):
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: dict[str, SettingRow] = {}
+        self._models: list[ModelInfo] = []
+        self._loading = False
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+
+        name_box = QFormLayout()
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("automatic (the model's name)")
+        self.name_edit.setToolTip("A name for the new experiment, to recognise it in the list "
+                                  "(for example 'resnet18 strong augmentation')")
+        name_box.addRow("Experiment name", self.name_edit)
+        lay.addLayout(name_box)
+        self.general_error = QLabel()
+        self.general_error.setStyleSheet(ERROR_STYLE)
+        self.general_error.setWordWrap(True)
+        self.general_error.hide()
+        lay.addWidget(self.general_error)
+
+        fields = TrainConfig.model_fields
+        grouped = {n for _, names in GROUPS for n in names}
+        groups = [(t, [n for n in names if n in fields]) for t, names in GROUPS]
+        rest = [n for n in fields if n not in grouped and n not in SKIPPED]
+        if rest:
+            groups.append(("Other settings", rest))
+        for title, names in groups:
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            for name in names:
+                self._add_row(form, name)
+            lay.addWidget(box)
+
+    # --------------------------------------------------------------- building
+    def _add_row(self, form: QFormLayout, name: str) -> None:
+        info = TrainConfig.model_fields[name]
+        help_ = info.description or ""
+        title = info.title or name
+        literal = typing.get_origin(info.annotation) is typing.Literal
+        base = _base_type(info.annotation)
+        if name == "model":
+            widget, kind = QComboBox(), "model"
+            widget.currentIndexChanged.connect(self._model_picked)
+        elif name == "split_id":
+            widget, kind = QComboBox(), "split"
+            widget.currentIndexChanged.connect(lambda _i: self._emit())
+        elif literal:
+            widget, kind = QComboBox(), "choice"
+            widget.addItems([str(a) for a in typing.get_args(info.annotation)])
+            widget.currentIndexChanged.connect(lambda _i: self._emit())
+        elif base is bool:
+            widget, kind = QCheckBox(), "bool"
+            widget.toggled.connect(lambda _v: self._emit())
+        else:
+            widget, kind = QLineEdit(), (base.__name__ if base else "str")
+            if kind == "str" and info.default is None:
+                widget.setPlaceholderText("empty: automatic")
+            widget.textEdited.connect(lambda _t: self._emit())
+        widget.setObjectName(f"setting_{name}")
+        widget.setToolTip(f"<b>{title}</b><br>{help_}")
+        widget.setWhatsThis(help_)
+        hint = QLabel(help_)
+        hint.setWordWrap(True)
+        hint.setStyleSheet(HINT_STYLE)
+        error = QLabel()
+        error.setWordWrap(True)
+        error.setStyleSheet(ERROR_STYLE)
+        error.setObjectName(f"error_{name}")
+        error.hide()
+        cell = QWidget()
+        v = QVBoxLayout(cell)
+        v.setContentsMargins(0, 0, 0, 4)
+        v.setSpacing(1)
+        v.addWidget(widget)
+        v.addWidget(hint)
+        v.addWidget(error)
+        label = QLabel(title)
+        label.setToolTip(help_)
+        label.setBuddy(widget)
+        form.addRow(label, cell)
+        self.rows[name] = SettingRow(name, widget, hint, error, kind)
+
+    def set_models(self, models: list[ModelInfo]) -> None:
+        """Fill the model catalog: parameter count, input size; description as tooltip and hint."""
+        self._models = list(models)
+        combo: QComboBox = self.rows["model"].widget
+        self._loading = True
+        combo.clear()
+        for m in models:
+            combo.addItem(f"{m.display} · {m.params_millions:g} M parameters · {m.default_input_size} px", m.name)
+            combo.setItemData(combo.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole)
+        self._loading = False
+
+    def set_splits(self, splits: list[tuple[str, str]]) -> None:
+        combo: QComboBox = self.rows["split_id"].widget
+        current = combo.currentData()
+        self._loading = True
+        combo.clear()
+        combo.addItem(NEWEST_SPLIT, None)
+        for split_id, label in splits:
+            combo.addItem(label, split_id)
+        idx = combo.findData(current)
+        combo.setCurrentIndex(max(0, idx))
+        self._loading = False
+
+    # ------------------------------------------------------------------ data
+    def set_config(self, config: TrainConfig, name: str = "") -> None:
+        self._loading = True
+        try:
+            data = config.model_dump()
+            for key, row in self.rows.items():
+                value = data.get(key)
+                w = row.widget
+                if row.kind in ("model", "split"):
+                    idx = w.findData(value)
+                    if idx < 0 and row.kind == "split" and value is not None:
+                        w.addItem(f"{value} (missing)", value)
+                        idx = w.count() - 1
+                    w.setCurrentIndex(max(0, idx))
+                elif row.kind == "choice":
+                    w.setCurrentText(str(value))
+                elif row.kind == "bool":
+                    w.setChecked(bool(value))
+                else:
+                    w.setText(_fmt(value))
+            self.name_edit.setText(name)
+        finally:
+            self._loading = False
+        self._update_model_hint()
+        self.show_errors({})
+
+    def values(self) -> dict[str, Any]:
+        """The settings as typed; numbers that do not parse stay text so validation names them."""
+        out: dict[str, Any] = {}
+        for key, row in self.rows.items():
+            w = row.widget
+            if row.kind in ("model", "split"):
+                out[key] = w.currentData()
+            elif row.kind == "choice":
+                out[key] = w.currentText()
+            elif row.kind == "bool":
+                out[key] = w.isChecked()
+            else:
+                text = w.text().strip()
+                if row.kind == "int":
+                    out[key] = int(text) if _is_int(text) else text
+                elif row.kind == "float":
+                    out[key] = float(text) if _is_float(text) else text
+                else:
+                    default = TrainConfig.model_fields[key].default
+                    out[key] = None if (text == "" and default is None) else text
+        return out
+
+    def experiment_name(self) -> str | None:
+        return self.name_edit.text().strip() or None
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        """Show each message under its setting; messages for other things on top."""
+        titles = TrainConfig.field_titles()
+        general = []
+        for key, msg in errors.items():
+            if key not in self.rows:
+                general.append(f"{titles.get(key, key)}: {msg}")
+        for key, row in self.rows.items():
+            msg = errors.get(key)
+            row.error.setText(f"{titles.get(key, key)}: {msg}" if msg else "")
+            row.error.setVisible(bool(msg))
+        self.general_error.setText("\n".join(general))
+        self.general_error.setVisible(bool(general))
+
+    # --------------------------------------------------------------- events
+    def _emit(self) -> None:
+        if not self._loading:
+            self.changed.emit()
+
+    def _model_picked(self, _index: int) -> None:
+        self._update_model_hint()
+        if self._loading:
+            return
+        info = self._current_model()
+        if info is not None and "input_size" in self.rows:
+            self.rows["input_size"].widget.setText(str(info.default_input_size))
+        self._emit()
+
+    def _current_model(self) -> ModelInfo | None:
+        name = self.rows["model"].widget.currentData()
+        return next((m for m in self._models if m.name == name), None)
+
+    def _update_model_hint(self) -> None:
+        info = self._current_model()
+        row = self.rows["model"]
+        base = TrainConfig.model_fields["model"].description or ""
+        row.hint.setText(f"{info.description} Default input size {info.default_input_size} px." if info else base)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False

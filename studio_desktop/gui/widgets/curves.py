@@ -1,0 +1,179 @@
+"""Training curves: loss, validation metrics and learning rate, with pyqtgraph.
+
+Points are buffered as they arrive (one per epoch, from the job runner or ``metrics.jsonl``)
+and the plots are redrawn by a timer at most ~25 times a second, never once per event: a
+fast worker or a re-attach that replays hundreds of epochs cannot flood the GUI thread.
+The same panel overlays several experiments for comparison (one colour per experiment).
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+#: colours of overlaid experiments (and of the metric series of one experiment)
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]
+REDRAW_MS = 40  # 25 Hz at most
+
+#: the three plots: key, title, y label
+PLOTS = (("loss", "Loss (lower is better)", "loss"),
+         ("metrics", "Validation metrics (higher is better)", "value"),
+         ("lr", "Learning rate", "lr"))
+
+
+def is_epoch_row(row: dict) -> bool:
+    """Epoch summary rows of metrics.jsonl (step rows are marked ``kind: "step"``)."""
+    if row.get("kind") == "step":
+        return False
+    return row.get("epoch") is not None and (row.get("kind") == "epoch" or "step" not in row)
+
+
+def label_of(key: str) -> str:
+    """``val_accuracy`` -> ``validation accuracy``: the words a student reads on the legend."""
+    if key.startswith("val_"):
+        return "validation " + key[4:].replace("_", " ")
+    if key.startswith("train_"):
+        return "training " + key[6:].replace("_", " ")
+    return key.replace("_", " ")
+
+
+def plot_of(key: str) -> str | None:
+    """Which plot a metric belongs to (None: not plotted, e.g. time or step counters)."""
+    if key == "lr" or key.startswith("lr"):
+        return "lr"
+    if key.endswith("loss"):
+        return "loss"
+    if key.startswith("val_"):
+        return "metrics"
+    return None
+
+
+class CurvesPanel(QWidget):
+    """Three stacked plots fed with per-epoch metric dicts."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.plots: dict[str, pg.PlotWidget] = {}
+        for key, title, ylabel in PLOTS:
+            w = pg.PlotWidget(background="w")
+            w.setTitle(title, color="#333", size="10pt")
+            w.setLabel("bottom", "epoch")
+            w.setLabel("left", ylabel)
+            w.showGrid(x=True, y=True, alpha=0.25)
+            w.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            w.setMinimumHeight(110)
+            w.setToolTip({"loss": "How wrong the model is. Training loss falling while validation loss "
+                                  "rises means over-fitting: the model memorises the training images.",
+                          "metrics": "Scores on the validation images, which the model never trains on: "
+                                     "the honest measure of how well it generalises.",
+                          "lr": "The learning rate used at each epoch, as set by the schedule."}[key])
+            self.plots[key] = w
+            lay.addWidget(w, 2 if key != "lr" else 1)
+        # (experiment label, metric key) -> ([x], [y]); the curve items mirror them on redraw
+        self._series: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+        self._items: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self._colors: dict[str, str] = {}
+        self._compare = False
+        self._dirty = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+
+    # ------------------------------------------------------------------ data
+    def clear(self) -> None:
+        self._series.clear()
+        self._colors.clear()
+        for key, item in self._items.items():
+            self.plots[self._plot_for(key[1])].removeItem(item)
+        self._items.clear()
+        for w in self.plots.values():
+            legend = w.plotItem.legend
+            if legend is not None:
+                legend.clear()
+        self._dirty = True
+
+    def _plot_for(self, metric: str) -> str:
+        return plot_of(metric) or "metrics"
+
+    def add_point(self, epoch: float, metrics: dict, experiment: str = "") -> None:
+        """Buffer one epoch's metrics (drawn on the next timer tick)."""
+        for key, value in metrics.items():
+            if plot_of(key) is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if self._compare and plot_of(key) == "metrics" and key != self._compare_metric:
+                continue
+            xs, ys = self._series.setdefault((experiment, key), ([], []))
+            if xs and epoch <= xs[-1]:  # a resumed run re-reports an epoch: keep the newest value
+                while xs and xs[-1] >= epoch:
+                    xs.pop()
+                    ys.pop()
+            xs.append(float(epoch))
+            ys.append(float(value))
+        self._dirty = True
+
+    def set_rows(self, rows: list[dict], experiment: str = "") -> None:
+        """Replace the curves with the epoch rows of one experiment's ``metrics.jsonl``."""
+        self._compare = False
+        self.clear()
+        self.add_rows(rows, experiment)
+
+    def add_rows(self, rows: list[dict], experiment: str = "") -> None:
+        for row in rows:
+            if is_epoch_row(row):
+                metrics = row.get("metrics") if isinstance(row.get("metrics"), dict) else row
+                self.add_point(row["epoch"], metrics, experiment)
+
+    def set_comparison(self, runs: dict[str, list[dict]], metric: str = "val_accuracy") -> None:
+        """Overlay several experiments: name -> rows. Losses, ``metric`` and lr, one colour each."""
+        self.clear()
+        self._compare = True
+        self._compare_metric = metric
+        for i, (name, rows) in enumerate(runs.items()):
+            self._colors[name] = PALETTE[i % len(PALETTE)]
+            self.add_rows(rows, name)
+
+    def point_count(self) -> int:
+        """Points drawn (not just buffered): what the user sees."""
+        return sum(len(item.xData) if item.xData is not None else 0 for item in self._items.values())
+
+    def series_names(self) -> list[str]:
+        return sorted(f"{exp}:{key}" if exp else key for exp, key in self._items)
+
+    # ---------------------------------------------------------------- drawing
+    def _pen(self, experiment: str, key: str) -> pg.mkPen:
+        if self._compare:
+            color = self._colors.setdefault(experiment, PALETTE[len(self._colors) % len(PALETTE)])
+            style = Qt.PenStyle.DashLine if key.startswith("train_") else Qt.PenStyle.SolidLine
+            return pg.mkPen(color, width=2, style=style)
+        fixed = {"train_loss": PALETTE[0], "val_loss": PALETTE[1], "lr": PALETTE[2]}
+        if key in fixed:
+            return pg.mkPen(fixed[key], width=2)
+        metric_keys = sorted({k for _, k in self._series if plot_of(k) == "metrics"})
+        idx = metric_keys.index(key) if key in metric_keys else 0
+        return pg.mkPen(PALETTE[(idx + 3) % len(PALETTE)], width=2)
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        for skey, (xs, ys) in self._series.items():
+            item = self._items.get(skey)
+            if item is None:
+                experiment, metric = skey
+                name = label_of(metric) if not experiment else f"{experiment}: {label_of(metric)}"
+                item = self.plots[self._plot_for(metric)].plot(
+                    [], [], pen=self._pen(experiment, metric), name=name,
+                    symbol="o" if len(xs) < 30 else None, symbolSize=4)
+                self._items[skey] = item
+            item.setData(list(xs), list(ys))
+
+    def redraw_now(self) -> None:
+        """Draw buffered points immediately (tests, screenshots)."""
+        self._dirty = True
+        self._redraw()

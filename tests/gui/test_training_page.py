@@ -1,0 +1,340 @@
+"""Training page: prerequisites, the generated form and its validation, experiments list actions,
+live curves from a (fake, then real) worker, comparison, and a screenshot to look at."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+pytestmark = pytest.mark.gui
+
+SHOTS = Path("/tmp/shots")
+
+FAKE_TRAIN = r'''
+import json, os, sys, time
+folder = sys.argv[1]
+def emit(event, **kw):
+    with open(os.path.join(folder, "events.jsonl"), "a") as fh:
+        fh.write(json.dumps({"event": event, "time": time.time(), **kw}) + "\n")
+emit("started", pid=os.getpid(), total_epochs=50)
+epoch = 0
+while True:
+    if os.path.exists(os.path.join(folder, "STOP")):
+        emit("stopped", epoch=epoch)
+        sys.exit(0)
+    epoch += 1
+    if epoch <= 50:
+        loss = 1.0 / epoch
+        emit("progress", step=1, total=1, eta_s=(50 - epoch) * 0.1, epoch=epoch)
+        emit("epoch", epoch=epoch, metrics={"train_loss": loss, "val_loss": loss * 1.2,
+                                            "val_accuracy": 1 - loss / 2, "lr": 0.001})
+    time.sleep(0.1)
+'''
+
+
+def make_project(ws, with_split: bool = True, n: int = 12):
+    """A classification project of n 32×32 images (red = class 0, blue = class 1), and a split."""
+    from studio_desktop.core.datasets import DatasetStore
+    from studio_desktop.core.projects import ProjectService
+    from studio_desktop.core.schemas import Dataset, ImageRecord
+    from studio_desktop.core.splits import SplitService
+
+    project = ProjectService(ws).create("Shapes", "classification", ["red", "blue"])
+    store = DatasetStore(ws, project.id)
+    store.images_dir.mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(n):
+        rid = f"{i:012x}"
+        label = i % 2
+        img = Image.new("RGB", (32, 32), (200, 30 + i, 30) if label == 0 else (30, 30 + i, 200))
+        img.save(store.images_dir / f"{rid}.png")
+        records.append(ImageRecord(id=rid, file=f"images/{rid}.png", width=32, height=32, sha256=rid * 5,
+                                   source=f"/data/{rid}.png", label=label))
+    dataset = Dataset(images=records)
+    store.save(dataset)
+    if with_split:
+        svc = SplitService(ws, project.id)
+        svc.create("main", svc.plan(project, dataset, ratios=(0.6, 0.4)))
+    return project
+
+
+@pytest.fixture
+def ctx(qtbot, workspace):
+    from studio_desktop.gui.context import AppContext
+
+    c = AppContext(workspace)
+    yield c
+    jobs = c.jobs
+    if jobs is not None:
+        for job in jobs.jobs():  # never leave a worker alive
+            job._timer.stop()
+            if job.pid:
+                try:
+                    os.kill(job.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+@pytest.fixture
+def page_factory(qtbot, ctx):
+    from studio_desktop.gui.pages.training import TrainingPage
+
+    pages = []
+
+    def make():
+        page = TrainingPage(ctx)
+        qtbot.addWidget(page)
+        page.resize(1400, 860)
+        page.show()
+        pages.append(page)
+        return page
+
+    yield make
+    for p in pages:
+        p.shutdown()
+
+
+def test_no_project_then_no_split_explain_what_to_do(qtbot, ctx, page_factory):
+    page = page_factory()
+    assert page.stack.currentWidget() is page.panel
+    with qtbot.waitSignal(ctx.showPageRequested) as blocker:
+        qtbot.mouseClick(page.panel.button, Qt.MouseButton.LeftButton)
+    assert blocker.args == ["project"]
+
+    ctx.open_project(make_project(ctx.workspace, with_split=False))
+    assert page.stack.currentWidget() is page.panel
+    assert "split" in page.panel.text.text().lower()
+    with qtbot.waitSignal(ctx.showPageRequested) as blocker:
+        qtbot.mouseClick(page.panel.button, Qt.MouseButton.LeftButton)
+    assert blocker.args == ["split"]
+
+
+def test_form_is_generated_with_help_and_validation_disables_start(qtbot, ctx, page_factory):
+    from studio_desktop.core.experiments import TrainConfig
+
+    ctx.open_project(make_project(ctx.workspace))
+    page = page_factory()
+    assert page.stack.currentWidget() is page.main
+    form = page.form
+    # every setting but the augmentation list has a widget with its help as tooltip and hint
+    help_ = TrainConfig.field_help()
+    assert set(form.rows) == set(TrainConfig.model_fields) - {"augmentations"}
+    for name, row in form.rows.items():
+        assert help_[name][:30] in row.widget.toolTip()
+        assert row.hint.text()
+    assert page.start_button.isEnabled()
+
+    epochs = form.rows["epochs"].widget
+    epochs.setFocus()
+    epochs.selectAll()
+    qtbot.keyClicks(epochs, "0")
+    err = form.rows["epochs"].error
+    assert err.isVisible() and "Epochs" in err.text() and "1" in err.text()
+    assert not page.start_button.isEnabled()
+    assert "epochs" in page.start_error.text()
+
+    epochs.selectAll()
+    qtbot.keyClicks(epochs, "abc")
+    assert "Epochs" in err.text() and not page.start_button.isEnabled()
+
+    epochs.selectAll()
+    qtbot.keyClicks(epochs, "3")
+    assert not err.isVisible()
+    assert page.start_button.isEnabled()
+
+    lr = form.rows["lr"].widget
+    lr.selectAll()
+    qtbot.keyClicks(lr, "-1")
+    assert form.rows["lr"].error.isVisible() and "Learning rate" in form.rows["lr"].error.text()
+    assert not page.start_button.isEnabled()
+
+
+def test_model_catalog_sets_default_input_size(qtbot, ctx, page_factory):
+    ctx.open_project(make_project(ctx.workspace))
+    page = page_factory()
+    combo = page.form.rows["model"].widget
+    names = [combo.itemData(i) for i in range(combo.count())]
+    assert "tiny_cnn" in names and "resnet18" in names
+    assert "M parameters" in combo.itemText(names.index("resnet50"))
+    combo.setCurrentIndex(names.index("efficientnet_b3"))
+    assert page.form.rows["input_size"].widget.text() == "300"
+    assert "EfficientNet" in page.form.rows["model"].hint.text()
+    combo.setCurrentIndex(names.index("tiny_cnn"))
+    assert page.form.rows["input_size"].widget.text() == "64"
+    assert page.config_data()["model"] == "tiny_cnn"
+
+
+def test_augmentation_editor_edits_list_and_requests_preview(qtbot, ctx, page_factory, monkeypatch):
+    ctx.open_project(make_project(ctx.workspace))
+    page = page_factory()
+    requested = []
+    monkeypatch.setattr(page.preview, "request", lambda root, pid, cfg, seed=0: requested.append(cfg))
+    editor = page.augment
+    before = [s["name"] for s in editor.steps()]
+    assert before  # classification starts with default augmentations
+    editor.add_step("rotation")
+    assert [s["name"] for s in editor.steps()] == before + ["rotation"]
+    assert requested[-1]["augmentations"][-1]["name"] == "rotation"
+    editor.move_current(-1)
+    assert [s["name"] for s in editor.steps()][-2] == "rotation"
+    editor.list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert editor.steps()[0]["enabled"] is False
+    # edit a parameter through its spin box
+    editor.list.setCurrentRow(len(before) - 1)  # rotation
+    spin = editor.params_form.itemAt(0, editor.params_form.ItemRole.FieldRole).widget()
+    spin.setValue(30)
+    rot = [s for s in editor.steps() if s["name"] == "rotation"][0]
+    assert rot["params"]["degrees"] == 30
+    n = len(requested)
+    editor.remove_current()
+    assert "rotation" not in [s["name"] for s in editor.steps()]
+    assert len(requested) == n + 1
+    assert page.validation.ok
+
+
+def _use_fake_worker(page, tmp_path, monkeypatch):
+    script = tmp_path / "fake_train.py"
+    script.write_text(FAKE_TRAIN)
+    jobs = page.jobs
+
+    def fake_start(ws, project, exp, resume=False, epochs=None):
+        folder = Path(ws.project_dir(project.id)) / "experiments" / exp.id
+        return jobs.start_process(sys.executable, [str(script), str(folder)], folder,
+                                  experiment_id=exp.id, name=exp.name, project_id=project.id)
+
+    monkeypatch.setattr(jobs, "start_training", fake_start)
+
+
+def test_start_follow_stop_with_fake_worker(qtbot, ctx, page_factory, tmp_path, monkeypatch):
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    ctx.open_project(project)
+    page = page_factory()
+    _use_fake_worker(page, tmp_path, monkeypatch)
+    name = page.form.name_edit
+    qtbot.keyClicks(name, "first try")
+    qtbot.keyClick(page.start_button, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    svc = ExperimentService(ctx.workspace, project.id)
+    exps = svc.list()
+    assert [e.name for e in exps] == ["first try"]
+    job = page.jobs.job_for(exps[0].id)
+    assert job is not None
+    assert page.experiments.selected_ids() == [exps[0].id]
+    qtbot.waitUntil(lambda: page.results.curves.point_count() >= 6, timeout=15000)
+    assert {"train_loss", "val_loss", "val_accuracy", "lr"} <= set(page.results.curves.series_names())
+    assert page.results.epoch_label.text().startswith("epoch ")
+    assert page.experiments.stop_button.isEnabled()
+    assert not page.experiments.delete_button.isEnabled()  # refused while running
+    qtbot.mouseClick(page.experiments.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not job.is_running, timeout=15000)
+    assert job.state == "stopped"
+
+
+def test_notes_are_saved_debounced(qtbot, ctx, page_factory):
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    svc = ExperimentService(ctx.workspace, project.id)
+    exp = svc.create(svc_config(project), "noted")
+    ctx.open_project(project)
+    page = page_factory()
+    page.experiments.select([exp.id])
+    assert page.experiments.notes.isEnabled()
+    qtbot.keyClicks(page.experiments.notes, "lr too high")
+    qtbot.waitUntil(lambda: svc.get(exp.id).notes == "lr too high", timeout=5000)
+
+
+def svc_config(project):
+    from studio_desktop.core.experiments import defaults_for
+
+    return defaults_for(project.task).model_copy(update={"model": "tiny_cnn", "epochs": 2})
+
+
+def test_comparison_overlays_selected_experiments(qtbot, ctx, page_factory):
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    svc = ExperimentService(ctx.workspace, project.id)
+    a = svc.create(svc_config(project), "A")
+    b = svc.create(svc_config(project), "B")
+    for exp, base in ((a, 0.5), (b, 0.7)):
+        rows = [{"kind": "epoch", "epoch": k, "train_loss": base / k, "val_loss": base / k + 0.1,
+                 "val_accuracy": 1 - base / k, "lr": 0.001} for k in (1, 2, 3)]
+        rows.append({"kind": "step", "step": 7, "epoch": 3, "train_loss": 9.0})
+        (svc.folder(exp.id) / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ctx.open_project(project)
+    page = page_factory()
+    page.experiments.select([a.id])
+    page.results.curves.redraw_now()
+    assert page.results.curves.point_count() == 3 * 4  # train/val loss, accuracy, lr; step row ignored
+    page.experiments.select([a.id, b.id])
+    curves = page.results.curves
+    curves.redraw_now()
+    names = curves.series_names()
+    assert "A:val_accuracy" in names and "B:val_accuracy" in names and "B:train_loss" in names
+    assert "Comparing 2" in page.results.title.text()
+    assert not page.experiments.duplicate_button.isEnabled()
+
+
+def test_duplicate_and_delete(qtbot, ctx, page_factory):
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    svc = ExperimentService(ctx.workspace, project.id)
+    exp = svc.create(svc_config(project), "orig")
+    ctx.open_project(project)
+    page = page_factory()
+    page.experiments.select([exp.id])
+    qtbot.mouseClick(page.experiments.duplicate_button, Qt.MouseButton.LeftButton)
+    names = sorted(e.name for e in svc.list())
+    assert names == ["orig", "orig copy"]
+    assert page.experiments.model.rowCount() == 2
+    page.experiments.select([exp.id])
+    assert page.delete_selected(confirm=False)
+    assert [e.name for e in svc.list()] == ["orig copy"]
+    assert page.experiments.model.rowCount() == 1
+
+
+@pytest.mark.slow
+@pytest.mark.ml
+def test_real_worker_end_to_end(qtbot, ctx, page_factory):
+    """Start a real `worker train` with tiny_cnn from the page; curves fill; Stop -> stopped."""
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace, n=16)
+    ctx.open_project(project)
+    page = page_factory()
+    form = page.form
+    combo = form.rows["model"].widget
+    combo.setCurrentIndex(combo.findData("tiny_cnn"))
+    for key, value in (("epochs", "200"), ("input_size", "32"), ("batch_size", "4")):
+        form.rows[key].widget.setText(value)
+    form.rows["pretrained"].widget.setChecked(False)
+    form.rows["device"].widget.setText("cpu")
+    page._settings_changed()
+    assert page.start_button.isEnabled(), page.start_error.text()
+    job = page.start()
+    assert job is not None
+    try:
+        qtbot.waitUntil(lambda: page.results.curves.point_count() >= 4 or not job.is_running, timeout=120000)
+        assert job.is_running, f"worker ended: {job.state} {job.error} {job.hint}"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.results.curves.redraw_now()
+        qtbot.wait(100)
+        page.grab().save(str(SHOTS / "training_page.png"))
+        qtbot.mouseClick(page.experiments.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not job.is_running, timeout=60000)
+        assert job.state == "stopped"
+        svc = ExperimentService(ctx.workspace, project.id)
+        qtbot.waitUntil(lambda: svc.get(job.experiment_id).status == "stopped", timeout=20000)
+    finally:
+        if job.is_running and job.pid:
+            os.kill(job.pid, signal.SIGKILL)
