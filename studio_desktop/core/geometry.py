@@ -196,29 +196,29 @@ def rle_normalize(rle: dict, height: int | None = None, width: int | None = None
     size = rle["size"]
     if not (isinstance(size, list | tuple) and len(size) == 2):
         raise ValueError("RLE 'size' must be [height, width]")
-    h, w = int(size[0]), int(size[1])
+    try:
+        h, w = int(size[0]), int(size[1])
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError("RLE 'size' must be two whole numbers") from exc
     if h <= 0 or w <= 0:
         raise ValueError(f"RLE size {h}x{w} is empty")
+    if h >= 2**31 or w >= 2**31:
+        raise ValueError(f"RLE size {h}x{w} is too large")
     if height is not None and width is not None and (h, w) != (int(height), int(width)):
         raise ValueError(f"RLE size {w}x{h} differs from the image size {width}x{height}")
     counts = rle["counts"]
     if isinstance(counts, list):
-        if not all(isinstance(c, int) and c >= 0 for c in counts):
+        if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 2**32 for c in counts):
             raise ValueError("uncompressed RLE counts must be non-negative integers")
         if sum(counts) != h * w:
             raise ValueError(f"RLE counts sum to {sum(counts)}, expected {h * w}")
         out = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
     elif isinstance(counts, str | bytes):
-        text = counts.decode("ascii") if isinstance(counts, bytes) else counts
-        if not text or not text.isascii() or any(ord(c) < 48 or ord(c) > 111 for c in text):
-            raise ValueError("compressed RLE counts hold characters outside COCO's alphabet")
+        text = counts.decode("ascii", errors="replace") if isinstance(counts, bytes) else counts
+        runs = _string_counts(text)  # checks the alphabet and the run lengths without decoding
+        if sum(runs) != h * w:
+            raise ValueError(f"compressed RLE runs cover {sum(runs)} pixels, expected {h * w}")
         out = {"size": [h, w], "counts": text}
-        # decoding checks that the runs add up to the image size
-        area = int(mask_utils.area(out))
-        if area < 0 or area > h * w:
-            raise ValueError("compressed RLE counts do not fit the size")
-        if rle_decode(out).shape != (h, w):
-            raise ValueError("compressed RLE counts do not fit the size")
     else:
         raise ValueError("RLE 'counts' must be a list or a string")
     counts_out = out["counts"]
@@ -271,6 +271,39 @@ def rle_from_polygons(polygons: Sequence[Sequence[float]], height: int, width: i
         return rle_encode(np.zeros((height, width), np.uint8))
     merged = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
     return {"size": [int(merged["size"][0]), int(merged["size"][1])], "counts": merged["counts"].decode("ascii")}
+
+
+def _string_counts(text: str) -> list[int]:
+    """Run lengths of COCO's compressed RLE text (the inverse of pycocotools' rleToString).
+
+    Decoding the runs, not the mask, validates a mask of any declared size in O(len(text)).
+    """
+    runs: list[int] = []
+    p, n = 0, len(text)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            if p >= n:
+                raise ValueError("compressed RLE counts end in the middle of a number")
+            c = ord(text[p]) - 48
+            if c < 0 or c > 63:
+                raise ValueError("compressed RLE counts hold characters outside COCO's alphabet")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+            if k > 13:
+                raise ValueError("compressed RLE counts hold a number too long")
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            raise ValueError("compressed RLE counts decode to a negative run")
+        runs.append(x)
+    if not runs:
+        raise ValueError("compressed RLE counts are empty")
+    return runs
 
 
 def _pyc(rle: dict) -> dict:

@@ -74,7 +74,9 @@ def image_size(path: Path, *, upright: bool = False) -> tuple[int, int]:
                 if orientation in (5, 6, 7, 8):
                     w, h = h, w
             return w, h
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise InvalidInput("image too large to open safely", path=path) from exc
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"not a readable image ({exc.__class__.__name__})", path=path) from exc
 
 

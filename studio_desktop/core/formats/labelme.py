@@ -186,7 +186,8 @@ class _LabelmeRead:
             if poly is None:
                 continue
             group = shape.get("group_id")
-            key = (label, "group", group) if group is not None else (label, "shape", i)
+            # group ids are numbers in labelme; anything else is compared by its text
+            key = (label, "group", repr(group)) if group is not None else (label, "shape", i)
             objects.setdefault(key, []).append(poly)
         for (label, _, _), polys in objects.items():
             cls = self._class(label)
