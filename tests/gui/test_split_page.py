@@ -106,7 +106,8 @@ def test_preview_then_save_lists_the_split(qtbot, ctx, project, workspace):
     with qtbot.waitSignal(ctx.splitsChanged):
         qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
     assert page.table.rowCount() == 1
-    assert page.table.item(0, 0).text() == "🔒 five"
+    assert page.table.item(0, 0).text() == "five" and not page.table.item(0, 0).icon().isNull()
+    assert "Locked" in page.table.item(0, 0).toolTip()
     saved = SplitService(workspace, project.id).get("five")
     assert saved.seed == 5 and len(saved.assignments) == 60
     assert page.table.item(0, 2).text() == saved_counts(saved)

@@ -7,8 +7,8 @@ experiments refer to it. Without a project, or without images, the page says wha
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, QRectF, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -32,7 +32,25 @@ from .controls import SplitOptions
 from .preview import PreviewPanel
 
 READ_ONLY_TIP = "This workspace is open read-only (another AI Studio window uses it): splits cannot be saved."
-LIST_COLUMNS = ["Name", "Created", "Images", "Seed", "Method", "Used by", "Not in split"]
+LIST_COLUMNS = ["Name", "Created", "Images per subset", "Seed", "Method", "Used by", "Not in split"]
+
+
+def lock_icon(size: int = 16) -> QIcon:
+    """A small padlock, drawn (no emoji font is needed): the badge of an immutable split."""
+    pix = QPixmap(size, size)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    color = QColor("#8a6d00")
+    p.setPen(QPen(color, size / 8))
+    p.drawArc(QRectF(size * 0.28, size * 0.08, size * 0.44, size * 0.52), 0, 180 * 16)
+    p.drawLine(int(size * 0.28), int(size * 0.34), int(size * 0.28), int(size * 0.48))
+    p.drawLine(int(size * 0.72), int(size * 0.34), int(size * 0.72), int(size * 0.48))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor("#d4a017"))
+    p.drawRoundedRect(QRectF(size * 0.16, size * 0.45, size * 0.68, size * 0.5), size * 0.08, size * 0.08)
+    p.end()
+    return QIcon(pix)
 
 
 class _Signals(QObject):
@@ -69,6 +87,7 @@ class SplitPage(QWidget):
         self._jobs: set[_Job] = set()
         #: bumped by every settings change, so that a preview finishing late is recognised as stale
         self._generation = 0
+        self._lock = lock_icon()
 
         self.stack = QStackedWidget(self)
         QVBoxLayout(self).addWidget(self.stack)
@@ -206,12 +225,13 @@ class SplitPage(QWidget):
         self.table.setRowCount(len(listing.rows))
         for r, row in enumerate(listing.rows):
             s = row.split
-            cells = [f"🔒 {s.name}", f"{s.created:%Y-%m-%d %H:%M}", row.counts, str(s.seed), s.method,
+            cells = [s.name, f"{s.created:%Y-%m-%d %H:%M}", row.counts, str(s.seed), s.method,
                      ", ".join(row.experiments) or "—", str(row.not_in_split) if row.not_in_split else "—"]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, s.id)
                 self.table.setItem(r, c, item)
+            self.table.item(r, 0).setIcon(self._lock)
             self.table.item(r, 0).setToolTip(f"Locked: split '{s.name}' (id {s.id}) never changes. "
                                              f"Ratios {', '.join(f'{k} {v:.0%}' for k, v in s.ratios.items())}.")
             if row.not_in_split or row.missing:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QFontMetrics
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ....core.splits import SplitPlan
 from .controller import SUBSET_COLORS, SUBSET_TITLES
@@ -33,15 +43,18 @@ class SplitChart(pg.PlotWidget):
         self.setLabel("left", "% of the subset's images")
         self.setToolTip("Each group of bars is one class; each colour one subset. Bars of similar "
                         "height mean the subsets have the same class balance.")
-        self.legend = self.addLegend(offset=(-10, 10))
+        self.legend = self.addLegend(offset=(-10, 5), colCount=3)
         self.bars: dict[str, pg.BarGraphItem] = {}
+        self.names: list[str] = []
 
     def show_plan(self, plan: SplitPlan | None) -> None:
         for bar in self.bars.values():
             self.removeItem(bar)
         self.legend.clear()
         self.bars = {}
+        self.names = []
         if plan is None:
+            self._update_ticks()
             return
         keys = list(plan.strata_names) or ["__all__"]
         subsets = plan.subsets
@@ -55,12 +68,30 @@ class SplitChart(pg.PlotWidget):
             self.addItem(bar)
             self.legend.addItem(bar, f"{SUBSET_TITLES[s]} ({st.images})")
             self.bars[s] = bar
-        names = ["all images"] if keys == ["__all__"] else [plan.strata_names[k] for k in keys]
-        self.getAxis("bottom").setTicks([[(i, n if len(n) <= 14 else n[:13] + "…")
-                                          for i, n in enumerate(names)]])
+        self.names = ["all images"] if keys == ["__all__"] else [plan.strata_names[k] for k in keys]
+        self._update_ticks()
         self.setXRange(-0.6, len(keys) - 0.4, padding=0)
         top = max((max(b.opts["height"], default=0) for b in self.bars.values()), default=100)
-        self.setYRange(0, max(10.0, top * 1.25), padding=0)
+        self.setYRange(0, max(10.0, top * 1.3), padding=0)  # headroom for the legend
+
+    def _update_ticks(self) -> None:
+        """Label as many classes as fit without overlapping (every class has a table row)."""
+        if "names" not in self.__dict__:
+            return  # a resize during construction, before the plot exists
+        labels = [n if len(n) <= 14 else n[:13] + "…" for n in self.names]
+        axis = self.getAxis("bottom")
+        if labels:
+            metrics = QFontMetrics(axis.style.get("tickFont") or self.font())
+            widest = max(metrics.horizontalAdvance(t) for t in labels) + 12
+            room = max(1.0, self.plotItem.vb.width() or self.width() - 60)
+            step = max(1, math.ceil(len(labels) * widest / room))
+        else:
+            step = 1
+        axis.setTicks([[(i, t) for i, t in enumerate(labels) if i % step == 0]])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._update_ticks()
 
 
 class PreviewPanel(QWidget):
@@ -80,11 +111,15 @@ class PreviewPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setToolTip("Images per class in each subset, and the share of the subset they make up. "
                               "For detection and segmentation, an image counts once per class it shows.")
-        self.warnings = QLabel()
+        self.warnings = QPlainTextEdit()
         self.warnings.setObjectName("split_warnings")
-        self.warnings.setWordWrap(True)
+        self.warnings.setReadOnly(True)
         self.warnings.setStyleSheet("color: #b35900;")
-        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings.setMaximumHeight(self.fontMetrics().lineSpacing() * 5 + 12)
+        self.warnings.setToolTip("What to know about this split before saving it: classes too rare to "
+                                 "reach every subset, and where their images went (train first, then "
+                                 "validation, then test).")
+        self.warnings.setVisible(False)
         lay.addWidget(self.summary)
         lay.addWidget(self.chart, 3)
         lay.addWidget(self.table, 2)
@@ -98,6 +133,7 @@ class PreviewPanel(QWidget):
         if plan is None:
             self.summary.setText("Press Preview (Ctrl+P) to see how the images would be divided.")
             self.warnings.clear()
+            self.warnings.setVisible(False)
             return
         subsets = plan.subsets
         parts = ", ".join(f"{SUBSET_TITLES[s].lower()} {plan.stats[s].images}" for s in subsets)
@@ -122,4 +158,5 @@ class PreviewPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in range(1, 1 + len(subsets)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
-        self.warnings.setText("\n".join(f"⚠ {w}" for w in plan.warnings))
+        self.warnings.setPlainText("\n".join(f"⚠ {w}" for w in plan.warnings))
+        self.warnings.setVisible(bool(plan.warnings))
