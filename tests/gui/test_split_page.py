@@ -219,3 +219,26 @@ def test_a_late_preview_is_dropped_when_settings_changed(qtbot, ctx, project, mo
     qtbot.waitUntil(lambda: page.preview_button.isEnabled(), timeout=10000)
     assert page.plan is None and not page.save_button.isEnabled()
     assert "preview again" in page.status.text()
+
+
+def test_read_only_window_cannot_save_or_delete(qtbot, project, workspace):
+    from studio_desktop.core.workspace import Workspace
+
+    svc = SplitService(workspace, project.id)
+    svc.create("kept", svc.plan(project, DatasetStore(workspace, project.id).load()))
+    other = Workspace.open(workspace.root)  # the lock is held by `workspace`: this one is read-only
+    try:
+        assert not other.writable
+        ctx = AppContext(other)
+        page = SplitPage(ctx)
+        qtbot.addWidget(page)
+        ctx.open_project(project)
+        qtbot.mouseClick(page.preview_button, Qt.MouseButton.LeftButton)
+        assert page.plan is not None  # previewing only reads
+        assert not page.save_button.isEnabled() and "read-only" in page.save_button.toolTip()
+        page.table.selectRow(0)
+        assert not page.delete_button.isEnabled()
+        page.save_split()
+        assert [s.name for s in svc.list()] == ["kept"]
+    finally:
+        other.close()

@@ -70,7 +70,10 @@ class SplitController:
             return len(self.dataset().images)
 
     def is_large(self) -> bool:
-        return self.image_count() > LARGE_DATASET
+        """Whether to work off the GUI thread. Semantic masks must be decoded to find their
+        classes (a few ms each until cached), so for them "large" starts much earlier."""
+        limit = LARGE_DATASET // 40 if get_task(self.project.task).annotation == "mask" else LARGE_DATASET
+        return self.image_count() > limit
 
     def dataset(self, reload: bool = False) -> Dataset:
         if self._dataset is None or reload:
