@@ -290,7 +290,8 @@ def plan_split(records: list[ImageRecord], task: str, ratios=(0.8, 0.1, 0.1), se
     if anomaly_mode == "normal-only":
         normal, abnormal = [], []
         for it in items:
-            bad = any(str(lab).startswith("anomalous") for lab in it.labels)
+            # from the images themselves: with strategy "random" items carry no labels
+            bad = any(lab.startswith("anomalous") for i in it.members for lab in label_sets[i])
             (abnormal if bad else normal).append(it)
         where = _assign(normal, ratio_list, seed, subset_names)
         rest = ratio_list[1:] if k == 3 else [1.0]

@@ -142,6 +142,15 @@ def test_anomaly_normal_only_keeps_training_normal():
     assert plan.warnings == []
 
 
+def test_anomaly_normal_only_holds_with_random_strategy_too():
+    plan = plan_split(anomaly_records(), "anomaly_detection", (0.6, 0.2, 0.2), seed=3,
+                      anomaly_mode="normal-only", strategy="random")
+    assert plan.method == "random"
+    assert "anomalous:crack" not in plan.stats["train"].classes
+    two = plan_split(anomaly_records(), "anomaly_detection", (0.7, 0.3), anomaly_mode="normal-only")
+    assert two.stats["val"].classes["anomalous:crack"] == 10
+
+
 def test_semantic_masks_read_classes_from_png(tmp_path):
     import numpy as np
     from PIL import Image
