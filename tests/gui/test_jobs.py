@@ -185,3 +185,26 @@ def test_many_emits_do_not_exhaust_bool_refcount(qtbot):
     for _ in range(5000):
         e.ping.emit({})
     assert sys.getrefcount(True) - before >= 0
+
+
+def test_status_area_shows_running_jobs_and_stops_them(qtbot, manager, fake_worker, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from studio_desktop.gui.widgets.job_status import JobStatusArea, format_eta
+
+    area = JobStatusArea(manager)
+    qtbot.addWidget(area)
+    area.show()
+    assert area.idle_label.isVisible() and area.idle_label.text() == "No jobs running"
+    job = _start(manager, fake_worker, tmp_path / "exp", "graceful")
+    qtbot.waitUntil(lambda: job.epoch_no == 1 and job.experiment_id in area.rows, timeout=15000)
+    row = area.rows[job.experiment_id]
+    qtbot.waitUntil(lambda: "epoch 1/3" in row.label.text(), timeout=5000)
+    assert "fake graceful" in row.label.text()
+    assert not area.idle_label.isVisible()
+    assert row.bar.value() > 0
+    qtbot.mouseClick(row.stop_button, Qt.MouseButton.LeftButton)
+    assert (tmp_path / "exp" / "STOP").exists()
+    qtbot.waitUntil(lambda: not job.is_running, timeout=15000)
+    qtbot.waitUntil(lambda: not area.rows and area.idle_label.isVisible(), timeout=5000)
+    assert format_eta(3725) == "1 h 02 min" and format_eta(65) == "1 min 05 s" and format_eta(None) == ""

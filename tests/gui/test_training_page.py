@@ -162,7 +162,7 @@ def test_model_catalog_sets_default_input_size(qtbot, ctx, page_factory):
     combo = page.form.rows["model"].widget
     names = [combo.itemData(i) for i in range(combo.count())]
     assert "tiny_cnn" in names and "resnet18" in names
-    assert "M parameters" in combo.itemText(names.index("resnet50"))
+    assert "25.6 M params" in combo.itemText(names.index("resnet50"))
     combo.setCurrentIndex(names.index("efficientnet_b3"))
     assert page.form.rows["input_size"].widget.text() == "300"
     assert "EfficientNet" in page.form.rows["model"].hint.text()
@@ -326,6 +326,8 @@ def test_real_worker_end_to_end(qtbot, ctx, page_factory):
     try:
         qtbot.waitUntil(lambda: page.results.curves.point_count() >= 4 or not job.is_running, timeout=120000)
         assert job.is_running, f"worker ended: {job.state} {job.error} {job.hint}"
+        qtbot.waitUntil(lambda: job.epoch_no >= 4 or not job.is_running, timeout=60000)
+        assert not page.results.message.isVisible()  # no "not started yet" on a running job
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.results.curves.redraw_now()
         qtbot.wait(100)
@@ -338,3 +340,77 @@ def test_real_worker_end_to_end(qtbot, ctx, page_factory):
     finally:
         if job.is_running and job.pid:
             os.kill(job.pid, signal.SIGKILL)
+
+
+def test_page_reconciles_dead_runs_and_reattaches_live_ones(qtbot, ctx, page_factory, tmp_path):
+    """After a GUI restart: a run whose worker died becomes 'interrupted'; a live one is followed."""
+    import subprocess
+
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    svc = ExperimentService(ctx.workspace, project.id)
+    dead = svc.create(svc_config(project), "dead")
+    live = svc.create(svc_config(project), "live")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    svc.update(dead.id, status="running", pid=gone.pid)
+    script = tmp_path / "fake_train.py"
+    script.write_text(FAKE_TRAIN)
+    proc = subprocess.Popen([sys.executable, str(script), str(svc.folder(live.id))])
+    try:
+        svc.update(live.id, status="running", pid=proc.pid)
+        ctx.open_project(project)
+        page = page_factory()
+        assert svc.get(dead.id).status == "interrupted"
+        job = page.jobs.job_for(live.id)
+        assert job is not None and job.pid == proc.pid
+        page.experiments.select([live.id])
+        qtbot.waitUntil(lambda: page.results.curves.point_count() >= 4, timeout=15000)
+        assert page.experiments.stop_button.isEnabled()
+        job.stop()
+        qtbot.waitUntil(lambda: not job.is_running, timeout=15000)
+        assert job.state == "stopped"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_resume_passes_resume_and_epochs(qtbot, ctx, page_factory, monkeypatch):
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    svc = ExperimentService(ctx.workspace, project.id)
+    exp = svc.create(svc_config(project), "paused")
+    svc.update(exp.id, status="stopped", epochs_done=1)
+    ctx.open_project(project)
+    page = page_factory()
+    page.experiments.select([exp.id])
+    assert not page.experiments.resume_button.isEnabled()  # no checkpoint yet
+    ckpt = svc.checkpoint(exp.id)
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    ckpt.write_bytes(b"x")
+    page.reload_list()
+    page.experiments.select([])
+    page.experiments.select([exp.id])
+    assert page.experiments.resume_button.isEnabled()
+    calls = []
+    monkeypatch.setattr(page.jobs, "start_training",
+                        lambda ws, project, e, resume=False, epochs=None: calls.append((e.id, resume, epochs)))
+    page.resume_selected(epochs=5)
+    assert calls == [(exp.id, True, 5)]
+
+
+@pytest.mark.slow
+@pytest.mark.ml
+def test_real_augmentation_preview(qtbot, ctx, page_factory):
+    ctx.open_project(make_project(ctx.workspace))
+    page = page_factory()
+    page.tabs.setCurrentIndex(1)
+    with qtbot.waitSignal(page.preview.updated, timeout=120000) as blocker:
+        page.augment.add_step("grayscale")
+    assert blocker.args[0], page.preview.status.text()
+    assert all(Path(p).suffix == ".png" and Path(p).exists() for p in blocker.args[0])
+    assert page.preview.cells[0].pixmap() is not None and not page.preview.cells[0].pixmap().isNull()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.grab().save(str(SHOTS / "training_augmentations.png"))

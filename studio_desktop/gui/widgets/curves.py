@@ -50,6 +50,16 @@ def plot_of(key: str) -> str | None:
     return None
 
 
+class EpochAxis(pg.AxisItem):
+    """Epochs are whole numbers: no 1.5 ticks."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 - pyqtgraph API
+        return [(max(1.0, float(spacing)), offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
+        return [f"{v:.0f}" for v in values]
+
+
 class CurvesPanel(QWidget):
     """Three stacked plots fed with per-epoch metric dicts."""
 
@@ -60,10 +70,11 @@ class CurvesPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.plots: dict[str, pg.PlotWidget] = {}
         for key, title, ylabel in PLOTS:
-            w = pg.PlotWidget(background="w")
+            w = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis(orientation="bottom")})
             w.setTitle(title, color="#333", size="10pt")
             w.setLabel("bottom", "epoch")
             w.setLabel("left", ylabel)
+            w.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" confuses more than it helps
             w.showGrid(x=True, y=True, alpha=0.25)
             w.addLegend(offset=(-5, 5), labelTextSize="8pt")
             w.setMinimumHeight(110)

@@ -103,6 +103,8 @@ class ConfigForm(QWidget):
             box = QGroupBox(title)
             form = QFormLayout(box)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            # long titles go above their field, so the field and its hint keep a readable width
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
             for name in names:
                 self._add_row(form, name)
             lay.addWidget(box)
@@ -163,7 +165,7 @@ class ConfigForm(QWidget):
         self._loading = True
         combo.clear()
         for m in models:
-            combo.addItem(f"{m.display} · {m.params_millions:g} M parameters · {m.default_input_size} px", m.name)
+            combo.addItem(f"{m.display} · {m.params_millions:g} M params · {m.default_input_size} px", m.name)
             combo.setItemData(combo.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole)
         self._loading = False
 

@@ -231,12 +231,13 @@ class TrainingPage(QWidget):
             self.results.show_comparison(runs, f"val_{self.controller.task.primary_metric}")
             return
         exp = exps[0]
-        self.form.set_config(exp.config, exp.name if exp.status == "created" else "")
+        job = self.jobs.job_for(exp.id)
+        never_run = exp.status == "created" and job is None
+        self.form.set_config(exp.config, exp.name if never_run else "")
         self.augment.set_steps(exp.config.augmentations)
         self._settings_changed()
         self.results.show_experiment(exp, self.controller.metrics(exp.id),
                                      lambda i=exp.id: self.controller.log_tail(i) if self.controller else [])
-        job = self.jobs.job_for(exp.id)
         if job is not None:
             self.results.attach_job(job)
 

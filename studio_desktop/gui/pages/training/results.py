@@ -173,6 +173,7 @@ class ResultsPanel(QWidget):
         job.epoch.connect(self._on_epoch)
         job.progress.connect(self._on_progress)
         job.changed.connect(self._on_changed)
+        self.message.hide()  # "not started yet" no longer applies
         self._set_progress_visible(True)
         self._log_timer.start()
         self._on_changed()
