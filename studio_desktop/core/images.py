@@ -172,9 +172,12 @@ def thumbnail_from(source: Path | bytes, out: Path, side: int = THUMBNAIL_SIDE) 
     with img:
         info = ImageInfo(img.format, img.mode, img.size, orientation_of(img))
         if img.format == "JPEG":
+            # ask for the thumbnail's own size: the decoder picks the largest 1/2..1/8 scale
+            # that still covers it in both dimensions
             w, h = img.size
-            scale = max(1, min(w, h) // side)  # keep the short side >= side before thumbnail()
-            img.draft("RGB", (max(1, w // scale), max(1, h // scale)))
+            k = side / max(w, h)
+            if k < 1:
+                img.draft("RGB", (max(1, int(w * k)), max(1, int(h * k))))
         _load(img)
         oriented = _transpose(img, info.orientation)
         write_thumbnail(oriented, out, side)

@@ -277,7 +277,7 @@ def _stage_all(items: list[ParsedImage], staging: Path, existing: set[str], prog
     if progress:
         progress(0, total, "staging images")
     results: list[StagedImage | None] = [None] * total
-    workers = workers or min(8, max(2, (os.cpu_count() or 2) + 1))
+    workers = workers or min(8, max(2, 2 * (os.cpu_count() or 1)))  # threads also overlap file I/O
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import")
     try:
         pending = {}

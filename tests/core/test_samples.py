@@ -94,3 +94,17 @@ def test_create_sample_project_is_unique_and_imported(workspace):
     assert a.name == "Image classification sample" and b.name == "Image classification sample 2"
     assert [c.name for c in a.classes] == ["circle", "square", "triangle"]
     assert len(DatasetStore(workspace, b.id).load().images) == 6
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_every_sample_imports_fully_annotated(workspace, task: str):
+    if NATIVE[task] not in FORMATS:
+        pytest.skip(f"the {NATIVE[task]} reader is not in this build")
+    project = create_sample_project(workspace, task, images=5)
+    records = DatasetStore(workspace, project.id).load().images
+    assert len(records) >= 5 and all(r.is_annotated() for r in records)
+    field = TASKS[task].annotation
+    assert all(getattr(r, field) not in (None, [], {}) for r in records)
+    if task == "oriented_object_detection":
+        r = records[0].rboxes[0]
+        assert {c.name for c in project.classes} == {"bar", "block"} and r.w > 0 and r.h > 0
