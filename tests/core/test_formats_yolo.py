@@ -59,7 +59,7 @@ def test_coco128(real_fixtures, where):
     cx, cy, w, h = (float(v) for v in line[1:])
     img = next(i for i in parsed.images if i.path.name == "000000000009.jpg")
     b = img.boxes[0]
-    assert parsed.class_names[b.cls] == "bowl" and img.declared_size == (640, 480)
+    assert parsed.class_names[b.cls] == "bowl" and img.declared_size is None  # upright frame
     assert (b.x1, b.y1, b.x2, b.y2) == pytest.approx(
         ((cx - w / 2) * 640, (cy - h / 2) * 480, (cx + w / 2) * 640, (cy + h / 2) * 480))
     # train and val are the same folder: no misleading subset tags
@@ -89,7 +89,7 @@ def test_yaml_subsets_names_list_and_bad_lines(tmp_path):
     b = next(i for i in parsed.images if i.path.name == "b.png")
     assert (a.tags, b.tags) == (["train"], ["val"])
     assert [(x.cls, x.x1, x.y1, x.x2, x.y2) for x in a.boxes] == [(0, 16, 8, 48, 24), (1, 0, 0, 32, 16)]
-    assert b.boxes == [] and a.declared_size == (64, 32)
+    assert b.boxes == []
     text = _reasons(parsed)
     assert "line 3: class id 7" in text
     assert "line 4 is not numbers" in text
@@ -126,7 +126,6 @@ def test_classes_txt_labels_beside_images_and_exif(tmp_path):
     parsed = READER.read(tmp_path, "object_detection")
     assert parsed.class_names == ["alpha", "beta"]
     r = next(i for i in parsed.images if i.path.name == "r.jpg")
-    assert r.declared_size == (32, 64)
     assert [(b.cls, b.x2, b.y2) for b in r.boxes] == [(1, 32, 64)]
     plain = next(i for i in parsed.images if i.path.name == "plain.png")
     assert plain.boxes == []

@@ -57,10 +57,16 @@ class CocoReader:
     tasks = ("object_detection", "instance_segmentation")
 
     def detect(self, root: Path) -> str | None:
+        listing_only = None  # an image list whose "annotations" may lie beyond the peeked head
         for path in _candidate_files(root, limit=40):
             head = peek_text(path, 256 * 1024)
-            if '"images"' in head and '"file_name"' in head and '"segments_info"' not in head:
-                return f"{display_name(path, root)} is a COCO JSON (it lists images with file_name)"
+            if '"images"' not in head or '"file_name"' not in head or '"segments_info"' in head:
+                continue
+            if '"annotations"' in head:
+                return f"{display_name(path, root)} is a COCO JSON (images with file_name, annotations)"
+            listing_only = listing_only or path
+        if listing_only is not None:
+            return f"{display_name(listing_only, root)} is a COCO JSON (it lists images with file_name)"
         return None
 
     def read(self, root: Path, task: str) -> ParsedDataset:

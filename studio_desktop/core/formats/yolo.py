@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InvalidInput
-from ..geometry import box_is_valid, polygon_box, polygon_is_usable, rbox_from_corners
+from ..geometry import box_is_valid, clip_box, polygon_box, polygon_is_usable, rbox_from_corners
 from ..schemas import Box, Instance, RotatedBox
 from . import ImportIssue, ParsedDataset, ParsedImage
 from .annotation_files import (
@@ -299,7 +299,8 @@ class _YoloRead:
         except InvalidInput as exc:
             self.log.add(self.name(path), f"{exc.message}: skipped")
             return None
-        img.declared_size = size
+        # declared_size stays None: YOLO coordinates are in the upright (EXIF-applied) frame, and
+        # a declared size equal to the raw one would make the importer re-orient them
         name = self.name(label)
         for lineno, parts in lines:
             self._line(parts, lineno, name, img, size)
@@ -325,7 +326,12 @@ class _YoloRead:
         vals = [min(max(float(v), 0.0), 1.0) for v in nums]  # type: ignore[arg-type]
         if len(vals) == 4:
             cx, cy, bw, bh = vals[0] * w, vals[1] * h, vals[2] * w, vals[3] * h
-            box = [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]
+            raw = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
+            clipped, changed = clip_box(*raw, w, h)
+            # labels hold 6 decimals: overshooting the border by a pixel is rounding, not an error
+            if changed and max(abs(a - b) for a, b in zip(raw, clipped, strict=True)) > 1.0:
+                self.log.add(name, f"line {lineno}: box extends beyond the image: clipped", "clipped")
+            box = list(clipped)
             if not box_is_valid(*box):
                 self.log.add(name, f"line {lineno}: box with zero width or height: dropped", "dropped")
                 return
