@@ -16,7 +16,6 @@ Conventions:
 from __future__ import annotations
 
 import io
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,13 +241,3 @@ def orient_box(x1: float, y1: float, x2: float, y2: float, raw_size: tuple[int, 
     bx, by = orient_point(x2, y2, raw_size, orientation)
     return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
 
-
-def rbox_from_corners(corners: list[float]) -> tuple[float, float, float, float, float]:
-    """(cx, cy, w, h, angle) of 4 corners; angle in degrees counter-clockwise as seen on screen
-    (image y points down), w along the first edge."""
-    xs, ys = corners[0::2], corners[1::2]
-    cx, cy = sum(xs) / 4.0, sum(ys) / 4.0
-    w = math.hypot(xs[1] - xs[0], ys[1] - ys[0])
-    h = math.hypot(xs[2] - xs[1], ys[2] - ys[1])
-    angle = math.degrees(math.atan2(-(ys[1] - ys[0]), xs[1] - xs[0]))
-    return cx, cy, w, h, angle

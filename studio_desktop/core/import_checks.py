@@ -14,7 +14,8 @@ from shapely.geometry import Polygon
 
 from ..tasks import TaskInfo
 from .formats import ImportIssue, ParsedDataset, ParsedImage
-from .images import ImageInfo, orient_box, orient_flat, rbox_from_corners
+from .geometry import rbox_corners, rbox_from_corners
+from .images import ImageInfo, orient_box, orient_flat
 from .projects import class_color
 from .schemas import Box, ClassInfo, ImageRecord, Instance, Project, RotatedBox
 
@@ -169,9 +170,12 @@ class AnnotationChecker:
             return None
         update: dict = {"cls": cls}
         if orient is not None and len(r.corners) == 8:
-            corners = orient_flat(r.corners, orient.raw_size, orient.orientation)
-            cx, cy, w, h, angle = rbox_from_corners(corners)
-            update.update(cx=cx, cy=cy, w=w, h=h, angle=angle, corners=corners)
+            fitted = rbox_from_corners(orient_flat(r.corners, orient.raw_size, orient.orientation))
+            if fitted is None:
+                self._issue(where, f"rotated box of '{self._name(r.cls)}' has no area", "dropped")
+                return None
+            cx, cy, w, h, angle = fitted
+            update.update(cx=cx, cy=cy, w=w, h=h, angle=angle, corners=list(rbox_corners(cx, cy, w, h, angle)))
         cx, cy = update.get("cx", r.cx), update.get("cy", r.cy)
         if not (0 <= cx <= rec.width and 0 <= cy <= rec.height):
             self._issue(where, f"rotated box of '{self._name(r.cls)}' is centred outside the image",

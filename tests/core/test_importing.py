@@ -332,3 +332,40 @@ def test_regression_targets_merge_onto_project(workspace, projects, tmp_path, re
     report = import_dataset(workspace, p.id, real_fixtures / "regression_houses")
     assert report.imported == 60 and report.targets_added == [f"column{i}" for i in range(1, 6)]
     assert projects.get(p.id).target_names == report.targets_added
+
+
+def test_exif_rotated_image_moves_rotated_boxes_and_masks(workspace, projects, tmp_path, monkeypatch):
+    from studio_desktop.core.geometry import rbox_corners
+    from studio_desktop.core.images import orient_point
+
+    raw = Image.new("RGB", (60, 40), (0, 0, 0))
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 8
+    path = tmp_path / "src" / "rot.jpg"
+    path.parent.mkdir()
+    raw.save(path, "JPEG", exif=exif.tobytes())
+    mask = np.zeros((40, 60), np.uint8)
+    mask[5:10, 40:50] = 2  # class 2 in the raw frame
+    Image.fromarray(mask).save(tmp_path / "src" / "mask.png")
+    corners = rbox_corners(30, 12, 16, 6, 20)
+    parsed = ParsedDataset("fake", class_names=["a", "b", "c"], images=[ParsedImage(
+        path=path, declared_size=(60, 40), mask_path=tmp_path / "src" / "mask.png",
+        rboxes=[RotatedBox(cls=1, cx=30, cy=12, w=16, h=6, angle=20, corners=corners)])])
+    monkeypatch.setitem(FORMATS, "fake", FakeReader(parsed))
+    o = projects.create("O", "oriented_object_detection")
+    import_dataset(workspace, o.id, tmp_path / "src", fmt="fake")
+    r = DatasetStore(workspace, o.id).load().images[0].rboxes[0]
+    cx, cy = orient_point(30, 12, (60, 40), 8)
+    assert (r.cx, r.cy) == pytest.approx((cx, cy), abs=1e-6)
+    assert sorted([r.w, r.h]) == pytest.approx([6, 16], abs=1e-6)
+
+    s = projects.create("S", "semantic_segmentation")
+    import_dataset(workspace, s.id, tmp_path / "src", fmt="fake")
+    store = DatasetStore(workspace, s.id)
+    rec = store.load().images[0]
+    stored = np.asarray(Image.open(store.path_of(rec.mask)))
+    assert stored.shape == (60, 40) == (rec.height, rec.width)
+    ys, xs = np.nonzero(stored == 2)
+    x1, y1 = orient_point(40, 5, (60, 40), 8)
+    x2, y2 = orient_point(50, 10, (60, 40), 8)
+    assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))

@@ -12,20 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InvalidInput
-from . import FormatReader, csv_format, folder, masks, mvtec
-
-# B2's annotation-file readers; imported plainly once they all exist.
-_optional = {}
-for _name in ("coco", "yolo", "voc", "dota", "labelme"):
-    try:
-        _optional[_name] = __import__(f"{__package__}.{_name}", fromlist=["READER"]).READER
-    except ImportError:  # pragma: no cover - only while B2's modules are being written
-        pass
+from . import FormatReader, coco, csv_format, dota, folder, labelme, masks, mvtec, voc, yolo
 
 #: format id -> reader, in auto-detection order (specific formats first)
 FORMATS: dict[str, FormatReader] = {
     "mvtec": mvtec.READER,
-    **{k: _optional[k] for k in ("coco", "dota", "voc", "labelme", "yolo") if k in _optional},
+    "coco": coco.READER,
+    "dota": dota.READER,
+    "voc": voc.READER,
+    "labelme": labelme.READER,
+    "yolo": yolo.READER,
     "masks": masks.READER,
     "csv": csv_format.READER,
     "folder": folder.READER,
