@@ -143,6 +143,23 @@ def test_yaml_with_image_list_and_missing_folder(tmp_path):
     assert "gone.png" in text and "val: images/nowhere not found" in text
 
 
+def test_roboflow_layout_and_rounding(tmp_path):
+    """Roboflow: data.yaml in the root says ../train/images; labels overshoot by rounding."""
+    _txt(tmp_path / "data.yaml", "train: ../train/images\nval: ../valid/images\nnc: 1\nnames: ['cell']\n")
+    _img(tmp_path / "train/images/a.jpg", (100, 100))
+    _txt(tmp_path / "train/labels/a.txt", "0 0.1 0.5 0.2000004 0.2\n0 0.95 0.5 0.2 0.2\n")
+    _img(tmp_path / "valid/images/b.jpg", (100, 100))
+    _txt(tmp_path / "valid/labels/b.txt", "0 0.5 0.5 0.2 0.2\n")
+    parsed = READER.read(tmp_path, "object_detection")
+    tags = {i.path.name: i.tags for i in parsed.images}
+    assert tags == {"a.jpg": ["train"], "b.jpg": ["val"]}
+    a = next(i for i in parsed.images if i.path.name == "a.jpg")
+    assert a.boxes[0].x1 == 0  # -0.00002 px: clipped without a word
+    assert (a.boxes[1].x1, a.boxes[1].x2) == pytest.approx((85, 100))  # 5 px beyond: clipped and said
+    clipped = [i for i in parsed.issues if i.action == "clipped"]
+    assert len(clipped) == 1 and "line 2" in clipped[0].reason
+
+
 def test_bad_yaml_and_no_images(tmp_path):
     _txt(tmp_path / "data.yaml", "names: [a, b\ntrain: [")
     with pytest.raises(InvalidInput, match="data.yaml.*broken YAML"):

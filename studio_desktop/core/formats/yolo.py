@@ -237,6 +237,10 @@ class _YoloRead:
     def _images_of_entry(self, entry: str, base: Path, yaml_path: Path, key: str) -> list[Path]:
         p = Path(entry)
         p = p if p.is_absolute() else base / p
+        if not p.exists() and entry.startswith("../"):
+            # Roboflow writes "../train/images" beside a data.yaml that sits in the dataset root;
+            # ultralytics falls back to dropping the "../", and so do we
+            p = base / entry[3:]
         if p.is_dir():
             return self._images_under(p)
         if p.is_file() and p.suffix.lower() == ".txt":
