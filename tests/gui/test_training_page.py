@@ -414,3 +414,19 @@ def test_real_augmentation_preview(qtbot, ctx, page_factory):
     assert page.preview.cells[0].pixmap() is not None and not page.preview.cells[0].pixmap().isNull()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.grab().save(str(SHOTS / "training_augmentations.png"))
+
+
+def test_ctrl_n_resets_to_a_new_experiment(qtbot, ctx, page_factory):
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    svc = ExperimentService(ctx.workspace, project.id)
+    exp = svc.create(svc_config(project).model_copy(update={"epochs": 7}), "seven")
+    ctx.open_project(project)
+    page = page_factory()
+    page.experiments.select([exp.id])
+    assert page.form.rows["epochs"].widget.text() == "7"
+    page.form.rows["lr"].widget.setFocus()
+    qtbot.keyClick(page.form.rows["lr"].widget, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert page.experiments.selected_ids() == []
+    assert page.form.rows["epochs"].widget.text() == str(page.controller.defaults().epochs)

@@ -8,7 +8,7 @@ restarted app picks up a training that kept running in the background.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -133,10 +133,28 @@ class TrainingPage(QWidget):
             sc = QShortcut(QKeySequence(keys), self)
             sc.setContext(ctx_children)
             sc.activated.connect(self.start)
-        sc = QShortcut(QKeySequence("Ctrl+N"), self)
-        sc.setContext(ctx_children)
-        sc.activated.connect(self.new_experiment)
         return splitter
+
+    # Ctrl+N means "new experiment" while the focus is on this page, although the main window
+    # binds it to "new project": accepting the ShortcutOverride makes Qt deliver the key here
+    # instead of reporting an ambiguous shortcut.
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and self._is_new_key(event):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._is_new_key(event):
+            self.new_experiment()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    @staticmethod
+    def _is_new_key(event) -> bool:
+        return (event.key() == Qt.Key.Key_N
+                and event.modifiers() == Qt.KeyboardModifier.ControlModifier)
 
     # ---------------------------------------------------------------- project
     def _panel_action(self) -> None:

@@ -83,9 +83,11 @@ class AugmentPreview(QWidget):
         if proc is not None:
             proc.finished.disconnect()
             if proc.state() != QProcess.ProcessState.NotRunning:
+                # never wait here (GUI thread): Qt reaps it and the object goes when it has ended
+                proc.finished.connect(proc.deleteLater)
                 proc.kill()
-                proc.waitForFinished(1000)
-            proc.deleteLater()
+            else:
+                proc.deleteLater()
 
     def _start(self) -> None:
         if self._pending is None:
@@ -156,6 +158,9 @@ class AugmentPreview(QWidget):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Kill a running preview and remove the temporary images."""
+        """Kill a running preview, wait for it (app closing) and remove the temporary images."""
+        proc = self._proc
         self.cancel()
+        if proc is not None:
+            proc.waitForFinished(2000)
         self._tmp.cleanup()
