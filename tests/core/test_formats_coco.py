@@ -11,6 +11,7 @@ from PIL import Image
 
 from studio_desktop.core.errors import InvalidInput
 from studio_desktop.core.formats.coco import READER
+from studio_desktop.core.formats.registry import detect_format
 from studio_desktop.core.geometry import rle_decode, rle_encode
 
 
@@ -35,6 +36,7 @@ def _reasons(parsed) -> str:
 def test_roboflow_subsets(real_fixtures):
     root = real_fixtures / "coco_bbox_rbc"
     assert "COCO" in READER.detect(root)
+    assert detect_format(root, "object_detection")[0] == "coco"
     files = {s: json.loads((root / s / "_annotations.coco.json").read_text()) for s in ("train", "valid", "test")}
     parsed = READER.read(root, "object_detection")
     # category 0 "RBC-WBC" is the supercategory no annotation uses: not a class
@@ -55,6 +57,8 @@ def test_roboflow_subsets(real_fixtures):
 
 def test_panopticapi_rle_with_image_root_elsewhere(real_fixtures):
     root = real_fixtures / "coco_rle_panopticapi"
+    # of its three JSONs, the one with annotations is named as the reason
+    assert "panoptic_coco_detection_format.json" in detect_format(root, "instance_segmentation")[1]
     parsed = READER.read(root, "instance_segmentation")
     # file_name has no folder: the images are found in sample_data/input_images/
     assert sorted(i.path.name for i in parsed.images) == ["000000142238.jpg", "000000439180.jpg"]

@@ -9,6 +9,7 @@ from PIL import Image
 
 from studio_desktop.core.errors import InvalidInput
 from studio_desktop.core.formats.dota import READER
+from studio_desktop.core.formats.registry import detect_format
 from studio_desktop.core.geometry import rbox_corners
 
 
@@ -25,6 +26,8 @@ def _reasons(parsed) -> str:
 def test_devkit_example(real_fixtures):
     root = real_fixtures / "dota_devkit"
     assert "labelTxt" in READER.detect(root)
+    assert detect_format(root, "oriented_object_detection")[0] == "dota"
+    assert detect_format(real_fixtures / "dota_mmrotate_tile", "object_detection")[0] == "dota"
     parsed = READER.read(root, "oriented_object_detection")
     assert sorted(i.path.name for i in parsed.images) == ["P0706.png", "P1888.png"]
     # five label files name images that are not there: each one reported, none fatal

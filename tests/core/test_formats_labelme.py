@@ -10,6 +10,7 @@ from PIL import Image
 
 from studio_desktop.core.errors import InvalidInput
 from studio_desktop.core.formats.labelme import READER
+from studio_desktop.core.formats.registry import detect_format
 
 
 def _img(path: Path, size=(40, 30)) -> Path:
@@ -37,6 +38,10 @@ def _reasons(parsed) -> str:
 def test_bbox_example(real_fixtures):
     root = real_fixtures / "labelme/bbox_detection/data_annotated"
     assert "labelme" in READER.detect(root)
+    assert detect_format(root, "object_detection")[0] == "labelme"
+    # the folder above also holds labelme's VOC conversion: the user is asked to choose
+    with pytest.raises(InvalidInput, match="several formats.*voc.*labelme"):
+        detect_format(root.parent, "object_detection")
     parsed = READER.read(root, "object_detection")
     files = sorted(root.glob("*.json"))
     data = {f.stem: json.loads(f.read_text()) for f in files}

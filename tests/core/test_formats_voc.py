@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from studio_desktop.core.errors import InvalidInput
+from studio_desktop.core.formats.registry import detect_format
 from studio_desktop.core.formats.voc import READER
 
 
@@ -37,6 +38,7 @@ def _reasons(parsed) -> str:
 def test_raccoon(real_fixtures):
     root = real_fixtures / "voc_raccoon"
     assert "Pascal VOC" in READER.detect(root)
+    assert detect_format(root, "object_detection")[0] == "voc"
     parsed = READER.read(root, "object_detection")
     xmls = sorted((root / "annotations").glob("*.xml"))
     assert len(parsed.images) == len(xmls) == 80

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from studio_desktop.core.errors import InvalidInput
+from studio_desktop.core.formats.registry import detect_format
 from studio_desktop.core.formats.yolo import READER, label_path_for
 
 
@@ -39,6 +40,7 @@ def _reasons(parsed) -> str:
 def test_coco128(real_fixtures, where):
     root = real_fixtures / where
     assert "names" in READER.detect(root)
+    assert detect_format(root, "object_detection")[0] == "yolo"
     parsed = READER.read(root, "object_detection")
     ds = real_fixtures / "yolo_coco128/datasets/coco128"
     images = sorted((ds / "images/train2017").glob("*.jpg"))
