@@ -125,20 +125,26 @@ def offset_of_last_start(path: str | Path) -> int:
     """Byte offset of the last ``started`` event in ``path`` (0 when there is none).
 
     A resumed experiment appends a second run to the same ``events.jsonl``; re-attaching
-    must follow the current run, not replay the earlier run's ``stopped``.
+    must follow the current run, not replay the earlier run's ``stopped``. The file of a long
+    run holds many thousands of lines, so only lines containing ``"started"`` are parsed,
+    searching backwards from the end.
     """
     try:
         data = Path(path).read_bytes()
     except OSError:
         return 0
-    offset = 0
-    pos = 0
-    for raw in data.split(b"\n"):
-        item = parse_line(raw.decode("utf-8", errors="replace"))
+    end = len(data)
+    while True:
+        hit = data.rfind(b'"started"', 0, end)
+        if hit < 0:
+            return 0
+        start = data.rfind(b"\n", 0, hit) + 1
+        stop = data.find(b"\n", hit)
+        line = data[start: stop if stop >= 0 else len(data)]
+        item = parse_line(line.decode("utf-8", errors="replace"))
         if isinstance(item, Event) and item.name == "started":
-            offset = pos
-        pos += len(raw) + 1
-    return offset
+            return start
+        end = start
 
 
 def file_size(path: str | Path) -> int:

@@ -200,7 +200,13 @@ class Job(QObject):
     # --------------------------------------------------------------- reading
     def poll(self) -> None:
         """Read new events (bounded per call); detect a worker that died without a final event."""
-        for item in self._tail.poll():
+        items = self._tail.poll()
+        # a backlog (re-attach, a slow tick) holds many progress events: only the newest is shown
+        last_progress = max((i for i, it in enumerate(items)
+                             if isinstance(it, Event) and it.name == "progress"), default=-1)
+        for i, item in enumerate(items):
+            if isinstance(item, Event) and item.name == "progress" and i != last_progress:
+                continue
             self._dispatch(item)
             if not self.is_running:
                 return

@@ -208,3 +208,26 @@ def test_status_area_shows_running_jobs_and_stops_them(qtbot, manager, fake_work
     qtbot.waitUntil(lambda: not job.is_running, timeout=15000)
     qtbot.waitUntil(lambda: not area.rows and area.idle_label.isVisible(), timeout=5000)
     assert format_eta(3725) == "1 h 02 min" and format_eta(65) == "1 min 05 s" and format_eta(None) == ""
+
+
+def test_backlog_of_progress_events_is_coalesced(qtbot, manager, tmp_path):
+    """Re-attaching to a long run replays thousands of progress lines: only the newest is emitted."""
+    import json as _json
+
+    from studio_desktop.gui.jobs import Job
+
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    lines = [_json.dumps({"event": "started", "total_epochs": 2})]
+    lines += [_json.dumps({"event": "progress", "step": s, "total": 3000, "epoch": 1}) for s in range(3000)]
+    lines += [_json.dumps({"event": "epoch", "epoch": 1, "metrics": {"val_loss": 1.0}})]
+    (folder / "events.jsonl").write_text("\n".join(lines) + "\n")
+    job = Job(folder, experiment_id="e", name="long", poll_ms=10)
+    seen = []
+    job.progress.connect(lambda d: seen.append(d["step"]))
+    epochs = []
+    job.epoch.connect(lambda d: epochs.append(d["epoch"]))
+    qtbot.waitUntil(lambda: epochs == [1], timeout=5000)
+    assert seen and seen[-1] == 2999 and len(seen) < 20
+    assert job.step == 2999 and job.total_steps == 3000
+    job._timer.stop()

@@ -108,6 +108,11 @@ def test_offset_of_last_start_skips_previous_run(tmp_path):
     names = [e.name for e in EventTail(path, offset=off).poll()]
     assert names == ["started", "epoch"]
     assert offset_of_last_start(tmp_path / "missing.jsonl") == 0
+    # a log message mentioning "started" is not a start
+    path.write_text(first + _line("log", level="info", message='"started" said nobody'))
+    assert offset_of_last_start(path) == 0
+    path.write_text(first + '{"event": "started"}')  # no trailing newline
+    assert offset_of_last_start(path) == len(first.encode())
 
 
 def test_read_tail_lines(tmp_path):
