@@ -13,7 +13,8 @@ end within ±1 of ideal.
 
 One addition, *coverage*: when the items still unassigned for a label are no more than the
 subsets that do not have that label yet, they go to those subsets in subset order (train,
-then val, then test). That is why every class with at least as many images (items) as there
+then val, then test) — checked for every label of the item being placed, not only the one
+being processed. That is why every class with at least as many images (items) as there
 are subsets appears in every subset, even when its ideal count in val or test is below one;
 a class with fewer images fills train first, then val, then test.
 """
@@ -129,10 +130,11 @@ def iterative_stratification(items: list[Item], ratios: list[float], seed: int,
         for i in sorted(holders[lab], key=lambda x: rank[x]):
             if out[i] != -1:
                 continue
-            lacking = [j for j in usable if not present[lab][j]]
-            if coverage and lacking and len(holders[lab]) <= len(lacking):
-                assign(i, lacking[0])
-                continue
+            if coverage:
+                needed = _needed_subset(items[i], usable, present, holders)
+                if needed is not None:
+                    assign(i, needed)
+                    continue
             cands = best(wanted_l[lab], usable)
             if len(cands) > 1:
                 cands = best(wanted, cands)
@@ -142,6 +144,23 @@ def iterative_stratification(items: list[Item], ratios: list[float], seed: int,
             cands = best(wanted, usable)
             assign(i, cands[0] if len(cands) == 1 else rng.choice(cands))
     return out
+
+
+def _needed_subset(item: Item, usable: list[int], present, holders) -> int | None:
+    """The subset this item must go to so that one of its labels still reaches every subset.
+
+    A label is in need when its unassigned items are no more than the subsets still lacking
+    it; among the item's labels in need, the tightest one decides, and its first lacking
+    subset (train, then val, then test) is chosen.
+    """
+    best, slack = None, None
+    for lab in item.labels:
+        lacking = [j for j in usable if not present[lab][j]]
+        if lacking and len(holders[lab]) <= len(lacking):
+            s = len(lacking) - len(holders[lab])
+            if slack is None or s < slack:
+                best, slack = lacking[0], s
+    return best
 
 
 def quantile_bins(values: list[float | None], n_bins: int) -> tuple[list[int | None], list[tuple[float, float]]]:
