@@ -188,6 +188,10 @@ def test_file_name_variants(tmp_path):
     parsed = READER.read(tmp_path, "object_detection")
     assert sorted(i.path.name for i in parsed.images) == ["one.png", "three.png", "two.png"]
     assert any("four.png" in i.reason and i.action == "skipped" for i in parsed.issues)
+    # an image root given by the user is searched first, even outside the JSON's folder
+    _img(tmp_path / "pictures/four.png")
+    given = READER.read(tmp_path / "data/instances.json", "object_detection", image_root=tmp_path / "pictures")
+    assert "four.png" in [i.path.name for i in given.images]
 
 
 def test_background_category_skipped(tmp_path):

@@ -69,14 +69,16 @@ class CocoReader:
             return f"{display_name(listing_only, root)} is a COCO JSON (it lists images with file_name)"
         return None
 
-    def read(self, root: Path, task: str) -> ParsedDataset:
+    def read(self, root: Path, task: str, image_root: Path | None = None) -> ParsedDataset:
+        """Parse ``root``; ``image_root`` is an extra folder where ``file_name`` is looked up first
+        (for layouts that keep images far from the JSON)."""
         root = Path(root)
         if not root.exists():
             raise InvalidInput("does not exist", path=root)
         files = list(_candidate_files(root))
         if not files:
             raise InvalidInput("no COCO JSON here (a .json file with 'images' and 'annotations')", path=root)
-        reader = _CocoRead(root, task)
+        reader = _CocoRead(root, task, Path(image_root) if image_root is not None else None)
         used_any = False
         for path in files:
             used_any |= reader.read_file(path)
@@ -109,8 +111,9 @@ def _candidate_files(root: Path, limit: int | None = None):
 class _CocoRead:
     """One read: state shared by the JSON files of one import."""
 
-    def __init__(self, root: Path, task: str):
+    def __init__(self, root: Path, task: str, image_root: Path | None = None):
         self.root = root
+        self.image_root = image_root
         self.task = task
         self.log = IssueLog()
         self.class_names: list[str] = []
@@ -201,7 +204,10 @@ class _CocoRead:
     def _resolve(self, file_name: str, json_path: Path) -> Path | None:
         rel = Path(file_name.replace("\\", "/"))
         base = json_path.parent
-        for cand in (base / rel, base / "images" / rel, base / rel.name, base / "images" / rel.name):
+        cands = [base / rel, base / "images" / rel, base / rel.name, base / "images" / rel.name]
+        if self.image_root is not None:
+            cands[:0] = [self.image_root / rel, self.image_root / rel.name]
+        for cand in cands:
             if cand.is_file():
                 return cand
         if rel.is_absolute() and rel.is_file():
