@@ -112,6 +112,7 @@ def test_preview_then_save_lists_the_split(qtbot, ctx, project, workspace):
     assert saved.seed == 5 and len(saved.assignments) == 60
     assert page.table.item(0, 2).text() == saved_counts(saved)
     assert not page.save_button.isEnabled()  # saved: preview again for another
+    assert page.options.name.text() == "split 1"  # the next free name
 
 
 def saved_counts(split) -> str:

@@ -93,8 +93,14 @@ class SplitController:
         return self.service.plan(self.project, self.dataset(), ratios=ratios, seed=seed, strategy=strategy,
                                  anomaly_mode=anomaly_mode if self.is_anomaly else None, group_by=group_by)
 
-    def default_name(self) -> str:
-        return self.service.default_name()
+    @staticmethod
+    def next_name(listing: SplitListing) -> str:
+        """'split N' not yet taken, from a listing already loaded (split files can be large)."""
+        taken = {row.split.name.casefold() for row in listing.rows}
+        n = 1
+        while f"split {n}" in taken:
+            n += 1
+        return f"split {n}"
 
     def save(self, name: str, plan: SplitPlan) -> Split:
         return self.service.create(name.strip() or None, plan)

@@ -206,7 +206,7 @@ class SplitPage(QWidget):
             self.stack.setCurrentWidget(self.message)
             return
         self.options.show_anomaly_mode(self.controller.is_anomaly)
-        self.options.name.setText(self.controller.default_name())
+        self.options.name.clear()  # filled with the next free name once the list is loaded
         self.stack.setCurrentWidget(self.body)
         self.refresh_list(reload=True)
         self._update_actions()
@@ -222,6 +222,9 @@ class SplitPage(QWidget):
 
     def _show_listing(self, listing: SplitListing) -> None:
         self.listing = listing
+        name = self.options.name.text().strip()
+        if not name or name.casefold() in {r.split.name.casefold() for r in listing.rows}:
+            self.options.name.setText(SplitController.next_name(listing))
         self.table.setRowCount(len(listing.rows))
         for r, row in enumerate(listing.rows):
             s = row.split
@@ -323,7 +326,7 @@ class SplitPage(QWidget):
             return
         self.plan = None
         self.status.setText(f"Saved split '{split.name}'. It is locked: experiments can rely on it.")
-        self.options.name.setText(self.controller.default_name())
+        self.options.name.clear()
         self.refresh_list()
         self.ctx.splitsChanged.emit()
 
