@@ -43,7 +43,15 @@ from .datasets import DatasetStore
 from .errors import InvalidInput, NotFound, StoreError
 from .schemas import Dataset, ImageRecord, Project, Stored, now
 from .store import read_json, read_model, write_model
-from .stratify import Item, MaskClassReader, group_indices, iterative_stratification, quantile_bins
+from .stratify import (
+    Item,
+    MaskClassReader,
+    coverage_warnings,
+    group_indices,
+    iterative_stratification,
+    ordered_strata,
+    strata_of,
+)
 from .workspace import Workspace
 
 SUBSETS = ("train", "val", "test")
@@ -176,61 +184,6 @@ def check_ratios(ratios) -> dict[str, float]:
     return dict(zip(SUBSETS, ratios, strict=False))
 
 
-# ----------------------------------------------------------------------------- strata
-def _strata(records: list[ImageRecord], annotation: str, anomaly_mode: str | None,
-            mask_classes: Callable[[ImageRecord], set[int]] | None,
-            class_names: dict[int, str], warnings: list[str]):
-    """Label set per record and the display names of the labels, by annotation field."""
-    names: dict[str, str] = {}
-
-    keys: dict[int, str] = {}
-
-    def cls_key(c: int) -> str:
-        key = keys.get(c)
-        if key is None:
-            key = keys[c] = str(c)
-            names[key] = class_names.get(c, f"class {c}")
-        return key
-
-    if annotation == "label":
-        return [{cls_key(r.label)} if r.label is not None else set() for r in records], names
-    if annotation in ("boxes", "instances", "rboxes"):
-        return [{cls_key(o.cls) for o in getattr(r, annotation)} for r in records], names
-    if annotation == "mask":
-        if mask_classes is None:
-            warnings.append("mask classes were not read: images are split without stratification")
-            return [set() for _ in records], names
-        return [{cls_key(c) for c in mask_classes(r)} if r.mask else set() for r in records], names
-    if annotation == "anomaly":
-        out = []
-        for r in records:
-            if r.anomaly is None:
-                out.append(set())
-            elif r.anomaly.status == "normal":
-                names["normal"] = "normal"
-                out.append({"normal"})
-            else:
-                key = f"anomalous:{r.anomaly.defect}" if r.anomaly.defect else "anomalous"
-                names[key] = key.replace(":", ": ")
-                out.append({key})
-        return out, names
-    if annotation == "targets":
-        firsts = [next(iter(r.targets.values())) if r.targets else None for r in records]
-        known = sum(v is not None for v in firsts)
-        bins, ranges = quantile_bins(firsts, max(2, min(10, known // 10)))
-        for b, (lo, hi) in enumerate(ranges):
-            names[f"bin {b}"] = f"{lo:.4g} – {hi:.4g}"
-        return [{f"bin {b}"} if b is not None else set() for b in bins], names
-    return [set() for _ in records], names
-
-
-def _ordered(keys) -> list[str]:
-    """Class ids numerically, then the other strata by name."""
-    def sort_key(k: str):
-        return (0, int(k), "") if k.isdigit() else (1, 0, k)
-    return sorted(keys, key=sort_key)
-
-
 def plan_split(records: list[ImageRecord], task: str, ratios=(0.8, 0.1, 0.1), seed: int = 0,
                strategy: str = "auto", anomaly_mode: str | None = None, group_by="group",
                class_names: dict[int, str] | None = None,
@@ -264,7 +217,7 @@ def plan_split(records: list[ImageRecord], task: str, ratios=(0.8, 0.1, 0.1), se
     else:
         raise InvalidInput(f"unknown group_by '{group_by}'; choose one of: {', '.join(GROUP_KEYS)}")
     warnings: list[str] = []
-    label_sets, names = _strata(records, info.annotation, anomaly_mode, mask_classes,
+    label_sets, names = strata_of(records, info.annotation, anomaly_mode, mask_classes,
                                 class_names or {}, warnings)
     stratified = strategy != "random" and any(label_sets)
     if strategy == "stratified" and not stratified:
@@ -309,10 +262,10 @@ def plan_split(records: list[ImageRecord], task: str, ratios=(0.8, 0.1, 0.1), se
         for i in it.members:
             for lab in label_sets[i]:
                 st.classes[lab] = st.classes.get(lab, 0) + 1
-    order = _ordered(names)
+    order = ordered_strata(names)
     for st in stats.values():
         st.classes = {lab: st.classes[lab] for lab in order if lab in st.classes}
-    warnings += _coverage_warnings(stats, order, names, subset_names, anomaly_mode)
+    warnings += coverage_warnings(stats, order, names, subset_names, anomaly_mode)
     for s, st in stats.items():
         if st.images == 0:
             warnings.append(f"the {s} subset is empty: add images or change the ratios")
@@ -327,27 +280,6 @@ def _assign(items: list[Item], ratios: list[float], seed: int, subset_names: lis
         return {}
     idx = iterative_stratification(items, ratios, seed)
     return {id(it): subset_names[j] for it, j in zip(items, idx, strict=True)}
-
-
-def _coverage_warnings(stats, order, names, subset_names, anomaly_mode) -> list[str]:
-    """Name every class missing from a subset, and where the images of rare classes went."""
-    out = []
-    for lab in order:
-        per = {s: stats[s].classes.get(lab, 0) for s in subset_names}
-        total = sum(per.values())
-        expected = subset_names[1:] if (anomaly_mode == "normal-only" and lab.startswith("anomalous")) \
-            else subset_names
-        missing = [s for s in expected if per[s] == 0]
-        if not missing:
-            continue
-        placed = ", ".join(f"{s} {per[s]}" for s in subset_names if per[s])
-        if total < len(expected):
-            out.append(f"class '{names[lab]}' has only {total} image(s), fewer than the "
-                       f"{len(expected)} subsets: {placed} (none in {', '.join(missing)})")
-        else:
-            out.append(f"class '{names[lab]}' ({total} images) is missing from {', '.join(missing)}: "
-                       f"its images share groups or always appear with other classes")
-    return out
 
 
 # ----------------------------------------------------------------------------- storage

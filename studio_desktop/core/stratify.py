@@ -1,6 +1,8 @@
-"""Stratified assignment of items to subsets, and the grouping that keeps items together.
+"""Stratified assignment of items to subsets, the grouping that keeps items together, and
+what is stratified for each task (:func:`strata_of`, :class:`MaskClassReader`).
 
-Pure Python (no numpy needed), deterministic for a given seed.
+The assignment is pure Python, deterministic for a given seed; only reading semantic masks
+needs PIL and numpy.
 
 *Items* are what gets assigned: a group of images that must stay together (a single image
 in the common case). Each item has a weight (its number of images) and a label count
@@ -185,6 +187,82 @@ def quantile_bins(values: list[float | None], n_bins: int) -> tuple[list[int | N
         return sum(1 for e in edges if v >= e)
 
     return [None if v is None else bin_of(v) for v in values], ranges
+
+
+# ------------------------------------------------------------- what is stratified, per task
+def strata_of(records: list[ImageRecord], annotation: str, anomaly_mode: str | None,
+            mask_classes: Callable[[ImageRecord], set[int]] | None,
+            class_names: dict[int, str], warnings: list[str]):
+    """Label set per record and the display names of the labels, by annotation field."""
+    names: dict[str, str] = {}
+
+    keys: dict[int, str] = {}
+
+    def cls_key(c: int) -> str:
+        key = keys.get(c)
+        if key is None:
+            key = keys[c] = str(c)
+            names[key] = class_names.get(c, f"class {c}")
+        return key
+
+    if annotation == "label":
+        return [{cls_key(r.label)} if r.label is not None else set() for r in records], names
+    if annotation in ("boxes", "instances", "rboxes"):
+        return [{cls_key(o.cls) for o in getattr(r, annotation)} for r in records], names
+    if annotation == "mask":
+        if mask_classes is None:
+            warnings.append("mask classes were not read: images are split without stratification")
+            return [set() for _ in records], names
+        return [{cls_key(c) for c in mask_classes(r)} if r.mask else set() for r in records], names
+    if annotation == "anomaly":
+        out = []
+        for r in records:
+            if r.anomaly is None:
+                out.append(set())
+            elif r.anomaly.status == "normal":
+                names["normal"] = "normal"
+                out.append({"normal"})
+            else:
+                key = f"anomalous:{r.anomaly.defect}" if r.anomaly.defect else "anomalous"
+                names[key] = key.replace(":", ": ")
+                out.append({key})
+        return out, names
+    if annotation == "targets":
+        firsts = [next(iter(r.targets.values())) if r.targets else None for r in records]
+        known = sum(v is not None for v in firsts)
+        bins, ranges = quantile_bins(firsts, max(2, min(10, known // 10)))
+        for b, (lo, hi) in enumerate(ranges):
+            names[f"bin {b}"] = f"{lo:.4g} – {hi:.4g}"
+        return [{f"bin {b}"} if b is not None else set() for b in bins], names
+    return [set() for _ in records], names
+
+
+def ordered_strata(keys) -> list[str]:
+    """Class ids numerically, then the other strata by name."""
+    def sort_key(k: str):
+        return (0, int(k), "") if k.isdigit() else (1, 0, k)
+    return sorted(keys, key=sort_key)
+
+
+def coverage_warnings(stats, order, names, subset_names, anomaly_mode) -> list[str]:
+    """Name every class missing from a subset, and where the images of rare classes went."""
+    out = []
+    for lab in order:
+        per = {s: stats[s].classes.get(lab, 0) for s in subset_names}
+        total = sum(per.values())
+        expected = subset_names[1:] if (anomaly_mode == "normal-only" and lab.startswith("anomalous")) \
+            else subset_names
+        missing = [s for s in expected if per[s] == 0]
+        if not missing:
+            continue
+        placed = ", ".join(f"{s} {per[s]}" for s in subset_names if per[s])
+        if total < len(expected):
+            out.append(f"class '{names[lab]}' has only {total} image(s), fewer than the "
+                       f"{len(expected)} subsets: {placed} (none in {', '.join(missing)})")
+        else:
+            out.append(f"class '{names[lab]}' ({total} images) is missing from {', '.join(missing)}: "
+                       f"its images share groups or always appear with other classes")
+    return out
 
 
 class MaskClassReader:
