@@ -1,12 +1,17 @@
-"""Work-arounds for defects of the Qt binding that would crash the app.
+"""Work-around for a defect of the Qt binding that would crash the app after a while.
 
-PySide6 6.12.0's ``SignalInstance.emit`` returns ``True`` without taking a reference to it.
-On Python 3.11 ``True`` is an ordinary ref-counted object, so every ``signal.emit(...)``
-from Python lowers its count by one until the interpreter aborts with "bool_dealloc:
-deallocating True or False" (seen after a few thousand emits: a training run's progress
-events alone would crash the GUI). :func:`install` measures whether the running binding has
-the defect and, only then, wraps ``emit`` so that it gives back the reference it took.
-Imported by ``studio_desktop.gui`` so that every GUI module gets the fix.
+PySide6 6.12.0 returns ``None`` from every void method (``QTimer.stop()``, ``QLabel.setText()``
+...) and ``True``/``False`` from ``SignalInstance.emit``/``disconnect`` without taking a
+reference, as if these objects were immortal. They are immortal from Python 3.12 on, but on
+Python 3.11 they are ordinary ref-counted objects: every such call lowers their count by one
+until the interpreter aborts with "none_dealloc: deallocating None" or "bool_dealloc"
+(measured: ~10 million ``QTimer.stop()`` calls, far fewer in a long session, since the count
+starts in the tens of thousands; a GUI test run hit it).
+
+:func:`install` measures whether the binding has the defect and, only then, gives ``None``,
+``True`` and ``False`` a reference count so large (2**60) that no session can exhaust it: the
+same thing Python 3.12 does by making them immortal. These objects are never freed anyway, so
+this changes nothing else. Imported by ``studio_desktop.gui`` before any Qt call.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from __future__ import annotations
 import ctypes
 import sys
 
-from PySide6.QtCore import QObject, Signal, SignalInstance
+from PySide6.QtCore import QObject, Signal
 
+PIN = 1 << 60
 _installed = False
 
 
@@ -23,40 +29,38 @@ class _Probe(QObject):
     ping = Signal()
 
 
-def _incref(obj) -> None:
-    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+def _add_refs(obj, n: int) -> None:
+    ctypes.c_ssize_t.from_address(id(obj)).value += n
 
 
-def emit_steals_bool_reference() -> bool:
-    """Whether ``emit`` loses a reference to the bool it returns (measured, not assumed)."""
+def binding_drops_references() -> bool:
+    """Whether void calls / emit lose a reference to None / True (measured, not assumed)."""
     probe = _Probe()
     n = 16
-    before = sys.getrefcount(True)
+    none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)
     for _ in range(n):
+        probe.blockSignals(False)  # a void-ish call returning a bool
         probe.ping.emit()
-    lost = before - sys.getrefcount(True)
-    for _ in range(max(0, lost)):  # give back what the probe itself took
-        _incref(True)
-    return lost >= n
+        probe.setObjectName("probe")  # a void call
+    lost_none = none_before - sys.getrefcount(None)
+    lost_true = true_before - sys.getrefcount(True)
+    # give back what the probe itself took
+    if lost_none > 0:
+        _add_refs(None, lost_none)
+    if lost_true > 0:
+        _add_refs(True, lost_true)
+    return lost_none >= n or lost_true >= n
 
 
 def install() -> bool:
-    """Patch ``SignalInstance.emit`` when (and only when) the binding has the defect."""
+    """Pin None/True/False when (and only when) the running binding has the defect."""
     global _installed
     if _installed:
         return True
-    if not emit_steals_bool_reference():
+    if sys.version_info >= (3, 12) or not binding_drops_references():
         return False
-    original = SignalInstance.emit
-
-    def emit(self, *args):
-        result = original(self, *args)
-        if result is True or result is False:
-            _incref(result)
-        return result
-
-    emit.__doc__ = original.__doc__
-    SignalInstance.emit = emit
+    for obj in (None, True, False):
+        _add_refs(obj, PIN)
     _installed = True
     return True
 
