@@ -217,3 +217,16 @@ def test_broken_and_foreign_json(tmp_path):
         READER.read(other.parent, "object_detection")
     with pytest.raises(InvalidInput, match="not a COCO"):
         READER.read(other, "object_detection")
+
+
+def test_degenerate_bbox_with_a_mask_uses_the_mask_extent(tmp_path):
+    _img(tmp_path / "a.png")
+    anns = [{"id": 1, "image_id": 0, "category_id": 1, "bbox": [5, 5, 0, 0],
+             "segmentation": [[2, 3, 10, 3, 10, 9]]}]
+    _coco(tmp_path / "a.json", [{"id": 0, "file_name": "a.png", "width": 32, "height": 24}], anns,
+          [{"id": 1, "name": "x"}])
+    parsed = READER.read(tmp_path, "object_detection")
+    (b,) = parsed.images[0].boxes
+    assert (b.x1, b.y1, b.x2, b.y2) == (2, 3, 10, 9)
+    (issue,) = parsed.issues
+    assert issue.action == "kept" and "degenerate bbox" in issue.reason and "extent" in issue.reason

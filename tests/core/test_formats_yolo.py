@@ -162,6 +162,17 @@ def test_roboflow_layout_and_rounding(tmp_path):
     assert len(clipped) == 1 and "line 2" in clipped[0].reason
 
 
+def test_subset_folders_without_yaml(tmp_path):
+    _txt(tmp_path / "classes.txt", "a\n")
+    for sub in ("train", "valid", "misc"):
+        _img(tmp_path / sub / "images" / f"{sub}.png")
+        _txt(tmp_path / sub / "labels" / f"{sub}.txt", "0 0.5 0.5 0.5 0.5\n")
+    parsed = READER.read(tmp_path, "object_detection")
+    assert {i.path.name: i.tags for i in parsed.images} == {"train.png": ["train"], "valid.png": ["val"],
+                                                              "misc.png": []}
+    assert all(len(i.boxes) == 1 for i in parsed.images)
+
+
 def test_bad_yaml_and_no_images(tmp_path):
     _txt(tmp_path / "data.yaml", "names: [a, b\ntrain: [")
     with pytest.raises(InvalidInput, match="data.yaml.*broken YAML"):

@@ -258,16 +258,18 @@ class _CocoRead:
 
     def _one(self, ann: dict, img: ParsedImage, cat: str, name: str) -> None:
         iscrowd = bool(to_float(ann.get("iscrowd")) or 0)
-        box = self._box(ann.get("bbox"), img, name)
+        box, problem = self._box(ann.get("bbox"), img)
         polygons, rle = self._segmentation(ann.get("segmentation"), img, name)
         if box is None:
-            if polygons:
-                box = polygon_box(polygons)
-            elif rle is not None:
-                box = rle_box(rle)
-            if not box or not box_is_valid(*box):
-                self.log.add(name, f"annotation of {img.path.name} without a usable bbox or segmentation "
-                                   "(zero width or height): dropped", "dropped")
+            # no usable bbox: the mask's extent is the box, as COCO defines it
+            extent = polygon_box(polygons) if polygons else (rle_box(rle) if rle is not None else [])
+            if extent and box_is_valid(*extent):
+                box = extent
+                if problem:
+                    self.log.add(name, f"{problem}: the mask's extent is used instead", "kept")
+            else:
+                self.log.add(name, f"{problem or f'annotation of {img.path.name} without a bbox or a mask'}: "
+                                   "dropped", "dropped")
                 return
         cls = self._class(cat)
         if self.task == "instance_segmentation":
@@ -279,26 +281,25 @@ class _CocoRead:
         else:
             img.boxes.append(Box(cls=cls, x1=box[0], y1=box[1], x2=box[2], y2=box[3], iscrowd=iscrowd))
 
-    def _box(self, raw: object, img: ParsedImage, name: str) -> tuple[float, float, float, float] | None:
+    def _box(self, raw: object, img: ParsedImage) -> tuple[tuple[float, float, float, float] | None, str | None]:
+        """The bbox as x1 y1 x2 y2 (clipped to the declared size), or None and why not."""
         if raw is None or (isinstance(raw, list) and not raw):
-            return None
+            return None, None
         vals = [to_float(v) for v in raw] if isinstance(raw, list) else []
         if len(vals) != 4 or any(v is None for v in vals):
-            self.log.add(name, f"bbox of {img.path.name} is not 4 numbers: dropped", "dropped")
-            return None
+            return None, f"bbox of {img.path.name} is not 4 numbers"
         x1, y1, x2, y2 = xywh_to_xyxy(*vals)  # type: ignore[arg-type]
         if not box_is_valid(x1, y1, x2, y2):
-            self.log.add(name, f"degenerate bbox (width or height <= 0) in {img.path.name}: dropped", "dropped")
-            return None
+            return None, f"degenerate bbox (width or height <= 0) in {img.path.name}"
         if img.declared_size:
             (cx1, cy1, cx2, cy2), changed = clip_box(x1, y1, x2, y2, *img.declared_size)
             if not box_is_valid(cx1, cy1, cx2, cy2):
-                self.log.add(name, f"bbox outside {img.path.name}: dropped", "dropped")
-                return None
+                return None, f"bbox outside {img.path.name}"
             if changed and max(abs(cx1 - x1), abs(cy1 - y1), abs(cx2 - x2), abs(cy2 - y2)) > CLIP_TOLERANCE:
-                self.log.add(name, f"bbox beyond the border of {img.path.name}: clipped", "clipped")
+                self.log.add(self.origin.get(img.path, ""), f"bbox beyond the border of {img.path.name}: clipped",
+                             "clipped")
             x1, y1, x2, y2 = cx1, cy1, cx2, cy2
-        return x1, y1, x2, y2
+        return (x1, y1, x2, y2), None
 
     def _segmentation(self, seg: object, img: ParsedImage, name: str) -> tuple[list[list[float]], dict | None]:
         if seg is None or seg == [] or seg == {}:

@@ -34,6 +34,7 @@ from .annotation_files import (
     is_image,
     peek_text,
     read_text,
+    subset_tag,
     to_float,
     walk_files,
 )
@@ -142,7 +143,7 @@ class _YoloRead:
         else:
             self._names_from_classes_txt()
         if not subsets:
-            subsets = [(None, self._images_under(self.base_dir))]
+            subsets = self._by_folder(self._images_under(self.base_dir))
         images = self._assign(subsets)
         if not images:
             raise InvalidInput("no images found for the YOLO labels (looked in images/ folders and beside "
@@ -231,7 +232,7 @@ class _YoloRead:
             out.append((key, found))
         if not any(found for _, found in out):
             images = self._images_under(base if base.is_dir() else yaml_path.parent)
-            return [(None, images)] if images else []
+            return self._by_folder(images) if images else []
         return out
 
     def _images_of_entry(self, entry: str, base: Path, yaml_path: Path, key: str) -> list[Path]:
@@ -259,6 +260,13 @@ class _YoloRead:
             return out
         self.extra.append(ImportIssue(self.name(yaml_path), f"{key}: {entry} not found", "skipped"))
         return []
+
+    def _by_folder(self, images: list[Path]) -> list[tuple[str | None, list[Path]]]:
+        """Without a yaml naming subsets, folders called train/val/test do (Roboflow's layout)."""
+        groups: dict[str | None, list[Path]] = {}
+        for p in images:
+            groups.setdefault(subset_tag(p, self.root), []).append(p)
+        return list(groups.items())
 
     def _images_under(self, folder: Path) -> list[Path]:
         return [p for p in walk_files(folder, (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"))
