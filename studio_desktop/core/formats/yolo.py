@@ -108,6 +108,13 @@ def _label_line_ok(text: str) -> bool:
     return False
 
 
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
 def label_path_for(image: Path) -> Path:
     """Where ultralytics looks for an image's label: the last ``images`` folder -> ``labels``."""
     parts = list(image.parts)
@@ -208,10 +215,12 @@ class _YoloRead:
             if rel.is_dir():
                 return rel
             rel = Path(*rel.parts[1:])
-        tries = [here / rel, *[p / rel for p in here.parents]]
         stripped = Path(*[p for p in rel.parts if p not in ("..", ".")]) if rel.parts else rel
-        tries += [here / stripped, here / stripped.name]
-        for t in tries:
+        tries = [here / rel, here / stripped, here / stripped.name, *[p / rel for p in here.parents]]
+        # a folder inside what the user picked wins over one elsewhere (which the importer
+        # would refuse anyway: it never reads outside the imported folder)
+        inside = [t for t in tries if _is_within(t, self.base_dir)]
+        for t in [*inside, *[t for t in tries if t not in inside]]:
             if t.is_dir():
                 return t
         self.extra.append(ImportIssue(self.name(yaml_path), f"dataset folder path: {raw} not found; "
