@@ -101,3 +101,15 @@ def test_filename_without_extension_and_single_file(tmp_path):
     (tmp_path / "only").mkdir()
     with pytest.raises(InvalidInput, match="no Pascal VOC"):
         READER.read(tmp_path / "only", "object_detection")
+
+
+def test_declared_encodings(tmp_path):
+    """labelImg's Chinese builds write GBK, which expat cannot read by itself."""
+    _img(tmp_path / "a.jpg")
+    body = ('<annotation><filename>a.jpg</filename><object><name>猫</name><bndbox><xmin>1</xmin><ymin>1</ymin>'
+            '<xmax>9</xmax><ymax>9</ymax></bndbox></object></annotation>')
+    (tmp_path / "a.xml").write_bytes(('<?xml version="1.0" encoding="gbk"?>' + body).encode("gbk"))
+    parsed = READER.read(tmp_path, "object_detection")
+    assert parsed.class_names == ["猫"] and len(parsed.images[0].boxes) == 1
+    (tmp_path / "a.xml").write_bytes(('<?xml version="1.0" encoding="utf-8"?>' + body).encode("utf-8"))
+    assert READER.read(tmp_path, "object_detection").class_names == ["猫"]

@@ -212,6 +212,9 @@ class _LabelmeRead:
         if not pts:
             self.log.add(name, f"{label} shape with missing or non-numeric points: dropped", "dropped")
             return None
+        if kind == "mask":
+            self.log.add(name, "mask shapes (embedded bitmaps) are not supported yet: dropped", "dropped")
+            return None
         if kind not in AREA_SHAPES:
             self.log.add(name, f"{kind} shapes mark no area (not a box or mask): dropped", "dropped")
             return None

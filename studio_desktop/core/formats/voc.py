@@ -15,6 +15,7 @@ not used, a root ``verified="yes"`` (labelImg) becomes the tag ``verified``.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ..errors import InvalidInput
 from ..geometry import box_is_valid, clip_box
 from ..schemas import Box
 from . import ParsedDataset, ParsedImage
-from .annotation_files import IssueLog, display_name, find_image, peek_text, read_text, to_float, walk_files
+from .annotation_files import IssueLog, display_name, find_image, peek_text, to_float, walk_files
 
 #: a box may overshoot the declared size by this much (rounding) before it is reported
 CLIP_TOLERANCE = 1.0
@@ -89,9 +90,22 @@ READER = VocReader()
 
 
 def _parse(xml: Path) -> ET.Element:
-    text = read_text(xml)
+    """Parse one XML file; bytes first, so that the declared encoding is honoured."""
     try:
-        return ET.fromstring(text)
+        data = xml.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot be read ({exc.strerror or exc})", path=xml) from exc
+    try:
+        try:
+            return ET.fromstring(data)
+        except ValueError:
+            # expat lacks multi-byte encodings such as GBK (Chinese builds of labelImg write it)
+            m = re.match(rb"\s*<\?xml[^>]*encoding=[\"']([\w.:-]+)", data)
+            try:
+                text = data.decode(m.group(1).decode("ascii") if m else "utf-8", errors="replace")
+            except LookupError:
+                text = data.decode("utf-8", errors="replace")
+            return ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", text))
     except ET.ParseError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else "?"
         raise InvalidInput(f"broken XML at line {line}", path=xml) from exc
