@@ -273,11 +273,12 @@ def test_comparison_overlays_selected_experiments(qtbot, ctx, page_factory):
     ctx.open_project(project)
     page = page_factory()
     page.experiments.select([a.id])
-    page.results.curves.redraw_now()
-    assert page.results.curves.point_count() == 3 * 4  # train/val loss, accuracy, lr; step row ignored
-    page.experiments.select([a.id, b.id])
     curves = page.results.curves
-    curves.redraw_now()
+    # the results follow the selection after a short pause, the curves on their redraw timer
+    qtbot.waitUntil(lambda: curves.point_count() == 3 * 4, timeout=3000)  # 4 series; step row ignored
+    page.experiments.select([a.id, b.id])
+    qtbot.waitUntil(lambda: "Comparing 2" in page.results.title.text(), timeout=3000)
+    qtbot.waitUntil(lambda: len(curves.series_names()) == 2 * 4, timeout=3000)
     names = curves.series_names()
     assert "A:val_accuracy" in names and "B:val_accuracy" in names and "B:train_loss" in names
     assert "Comparing 2" in page.results.title.text()
@@ -425,7 +426,7 @@ def test_ctrl_n_resets_to_a_new_experiment(qtbot, ctx, page_factory):
     ctx.open_project(project)
     page = page_factory()
     page.experiments.select([exp.id])
-    assert page.form.rows["epochs"].widget.text() == "7"
+    qtbot.waitUntil(lambda: page.form.rows["epochs"].widget.text() == "7", timeout=3000)
     page.form.rows["lr"].widget.setFocus()
     qtbot.keyClick(page.form.rows["lr"].widget, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert page.experiments.selected_ids() == []

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
 REDRAW_MS = 40  # 25 Hz at most
+NEW_ITEMS_PER_TICK = 3
 
 #: the three plots: key, title, y label
 PLOTS = (("loss", "Loss (lower is better)", "loss"),
@@ -169,13 +170,19 @@ class CurvesPanel(QWidget):
         idx = metric_keys.index(key) if key in metric_keys else 0
         return pg.mkPen(PALETTE[(idx + 3) % len(PALETTE)], width=2)
 
-    def _redraw(self) -> None:
+    def _redraw(self, budget: int = NEW_ITEMS_PER_TICK) -> None:
+        """Push buffered points to the curves; at most ``budget`` new curves per tick (creating
+        one costs several ms with its legend entry), the rest on the next ticks."""
         if not self._dirty:
             return
         self._dirty = False
         for skey, (xs, ys) in self._series.items():
             item = self._items.get(skey)
             if item is None:
+                if budget <= 0:
+                    self._dirty = True
+                    continue
+                budget -= 1
                 experiment, metric = skey
                 name = label_of(metric) if not experiment else f"{experiment}: {label_of(metric)}"
                 item = self.plots[self._plot_for(metric)].plot(
@@ -185,6 +192,6 @@ class CurvesPanel(QWidget):
             item.setData(list(xs), list(ys))
 
     def redraw_now(self) -> None:
-        """Draw buffered points immediately (tests, screenshots)."""
+        """Draw all buffered points immediately (tests, screenshots)."""
         self._dirty = True
-        self._redraw()
+        self._redraw(budget=1 << 30)

@@ -93,6 +93,7 @@ class TrainingController:
         self.project = project
         self.task = get_task(project.task)
         self.service = ExperimentService(workspace, project.id)
+        self._metrics_cache: dict[str, tuple[tuple[int, int], list[dict]]] = {}
 
     # -------------------------------------------------------------- catalog
     def models(self) -> list[ModelInfo]:
@@ -125,7 +126,19 @@ class TrainingController:
         return self.service.list()
 
     def metrics(self, exp_id: str) -> list[dict]:
-        return self.service.metrics(exp_id)
+        """``metrics.jsonl`` rows, re-read only when the file changed (size or time)."""
+        path = self.service.folder(exp_id) / "metrics.jsonl"
+        try:
+            st = path.stat()
+            key = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return []
+        cached = self._metrics_cache.get(exp_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rows = self.service.metrics(exp_id)
+        self._metrics_cache[exp_id] = (key, rows)
+        return rows
 
     def log_tail(self, exp_id: str, n: int = 200) -> list[str]:
         folder = self.service.folder(exp_id)

@@ -62,6 +62,10 @@ class TrainingPage(QWidget):
         self._list_timer.setSingleShot(True)
         self._list_timer.setInterval(1000)
         self._list_timer.timeout.connect(self.reload_list)
+        self._selection_timer = QTimer(self)
+        self._selection_timer.setSingleShot(True)
+        self._selection_timer.setInterval(60)
+        self._selection_timer.timeout.connect(lambda: self._selection_changed(self.experiments.selected_ids()))
         self.jobs.jobsChanged.connect(self._schedule_list)
         self.jobs.jobFinished.connect(lambda _job: self._job_finished())
         ctx.projectChanged.connect(self.set_project)
@@ -118,7 +122,7 @@ class TrainingPage(QWidget):
         splitter.setStretchFactor(2, 4)
         splitter.setSizes([300, 420, 560])
 
-        self.experiments.selectionChanged.connect(self._selection_changed)
+        self.experiments.selectionChanged.connect(self._selection_clicked)
         self.experiments.newRequested.connect(self.new_experiment)
         self.experiments.duplicateRequested.connect(self.duplicate_selected)
         self.experiments.deleteRequested.connect(lambda: self.delete_selected())
@@ -235,7 +239,14 @@ class TrainingPage(QWidget):
         self.experiments.set_actions(selected=self.experiments.selected_ids(), running=running,
                                      resumable=bool(exp and self.controller and self.controller.resumable(exp)))
 
+    def _selection_clicked(self, ids: list[str]) -> None:
+        """Buttons follow the selection at once; the heavier results view follows it after a
+        short pause, so Shift+clicking through a list loads the curves once, not per row."""
+        self._update_actions()
+        self._selection_timer.start()
+
     def _selection_changed(self, ids: list[str]) -> None:
+        self._selection_timer.stop()
         self._update_actions()
         if self.controller is None:
             return

@@ -30,6 +30,8 @@ LOG_LINES = 200
 def metrics_text(metrics: dict) -> str:
     parts = []
     for key, value in metrics.items():
+        if key.startswith("best_") or key in ("epoch", "step", "time"):
+            continue  # the best value is shown once, with its epoch
         if isinstance(value, float):
             parts.append(f"{key.replace('_', ' ')}: <b>{value:.4g}</b>")
         elif isinstance(value, int) and not isinstance(value, bool):
