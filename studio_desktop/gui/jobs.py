@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ..core.event_tail import Event, EventTail, Noise, file_size, offset_of_last_start
@@ -281,9 +281,14 @@ class JobManager(QObject):
     #: a job finished (the Job), so pages can reload the experiment
     jobFinished = Signal(object)
 
-    def __init__(self, parent: QObject | None = None, *, grace_s: float = DEFAULT_GRACE_S,
+    def __init__(self, parent: QObject | None = None, *, grace_s: float | None = None,
                  poll_ms: int = POLL_MS):
         super().__init__(parent)
+        if grace_s is None:  # configurable: QSettings "training/stop_grace_s"
+            try:
+                grace_s = float(QSettings().value("training/stop_grace_s", DEFAULT_GRACE_S))
+            except (TypeError, ValueError):
+                grace_s = DEFAULT_GRACE_S
         self.grace_s = grace_s
         self.poll_ms = poll_ms
         self._jobs: dict[str, Job] = {}

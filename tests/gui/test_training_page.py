@@ -431,3 +431,38 @@ def test_ctrl_n_resets_to_a_new_experiment(qtbot, ctx, page_factory):
     qtbot.keyClick(page.form.rows["lr"].widget, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert page.experiments.selected_ids() == []
     assert page.form.rows["epochs"].widget.text() == str(page.controller.defaults().epochs)
+
+
+def test_crashed_worker_is_shown_interrupted(qtbot, ctx, page_factory, tmp_path, monkeypatch):
+    """A worker that dies without a final event: the job fails, the experiment becomes
+    'interrupted' at once (not only at the next start-up) and the page says why."""
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    ctx.open_project(project)
+    page = page_factory()
+    script = tmp_path / "crash.py"
+    script.write_text("import json, os, sys, time\n"
+                      "folder = sys.argv[1]\n"
+                      "open(os.path.join(folder, 'events.jsonl'), 'a').write("
+                      "json.dumps({'event': 'started', 'total_epochs': 3}) + '\\n')\n"
+                      "time.sleep(0.5)\n"
+                      "os._exit(9)\n")
+    svc = ExperimentService(ctx.workspace, project.id)
+    jobs = page.jobs
+
+    def start(ws, project, exp, resume=False, epochs=None):
+        folder = svc.folder(exp.id)
+        job = jobs.start_process(sys.executable, [str(script), str(folder)], folder,
+                                 experiment_id=exp.id, name=exp.name, project_id=project.id)
+        svc.update(exp.id, status="running", pid=job.pid)  # what the real worker does first
+        return job
+
+    monkeypatch.setattr(jobs, "start_training", start)
+    job = page.start()
+    assert job is not None
+    qtbot.waitUntil(lambda: job.state == "failed", timeout=15000)
+    exp = svc.get(job.experiment_id)
+    assert exp.status == "interrupted"
+    qtbot.waitUntil(lambda: "ended unexpectedly" in page.results.message.text(), timeout=5000)
+    assert page.results.badge.text().strip() == "interrupted"

@@ -67,7 +67,7 @@ class TrainingPage(QWidget):
         self._selection_timer.setInterval(60)
         self._selection_timer.timeout.connect(lambda: self._selection_changed(self.experiments.selected_ids()))
         self.jobs.jobsChanged.connect(self._schedule_list)
-        self.jobs.jobFinished.connect(lambda _job: self._job_finished())
+        self.jobs.jobFinished.connect(self._job_finished)
         ctx.projectChanged.connect(self.set_project)
         ctx.experimentsChanged.connect(self.reload_list)
         ctx.splitsChanged.connect(lambda: self.set_project(self.ctx.project))
@@ -221,7 +221,14 @@ class TrainingPage(QWidget):
         self.experiments.set_experiments(self.controller.experiments())
         self._update_actions()
 
-    def _job_finished(self) -> None:
+    def _job_finished(self, job=None) -> None:
+        # a worker that was killed or crashed left "running" in experiment.json: mark it
+        # interrupted now (resumable), not only at the next start-up
+        if self.controller is not None and self.ctx.workspace.writable:
+            try:
+                self.controller.service.reconcile()
+            except StudioError:
+                pass
         self.reload_list()
         self.ctx.experimentsChanged.emit()
         self._selection_changed(self.experiments.selected_ids())
