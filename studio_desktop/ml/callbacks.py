@@ -70,6 +70,14 @@ class ProtocolCallback(pl.Callback):
         self.steps_lines = steps_lines
         self.stopped_mid_epoch = False
         self._last_emit = 0.0
+        #: complete epochs so far; saved in every checkpoint so a resume knows where the curves end
+        self.epochs_done = 0
+
+    def state_dict(self) -> dict:
+        return {"epochs_done": self.epochs_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs_done = int(state.get("epochs_done", 0))
 
     # ------------------------------------------------------------------ helpers
     def _total_steps(self, trainer) -> int:
@@ -125,6 +133,7 @@ class ProtocolCallback(pl.Callback):
             better = (self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0]))
             if better:
                 self.best = (value, epoch)
+        self.epochs_done = epoch
         row = {"kind": "epoch", "epoch": epoch, **metrics, "time": round(time.time(), 3)}
         if self.metrics_path is not None:
             append_jsonl(self.metrics_path, row)

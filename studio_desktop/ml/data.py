@@ -9,6 +9,7 @@ process, so it is used with ``num_workers == 0`` (each worker process would hold
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..core.errors import InvalidInput
 from ..core.schemas import ImageRecord
+
+# torchvision 0.29 deprecates torchvision.io in favour of torchcodec (not installed here); it works
+# and is the fastest decoder available, so the per-call warning is noise.
+warnings.filterwarnings("ignore", message=".*decoding and encoding capabilities of TorchVision.*")
 
 
 def decode(path: Path) -> torch.Tensor:

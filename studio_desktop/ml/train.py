@@ -98,6 +98,7 @@ def _route_library_logs(emitter: Emitter) -> logging.Handler:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*num_workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*decoding and encoding capabilities of TorchVision.*")
     return handler
 
 
@@ -116,6 +117,19 @@ def _truncate_metrics(path: Path, epochs_done: int) -> None:
     from ..core.store import atomic_write_text
 
     atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
+def _epochs_in_checkpoint(path: Path) -> int | None:
+    """Complete epochs recorded in a checkpoint by :class:`ProtocolCallback` (None if absent)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint gets one clear message
+        raise InvalidInput(f"last.ckpt cannot be read ({str(exc).splitlines()[0][:150]}); start the "
+                           "experiment again", path=path) from None
+    for key, state in (ckpt.get("callbacks") or {}).items():
+        if str(key).startswith("ProtocolCallback") and isinstance(state, dict) and "epochs_done" in state:
+            return int(state["epochs_done"])
+    return None
 
 
 @torch.no_grad()
@@ -207,6 +221,9 @@ class Run:
         if total < self.exp.epochs_done:
             raise InvalidInput(f"invalid training setting 'epochs': {total} is fewer than the "
                                f"{self.exp.epochs_done} epochs already trained")
+        done = _epochs_in_checkpoint(ckpt)
+        if done is not None and done != self.exp.epochs_done:
+            self.exp = self.svc.update(self.exp.id, epochs_done=done)
         _truncate_metrics(self.folder / "metrics.jsonl", self.exp.epochs_done)
         return str(ckpt), total
 
@@ -297,10 +314,17 @@ class Run:
         best = (self.exp.best.value, self.exp.best.epoch) if self.exp.best is not None and self.resume else None
         protocol = ProtocolCallback(self.emitter, self.stop, metrics_path=self.folder / "metrics.jsonl",
                                     monitor=self._monitor, mode=mode, on_epoch=self._on_epoch, best=best)
-        ckpt = ModelCheckpoint(dirpath=self.folder / "checkpoints", filename="best",
-                               monitor=head.monitor if has_val else None, mode=mode, save_top_k=1, save_last=True,
-                               auto_insert_metric_name=False, enable_version_counter=False)
-        callbacks = [protocol, ckpt]
+        # best.ckpt: the best epoch by the task's primary metric; last.ckpt: every epoch's end (a
+        # ModelCheckpoint with save_last only writes last.ckpt when best improves, hence two).
+        best_ckpt = ModelCheckpoint(dirpath=self.folder / "checkpoints", filename="best",
+                                    monitor=head.monitor if has_val else None, mode=mode, save_top_k=1,
+                                    auto_insert_metric_name=False, enable_version_counter=False,
+                                    save_on_train_epoch_end=True)
+        last_ckpt = ModelCheckpoint(dirpath=self.folder / "checkpoints", filename="last", monitor=None,
+                                    save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False,
+                                    save_on_train_epoch_end=True)
+        # (without validation both would monitor nothing and clash: best.ckpt is copied from last)
+        callbacks = [protocol, last_ckpt] + ([best_ckpt] if has_val else [])
         if cfg.early_stopping and has_val:
             es_mode = "min" if cfg.early_stopping_metric.endswith(("loss", "mae", "rmse")) else "max"
             callbacks.append(EarlyStopping(monitor=cfg.early_stopping_metric, patience=cfg.patience, mode=es_mode,
@@ -315,6 +339,11 @@ class Run:
     def _summary(self, module, dm, dev, subsets, protocol) -> dict:
         """Evaluate best.ckpt on val and test; write confusion.json; the completed event's summary."""
         best_path = self.svc.checkpoint(self.exp.id, "best")
+        last_path = self.svc.checkpoint(self.exp.id, "last")
+        if not best_path.exists() and last_path.exists():
+            import shutil
+
+            shutil.copyfile(last_path, best_path)
         if best_path.exists():
             state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
             module.load_state_dict(state)

@@ -1,0 +1,161 @@
+"""End-to-end training on a tiny 3-class dataset: files, statuses, curves, failures, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ml_helpers import tiny_config
+
+from studio_desktop.core.experiments import ExperimentService
+from studio_desktop.core.store import read_json
+from studio_desktop.worker.train import run_training
+
+pytestmark = pytest.mark.ml
+
+
+def _events(folder):
+    return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+
+
+def test_tiny_training_end_to_end(workspace, tiny_project, monkeypatch):
+    project, _ = tiny_project
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(epochs=4), name="e2e")
+    statuses = []
+    real_update = ExperimentService.update
+
+    def spy(self, exp_id, **changes):
+        if "status" in changes:
+            statuses.append(changes["status"])
+        return real_update(self, exp_id, **changes)
+
+    monkeypatch.setattr(ExperimentService, "update", spy)
+    outcome = run_training(workspace, project.name, "e2e")
+    assert outcome.status == "completed" and outcome.exit_code == 0
+    assert statuses == ["running", "completed"]
+    folder = svc.folder(exp.id)
+    for name in ("metrics.jsonl", "events.jsonl", "train.log", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+                 "confusion.json"):
+        assert (folder / name).is_file(), name
+    epochs = [r for r in svc.metrics(exp.id) if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3, 4]
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    assert {"val_accuracy", "val_f1_macro", "val_loss", "lr"} <= set(epochs[0])
+    done = svc.get(exp.id)
+    assert done.status == "completed" and done.epochs_done == 4 and done.pid is None
+    assert done.best is not None and done.best.metric == "accuracy" and 1 <= done.best.epoch <= 4
+    env = done.environment
+    assert env["seed"] == 0 and env["torch"] and env["lightning"] and len(env["dataset_hash"]) == 16
+    assert env["split_hash"] and env["images"] == {"train": 18, "val": 12, "test": 0}
+    events = _events(folder)
+    kinds = [e["event"] for e in events]
+    assert kinds.index("started") < kinds.index("epoch") < kinds.index("completed") == len(kinds) - 1
+    assert all("time" in e for e in events)
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress and progress[-1]["step"] == progress[-1]["total"] and progress[-1]["eta_s"] == 0
+    summary = events[-1]["summary"]
+    assert summary["val"]["accuracy"] >= 0.9  # colours are trivially separable
+    confusion = read_json(folder / "confusion.json")["val"]
+    assert confusion["classes"] == ["red", "green", "blue"] and sum(map(sum, confusion["matrix"])) == 12
+
+
+def test_nan_loss_fails_with_reason(workspace, tiny_project, monkeypatch):
+    import torch
+
+    from studio_desktop.ml.tasks.classification import ClassificationHead
+
+    project, _ = tiny_project
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(epochs=2))
+    calls = {"n": 0}
+    real = ClassificationHead.loss
+
+    def bad_loss(self, outputs, targets):
+        calls["n"] += 1
+        loss = real(self, outputs, targets)
+        return loss * torch.tensor(float("nan")) if calls["n"] == 2 else loss
+
+    monkeypatch.setattr(ClassificationHead, "loss", bad_loss)
+    outcome = run_training(workspace, project.id, exp.id)
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    failed = svc.get(exp.id)
+    assert failed.status == "failed" and failed.error == "loss became NaN at epoch 1 step 2"
+    assert "learning rate" in failed.hint
+    last = _events(svc.folder(exp.id))[-1]
+    assert last["event"] == "failed" and last["error"] == failed.error and last["hint"] == failed.hint
+
+
+def test_missing_pretrained_weights_warns_and_trains(workspace, tiny_project, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    project, _ = tiny_project
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(model="mobilenet_v3_small", pretrained=True, epochs=1))
+    assert run_training(workspace, project.id, exp.id).status == "completed"
+    logs = [e for e in _events(svc.folder(exp.id)) if e["event"] == "log"]
+    assert any(e["level"] == "warning" and "not available offline — training from scratch" in e["message"]
+               for e in logs)
+    assert "training from scratch" in (svc.folder(exp.id) / "train.log").read_text()
+
+
+def test_weights_file_is_loaded(workspace, tiny_project, tmp_path):
+    import torch
+
+    from studio_desktop.ml.models import build_classifier
+
+    weights = tmp_path / "tiny.pth"
+    torch.save(build_classifier("tiny_cnn", 10).state_dict(), weights)  # other head size: skipped
+    project, _ = tiny_project
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(weights_file=str(weights), epochs=1, finetune="linear_probe"))
+    assert run_training(workspace, project.id, exp.id).status == "completed"
+    logs = [e["message"] for e in _events(svc.folder(exp.id)) if e["event"] == "log"]
+    assert any("loaded pretrained weights" in m and "tiny.pth" in m for m in logs)
+
+
+def test_no_split_and_already_run_are_clear_failures(workspace, tiny_project):
+    project, _ = tiny_project
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(split_id="nope"))
+    outcome = run_training(workspace, project.id, exp.id)
+    assert outcome.status == "failed" and "no split named or with id 'nope'" in outcome.error
+    with pytest.raises(Exception, match="already run"):
+        from studio_desktop.ml.train import Run
+        from studio_desktop.worker.protocol import Emitter
+
+        Run(workspace, project.id, exp.id, lambda e, lg: Emitter(e, lg))._prepare_resume()
+
+
+def test_interrupted_run_reconciles_and_resumes_with_more_epochs(workspace, tiny_project):
+    import subprocess
+    import sys
+
+    project, _ = tiny_project
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(epochs=2))
+    assert run_training(workspace, project.id, exp.id).status == "completed"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    svc.update(exp.id, status="running", pid=dead.pid)  # as if the worker had been killed
+    assert svc.reconcile() == [exp.id]
+    assert svc.get(exp.id).status == "interrupted" and svc.resumable(exp.id)
+    outcome = run_training(workspace, project.id, exp.id, resume=True, epochs=4)
+    assert outcome.status == "completed"
+    resumed = svc.get(exp.id)
+    assert resumed.epochs_done == 4 and resumed.config.epochs == 4 and "epoch 2" in resumed.resumed_from
+    assert [r["epoch"] for r in svc.metrics(exp.id) if r["kind"] == "epoch"] == [1, 2, 3, 4]
+    starts = [e for e in _events(svc.folder(exp.id)) if e["event"] == "started"]
+    assert [s["resumed"] for s in starts] == [False, True]
+
+
+def test_split_without_validation_still_gives_best_checkpoint(workspace):
+    from ml_helpers import make_tiny_project
+
+    project, _ = make_tiny_project(workspace, name="noval", per_class=4, val_every=0)
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(epochs=2))
+    outcome = run_training(workspace, project.id, exp.id)
+    assert outcome.status == "completed", outcome.error
+    assert svc.checkpoint(exp.id, "best").is_file() and svc.checkpoint(exp.id, "last").is_file()
+    logs = [e["message"] for e in _events(svc.folder(exp.id)) if e["event"] == "log"]
+    assert any("no validation images" in m for m in logs)
