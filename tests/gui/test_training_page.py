@@ -466,3 +466,19 @@ def test_crashed_worker_is_shown_interrupted(qtbot, ctx, page_factory, tmp_path,
     assert exp.status == "interrupted"
     qtbot.waitUntil(lambda: "ended unexpectedly" in page.results.message.text(), timeout=5000)
     assert page.results.badge.text().strip() == "interrupted"
+
+
+def test_new_split_elsewhere_keeps_the_settings_being_edited(qtbot, ctx, page_factory):
+    from studio_desktop.core.datasets import DatasetStore
+    from studio_desktop.core.splits import SplitService
+
+    project = make_project(ctx.workspace)
+    ctx.open_project(project)
+    page = page_factory()
+    page.form.rows["epochs"].widget.setText("42")
+    svc = SplitService(ctx.workspace, project.id)
+    svc.create("second", svc.plan(project, DatasetStore(ctx.workspace, project.id).load(), ratios=(0.5, 0.5)))
+    ctx.splitsChanged.emit()
+    combo = page.form.rows["split_id"].widget
+    assert [combo.itemText(i) for i in range(combo.count())] == ["(newest split)", "second", "main"]
+    assert page.form.rows["epochs"].widget.text() == "42"

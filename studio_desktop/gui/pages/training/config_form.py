@@ -16,10 +16,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -149,7 +152,17 @@ class ConfigForm(QWidget):
         v = QVBoxLayout(cell)
         v.setContentsMargins(0, 0, 0, 4)
         v.setSpacing(1)
-        v.addWidget(widget)
+        if name == "weights_file":
+            line = QHBoxLayout()
+            line.addWidget(widget, 1)
+            browse = QToolButton()
+            browse.setText("Browse…")
+            browse.setToolTip("Choose a weights file (.pth / .pt) on this computer")
+            browse.clicked.connect(lambda _c=False, w=widget: self._browse_weights(w))
+            line.addWidget(browse)
+            v.addLayout(line)
+        else:
+            v.addWidget(widget)
         v.addWidget(hint)
         v.addWidget(error)
         label = QLabel(title)
@@ -157,6 +170,13 @@ class ConfigForm(QWidget):
         label.setBuddy(widget)
         form.addRow(label, cell)
         self.rows[name] = SettingRow(name, widget, hint, error, kind)
+
+    def _browse_weights(self, edit: QLineEdit) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights", edit.text(),
+                                              "PyTorch weights (*.pth *.pt *.ckpt);;All files (*)")
+        if path:
+            edit.setText(path)
+            self._emit()
 
     def set_models(self, models: list[ModelInfo]) -> None:
         """Fill the model catalog: parameter count, input size; description as tooltip and hint."""

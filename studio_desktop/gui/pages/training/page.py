@@ -70,7 +70,7 @@ class TrainingPage(QWidget):
         self.jobs.jobFinished.connect(self._job_finished)
         ctx.projectChanged.connect(self.set_project)
         ctx.experimentsChanged.connect(self.reload_list)
-        ctx.splitsChanged.connect(lambda: self.set_project(self.ctx.project))
+        ctx.splitsChanged.connect(self._splits_changed)
         self.set_project(ctx.project)
 
     # ------------------------------------------------------------------ build
@@ -198,6 +198,18 @@ class TrainingPage(QWidget):
         self.reload_list()
         if not self.experiments.selected_ids():
             self.new_experiment()
+
+    def _splits_changed(self) -> None:
+        """A split was saved or deleted elsewhere: refresh the choice, keep the settings being edited."""
+        if self.controller is None or self.stack.currentWidget() is not self.main:
+            self.set_project(self.ctx.project)
+            return
+        splits = self.controller.splits()
+        if not splits:
+            self.set_project(self.ctx.project)
+            return
+        self.form.set_splits(splits)
+        self._settings_changed()
 
     def _reconcile_and_reattach(self) -> None:
         ctl = self.controller
