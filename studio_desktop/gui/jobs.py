@@ -130,6 +130,8 @@ class Job(QObject):
         self.total_epochs = 0
         self.step = 0
         self.total_steps = 0
+        self.batch = 0
+        self.batches = 0
         self.eta_s: float | None = None
         self.last_metrics: dict = {}
         self.error: str | None = None
@@ -154,12 +156,19 @@ class Job(QObject):
 
     @property
     def fraction(self) -> float:
-        """Overall progress in [0, 1] (epochs done plus the current epoch's steps)."""
-        if self.total_epochs <= 0:
-            return 0.0
-        within = self.step / self.total_steps if self.total_steps else 0.0
-        done = max(0, self.epoch_no - 1) + min(1.0, within) if within else self.epoch_no
-        return max(0.0, min(1.0, done / self.total_epochs))
+        """Overall progress in [0, 1].
+
+        From the batch within the epoch when the worker reports it (``batch``/``batches``),
+        else from the global ``step``/``total``, else from whole epochs.
+        """
+        if self.batches and self.total_epochs:
+            done = max(0, self.epoch_no - 1) + min(1.0, self.batch / self.batches)
+            return max(0.0, min(1.0, done / self.total_epochs))
+        if self.total_steps:
+            return max(0.0, min(1.0, self.step / self.total_steps))
+        if self.total_epochs:
+            return max(0.0, min(1.0, self.epoch_no / self.total_epochs))
+        return 0.0
 
     def describe(self) -> str:
         if self.state == "starting":
@@ -241,6 +250,8 @@ class Job(QObject):
         elif name == "progress":
             self.step = int(data.get("step") or 0)
             self.total_steps = int(data.get("total") or 0)
+            self.batch = int(data.get("batch") or 0)
+            self.batches = int(data.get("batches") or 0)
             self.eta_s = data.get("eta_s")
             if data.get("epoch") is not None:
                 self.epoch_no = int(data["epoch"])

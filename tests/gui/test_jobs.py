@@ -237,3 +237,20 @@ def test_backlog_of_progress_events_is_coalesced(qtbot, manager, tmp_path):
     assert seen and seen[-1] == 2999 and len(seen) < 20
     assert job.step == 2999 and job.total_steps == 3000
     job._timer.stop()
+
+
+def test_fraction_from_batches_steps_or_epochs(qtbot, tmp_path):
+    from studio_desktop.core.event_tail import Event
+    from studio_desktop.gui.jobs import Job
+
+    job = Job(tmp_path, experiment_id="e", name="n")
+    job._timer.stop()
+    job._dispatch(Event("started", {"event": "started", "total_epochs": 4}))
+    assert job.fraction == 0.0
+    job._dispatch(Event("epoch", {"event": "epoch", "epoch": 1, "metrics": {}}))
+    assert job.fraction == 0.25
+    job._dispatch(Event("progress", {"event": "progress", "step": 30, "total": 40, "epoch": 3}))
+    assert job.fraction == 0.75
+    job._dispatch(Event("progress", {"event": "progress", "step": 25, "total": 40, "epoch": 3,
+                                     "batch": 5, "batches": 10}))
+    assert job.fraction == (2 + 0.5) / 4
