@@ -482,3 +482,26 @@ def test_new_split_elsewhere_keeps_the_settings_being_edited(qtbot, ctx, page_fa
     combo = page.form.rows["split_id"].widget
     assert [combo.itemText(i) for i in range(combo.count())] == ["(newest split)", "second", "main"]
     assert page.form.rows["epochs"].widget.text() == "42"
+
+
+def test_start_on_a_duplicated_never_run_experiment_trains_that_one(qtbot, ctx, page_factory, tmp_path,
+                                                                     monkeypatch):
+    from studio_desktop.core.experiments import ExperimentService
+
+    project = make_project(ctx.workspace)
+    svc = ExperimentService(ctx.workspace, project.id)
+    exp = svc.create(svc_config(project), "draft")
+    ctx.open_project(project)
+    page = page_factory()
+    calls = []
+    monkeypatch.setattr(page.jobs, "start_training",
+                        lambda ws, project, e, resume=False, epochs=None: calls.append(e) or object())
+    page.experiments.select([exp.id])
+    qtbot.waitUntil(lambda: page.form.name_edit.text() == "draft", timeout=3000)
+    page.form.rows["epochs"].widget.setText("9")
+    page.form.name_edit.setText("draft renamed")
+    assert page.start() is not None
+    assert [e.id for e in calls] == [exp.id]
+    stored = svc.get(exp.id)
+    assert stored.config.epochs == 9 and stored.name == "draft renamed"
+    assert len(svc.list()) == 1

@@ -407,6 +407,9 @@ class TrainingPage(QWidget):
             exp = self.selected()
             if exp is not None and exp.status == "created" and self.jobs.job_for(exp.id) is None:
                 exp = svc.update(exp.id, config=self.validation.config.model_dump())
+                new_name = self.form.experiment_name()
+                if new_name and new_name != exp.name:
+                    exp = svc.rename(exp.id, new_name)
             else:
                 exp = svc.create(self.validation.config, self.form.experiment_name())
         except StudioError as exc:
