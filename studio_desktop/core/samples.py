@@ -26,7 +26,7 @@ from .schemas import Project
 from .workspace import Workspace
 
 SHAPES = ("circle", "square", "triangle")
-DEFAULT_IMAGES = {"classification": 90, "object_detection": 60, "semantic_segmentation": 40,
+DEFAULT_IMAGES = {"classification": 150, "object_detection": 60, "semantic_segmentation": 40,
                   "instance_segmentation": 40, "anomaly_detection": 60, "regression": 80,
                   "oriented_object_detection": 40}
 MAX_IMAGES = 100_000
@@ -44,9 +44,25 @@ def _background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
 
 
-def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
-    c = rng.integers(0, 256, size=3)
-    c[rng.integers(0, 3)] = rng.choice([20, 235])  # keep some contrast with mid-grey backgrounds
+def _luma(rgb) -> float:
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+
+
+def _colour(rng: np.random.Generator, background: Image.Image | None = None) -> tuple[int, int, int]:
+    """A random hue whose brightness clearly differs from the background's (>= 80 levels), so
+    that the shape, not a faint edge, is what a model sees."""
+    c = rng.uniform(0, 255, size=3)
+    if background is not None:
+        bg = _luma(np.asarray(background, dtype=np.float32).reshape(-1, 3).mean(axis=0))
+        if bg > 128:  # darken below bg - 80
+            target = max(0.0, bg - 80 - rng.uniform(0, 40))
+            c = c * (target / max(_luma(c), 1.0)) if _luma(c) > target else c
+        else:  # lighten above bg + 80 by blending towards white
+            target = min(255.0, bg + 80 + rng.uniform(0, 40))
+            if _luma(c) < target:
+                t = (target - _luma(c)) / max(255.0 - _luma(c), 1.0)
+                c = c + (255.0 - c) * t
+    c = np.clip(c, 0, 255)
     return int(c[0]), int(c[1]), int(c[2])
 
 
@@ -91,7 +107,7 @@ def _scene(rng: np.random.Generator, count: int):
             continue
         shape = SHAPES[int(rng.integers(0, 3))]
         angle = float(rng.uniform(0, 2 * math.pi)) if shape != "circle" else 0.0
-        _draw(draw, shape, cx, cy, r, _colour(rng), angle)
+        _draw(draw, shape, cx, cy, r, _colour(rng, img), angle)
         placed.append((shape, cx, cy, r, angle))
     return img, placed
 
@@ -123,9 +139,12 @@ def _classification(out: Path, n: int, rng: np.random.Generator) -> None:
         shape = SHAPES[i % 3]
         w, h = _size(rng)
         img = _background(rng, w, h)
-        r = float(rng.uniform(min(w, h) * 0.2, min(w, h) * 0.4))
+        r = float(rng.uniform(min(w, h) * 0.28, min(w, h) * 0.42))
         cx, cy = float(rng.uniform(r, w - r)), float(rng.uniform(r, h - r))
-        _draw(ImageDraw.Draw(img), shape, cx, cy, r, _colour(rng), float(rng.uniform(0, 2 * math.pi)))
+        # small tilt only: upright triangles, squares and circles are easy to tell apart even for a
+        # tiny CNN trained from scratch on a hundred images
+        tilt = float(rng.uniform(-0.25, 0.25))
+        _draw(ImageDraw.Draw(img), shape, cx, cy, r, _colour(rng, img), tilt)
         (out / shape).mkdir(parents=True, exist_ok=True)
         img.save(out / shape / f"{i:04d}.png")
 
@@ -217,7 +236,7 @@ def _oriented(out: Path, n: int, rng: np.random.Generator) -> None:
             hw, hh = long_side / 2, short / 2
             pts = [(cx - hw * ux - hh * vx, cy - hw * uy - hh * vy), (cx + hw * ux - hh * vx, cy + hw * uy - hh * vy),
                    (cx + hw * ux + hh * vx, cy + hw * uy + hh * vy), (cx - hw * ux + hh * vx, cy - hw * uy + hh * vy)]
-            draw.polygon(pts, fill=_colour(rng))
+            draw.polygon(pts, fill=_colour(rng, img))
             centres.append((cx, cy, reach))
             lines.append(" ".join(f"{v:.1f}" for p in pts for v in p) + f" {cls} 0")
         img.save(out / "images" / f"P{i:04d}.png")

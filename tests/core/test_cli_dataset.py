@@ -75,3 +75,44 @@ def test_import_failures_are_one_line(studio, tmp_path: Path):
     assert rc == 1 and "no project named" in err
     rc, _, err = studio("sample", "--task", "regression", str(tmp_path / "x"), "--images", "0")
     assert rc == 1 and "between 1 and" in err
+
+
+def test_import_of_a_csv_file_path(studio, tmp_path: Path):
+    studio("sample", "--task", "regression", str(tmp_path / "s"), "--images", "3")
+    studio("project", "create", "R", "--task", "regression")
+    rc, out, err = studio("dataset", "import", "R", str(tmp_path / "s" / "labels.csv"), "--json")
+    assert rc == 0, err
+    assert json.loads(out)["imported"] == 3 and json.loads(out)["format"] == "csv"
+
+
+@pytest.mark.slow
+def test_terminated_import_leaves_the_dataset_unchanged(workspace_dir: Path, tmp_path: Path):
+    """The Dataset page cancels by terminating the subprocess: nothing may change."""
+    import signal
+    import subprocess
+    import sys
+
+    from studio_desktop.core.samples import write_sample
+
+    src = write_sample("classification", tmp_path / "s", images=400)
+    assert main(["--workspace", str(workspace_dir), "project", "create", "P", "--task", "classification"]) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "studio_desktop", "--workspace", str(workspace_dir), "dataset",
+                             "import", "P", str(src), "--events"], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            event = json.loads(line)
+            if event["event"] == "progress" and event["step"] > 0:
+                assert event["step"] < event["total"], "import finished before it could be cancelled"
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest = proc.stdout.read()
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc != 0
+    assert '"stopped"' in rest
+    dataset = next((workspace_dir / "projects").iterdir()) / "dataset"
+    assert not (dataset / "dataset.json").exists()
+    assert not list(dataset.glob(".staging-*"))
+    assert not (dataset / "images").exists() or not any((dataset / "images").iterdir())

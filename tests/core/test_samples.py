@@ -108,3 +108,47 @@ def test_every_sample_imports_fully_annotated(workspace, task: str):
     if task == "oriented_object_detection":
         r = records[0].rboxes[0]
         assert {c.name for c in project.classes} == {"bar", "block"} and r.w > 0 and r.h > 0
+
+
+@pytest.mark.ml
+def test_classification_sample_is_learnable_by_a_tiny_cnn(tmp_path: Path):
+    """The promise made to newcomers: the default-size sample trains to >= 95% in seconds on CPU."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    def load(root: Path):
+        xs, ys = [], []
+        for k, shape in enumerate(("circle", "square", "triangle")):
+            for p in sorted((root / shape).iterdir()):
+                xs.append(np.asarray(Image.open(p).convert("RGB").resize((40, 40)), dtype=np.float32) / 255)
+                ys.append(k)
+        return torch.tensor(np.stack(xs)).permute(0, 3, 1, 2), torch.tensor(ys)
+
+    x_train, y_train = load(write_sample("classification", tmp_path / "train", seed=0))
+    x_test, y_test = load(write_sample("classification", tmp_path / "test", images=150, seed=1))
+    assert len(x_train) == 150
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        layers = []
+        for cin, cout in ((3, 16), (16, 32), (32, 64), (64, 64)):
+            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+        net = nn.Sequential(*layers[:-1], nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 3))
+        opt = torch.optim.Adam(net.parameters(), 3e-3)
+        for _ in range(40):
+            net.train()
+            perm = torch.randperm(len(x_train))
+            for i in range(0, len(perm), 32):
+                idx = perm[i:i + 32]
+                x = x_train[idx].flip(3) if torch.rand(1) < 0.5 else x_train[idx]
+                loss = nn.functional.cross_entropy(net(x), y_train[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        net.eval()
+        with torch.no_grad():
+            accuracy = (net(x_test).argmax(1) == y_test).float().mean().item()
+    finally:
+        torch.set_num_threads(threads)
+    assert accuracy >= 0.95
