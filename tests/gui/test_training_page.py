@@ -338,6 +338,18 @@ def test_real_worker_end_to_end(qtbot, ctx, page_factory):
         assert job.state == "stopped"
         svc = ExperimentService(ctx.workspace, project.id)
         qtbot.waitUntil(lambda: svc.get(job.experiment_id).status == "stopped", timeout=20000)
+        # resume it with fewer epochs in total than planned: it continues and completes
+        page.reload_list()
+        page.experiments.select([job.experiment_id])
+        qtbot.waitUntil(lambda: page.experiments.resume_button.isEnabled(), timeout=5000)
+        done = svc.get(job.experiment_id).epochs_done
+        job = page.resume_selected(epochs=done + 2)
+        assert job is not None
+        qtbot.waitUntil(lambda: not job.is_running, timeout=120000)
+        assert job.state == "completed", f"{job.state} {job.error} {job.hint}"
+        exp = svc.get(job.experiment_id)
+        assert exp.status == "completed" and exp.epochs_done == done + 2
+        qtbot.waitUntil(lambda: page.results.badge.text().strip() == "completed", timeout=5000)
     finally:
         if job.is_running and job.pid:
             os.kill(job.pid, signal.SIGKILL)
