@@ -103,8 +103,9 @@ class StagedImage:
 class _Stager:
     """Stages images into one staging folder; safe to call from several threads."""
 
-    def __init__(self, staging: Path, existing_ids: set[str]):
+    def __init__(self, staging: Path, existing_ids: set[str], mask_lut: np.ndarray | None = None):
         self.staging = staging
+        self.mask_lut = mask_lut
         self.existing = existing_ids
         self.claimed: set[str] = set()
         self.lock = threading.Lock()
@@ -163,6 +164,8 @@ class _Stager:
             arr = np.where(arr > 0, 255, 0)
         elif arr.max(initial=0) > 255:
             raise BadImage(f"its mask {path.name} has values above 255 (class ids must be 0..254)")
+        elif self.mask_lut is not None:
+            arr = self.mask_lut[arr.astype(np.uint8)]
         rel = f"masks/{out.id}.png"
         tmp = self.staging / f"{rel}.{threading.get_ident()}.tmp"
         Image.fromarray(arr.astype(np.uint8), "L").save(tmp, "PNG")
@@ -240,11 +243,12 @@ def import_dataset(ws: Workspace, project_id: str, source: Path, fmt: str = "aut
                 report.issues.append(ImportIssue(str(bad), "refused: points outside the imported folder"))
             else:
                 todo.append(item)
-        staged = _stage_all(todo, staging, {r.id for r in dataset.images}, progress, cancel, workers)
-        if cancel is not None and cancel():
-            raise ImportCancelled("import cancelled; the dataset was not changed")
         new_project, mapping, report.classes_added, report.targets_added = merge_classes(
             project, parsed, task.has_classes)
+        staged = _stage_all(todo, staging, {r.id for r in dataset.images}, progress, cancel, workers,
+                            _mask_lut(mapping))
+        if cancel is not None and cancel():
+            raise ImportCancelled("import cancelled; the dataset was not changed")
         checker = AnnotationChecker(task, mapping, parsed.class_names)
         records: list[ImageRecord] = []
         for s in staged:
@@ -270,9 +274,21 @@ def import_dataset(ws: Workspace, project_id: str, source: Path, fmt: str = "aut
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _mask_lut(mapping: list[int]) -> np.ndarray | None:
+    """Lookup table turning a source's mask values (class indices) into the project's class ids;
+    None when they already agree. Values the source did not name become 255 (ignore)."""
+    if mapping == list(range(len(mapping))):
+        return None
+    lut = np.full(256, 255, dtype=np.uint8)
+    for index, class_id in enumerate(mapping[:255]):
+        lut[index] = min(class_id, 255)
+    return lut
+
+
 def _stage_all(items: list[ParsedImage], staging: Path, existing: set[str], progress: Progress | None,
-               cancel: Cancel | None, workers: int | None) -> list[StagedImage]:
-    stager = _Stager(staging, existing)
+               cancel: Cancel | None, workers: int | None, mask_lut: np.ndarray | None = None
+               ) -> list[StagedImage]:
+    stager = _Stager(staging, existing, mask_lut)
     total = len(items)
     if progress:
         progress(0, total, "staging images")

@@ -106,7 +106,7 @@ def _scene(rng: np.random.Generator, count: int):
         if any(math.hypot(cx - x, cy - y) < r + q + 2 for _, x, y, q, _ in placed):
             continue
         shape = SHAPES[int(rng.integers(0, 3))]
-        angle = float(rng.uniform(0, 2 * math.pi)) if shape != "circle" else 0.0
+        angle = float(rng.uniform(-0.25, 0.25)) if shape != "circle" else 0.0  # upright, as in classification
         _draw(draw, shape, cx, cy, r, _colour(rng, img), angle)
         placed.append((shape, cx, cy, r, angle))
     return img, placed

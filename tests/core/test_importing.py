@@ -369,3 +369,23 @@ def test_exif_rotated_image_moves_rotated_boxes_and_masks(workspace, projects, t
     x1, y1 = orient_point(40, 5, (60, 40), 8)
     x2, y2 = orient_point(50, 10, (60, 40), 8)
     assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+
+
+def test_mask_values_are_remapped_onto_the_project_classes(workspace, projects, tmp_path):
+    p = projects.create("S", "semantic_segmentation", classes=["background", "circle", "square"])
+    src = tmp_path / "src"
+    noise_png(src / "images" / "a.png", 1, size=(8, 8))
+    (src / "masks").mkdir()
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:2] = 1  # "square" in this source
+    mask[2:4] = 2  # "hole": new to the project
+    mask[4:6] = 255  # ignore
+    Image.fromarray(mask).save(src / "masks" / "a.png")
+    (src / "classes.txt").write_text("background\nsquare\nhole\n")
+    report = import_dataset(workspace, p.id, src)
+    assert report.classes_added == ["hole"]
+    ids = {c.name: c.id for c in projects.get(p.id).classes}
+    store = DatasetStore(workspace, p.id)
+    stored = np.asarray(Image.open(store.path_of(store.load().images[0].mask)))
+    assert (stored[:2] == ids["square"]).all() and (stored[2:4] == ids["hole"]).all()
+    assert (stored[4:6] == 255).all() and (stored[6:] == ids["background"]).all()

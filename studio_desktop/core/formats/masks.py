@@ -12,6 +12,8 @@ Class names come from ``classes.txt``/``labelmap.txt`` when present, else ``clas
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -117,6 +119,7 @@ class MasksReader:
                                 index[(arr == colour).all(axis=2)] = colour_ids[colour]
                             if converted_dir is None:
                                 converted_dir = Path(tempfile.mkdtemp(prefix="studio-masks-"))
+                                atexit.register(shutil.rmtree, converted_dir, True)
                             out = converted_dir / f"{len(parsed.images)}.png"
                             Image.fromarray(index, "L").save(out)
                             values = np.unique(index)
