@@ -91,6 +91,8 @@ def test_empty_workspace_shows_welcome_with_both_actions(page):
     assert page.empty.button.text() == "Create project"
     assert page.empty_sample_button.text() == "Create sample project"
     assert page.empty.button.isVisible() and page.empty.button.isEnabled()
+    text = page.empty.text  # the wrapped paragraph gets the height it needs (was clipped)
+    assert text.height() >= text.heightForWidth(text.width())
 
 
 def test_create_project_through_the_dialog(page, qtbot, workspace):

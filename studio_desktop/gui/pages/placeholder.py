@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 
 class MessagePanel(QWidget):
@@ -20,7 +20,13 @@ class MessagePanel(QWidget):
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text.setMaximumWidth(560)
         lay.addWidget(self.title)
-        lay.addWidget(self.text, 0, Qt.AlignmentFlag.AlignHCenter)
+        # centred by stretches, not by an alignment flag: a layout item with an alignment gets its
+        # sizeHint height, which clips a word-wrapped paragraph (heightForWidth is ignored)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.text, 100)
+        row.addStretch(1)
+        lay.addLayout(row)
         self.button = QPushButton(action or "")
         self.button.setVisible(bool(action))
         lay.addWidget(self.button, 0, Qt.AlignmentFlag.AlignHCenter)
