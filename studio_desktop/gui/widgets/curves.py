@@ -33,6 +33,8 @@ def is_epoch_row(row: dict) -> bool:
 
 def label_of(key: str) -> str:
     """``val_accuracy`` -> ``validation accuracy``: the words a student reads on the legend."""
+    if key == "lr":
+        return "learning rate"
     if key.startswith("val_"):
         return "validation " + key[4:].replace("_", " ")
     if key.startswith("train_"):
