@@ -250,6 +250,9 @@ def test_notes_are_saved_debounced(qtbot, ctx, page_factory):
     assert page.experiments.notes.isEnabled()
     qtbot.keyClicks(page.experiments.notes, "lr too high")
     qtbot.waitUntil(lambda: svc.get(exp.id).notes == "lr too high", timeout=5000)
+    qtbot.keyClicks(page.experiments.notes, "; try 1e-4")
+    page.hide()  # closing right after typing still saves
+    assert svc.get(exp.id).notes == "lr too high; try 1e-4"
 
 
 def svc_config(project):

@@ -155,6 +155,11 @@ class TrainingPage(QWidget):
             return
         super().keyPressEvent(event)
 
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # the window closing or another page raised: save notes typed in the last moments
+        self.experiments.flush_notes()
+        super().hideEvent(event)
+
     @staticmethod
     def _is_new_key(event) -> bool:
         return (event.key() == Qt.Key.Key_N
