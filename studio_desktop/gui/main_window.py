@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
                                                 self.reset_layout)
 
         help_menu = bar.addMenu("&Help")
+        for menu in (file_menu, view, pages_menu, theme_menu, help_menu):
+            menu.setToolTipsVisible(True)
         self._action(help_menu, "&Keyboard shortcuts", "List the keyboard shortcuts", self._show_shortcuts,
                      QKeySequence("F1"))
         self._action(help_menu, "&About AI Studio", "Version and workspace", self._show_about)

@@ -3,6 +3,7 @@ read-only mode, closing with jobs, and the rule that the GUI never imports torch
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -198,3 +199,65 @@ def test_opening_the_main_window_never_imports_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "HEAVY []" in out.stdout, out.stdout
+
+
+def test_clicking_a_dock_tab_moves_the_workflow_bar(workspace, main_window_factory, qtbot):
+    from PySide6.QtWidgets import QTabBar
+
+    window = main_window_factory(workspace)
+    window.show()
+    qtbot.waitExposed(window)
+    tabs = next(t for t in window.findChildren(QTabBar) if t.count() == len(PAGES))
+    index = next(i for i in range(tabs.count()) if tabs.tabText(i) == "Training")
+    qtbot.mouseClick(tabs, Qt.MouseButton.LeftButton, pos=tabs.tabRect(index).center())
+    qtbot.waitUntil(lambda: on_top(window, "training"))
+    qtbot.waitUntil(lambda: window.workflow.current() == "training")
+
+
+def test_job_area_is_in_the_status_bar(workspace, main_window_factory):
+    window = main_window_factory(workspace)
+    if window.ctx.jobs is None:  # gui.jobs not in this build: a plain label stands in
+        assert window._job_widget.text() == "No jobs running"
+    else:
+        assert window._job_widget.parent() is not None
+        assert hasattr(window.ctx.jobs, "confirm_close")
+
+
+def test_workspace_argument_forms():
+    from studio_desktop.gui.app import parse_workspace_arg
+
+    assert parse_workspace_arg(["--workspace", "/a b"]) == "/a b"
+    assert parse_workspace_arg(["--workspace=/c"]) == "/c"
+    assert parse_workspace_arg([]) is None
+
+
+def test_locked_workspace_is_announced_and_opened_read_only(workspace, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from studio_desktop.gui import app as app_module
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a, **k: shown.append(a[2])))
+    ws = app_module.open_workspace(str(workspace.root))
+    try:
+        assert ws is not None and not ws.writable
+        assert len(shown) == 1 and f"process {os.getpid()}" in shown[0]
+        assert "read-only" in shown[0]
+    finally:
+        ws.close()
+
+
+def test_unreadable_workspace_exits_with_1(monkeypatch, tmp_path, qapp):
+    from PySide6.QtWidgets import QMessageBox
+
+    from studio_desktop.core.errors import StoreError
+    from studio_desktop.gui import app as app_module
+
+    def refuse(path=None, **_kw):
+        raise StoreError("cannot create the workspace folder: Permission denied", path=path)
+
+    shown = []
+    monkeypatch.setattr(app_module.Workspace, "open", staticmethod(refuse))
+    monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda *a, **k: shown.append(a[2])))
+    assert app_module.run_gui(["--workspace", str(tmp_path / "nope")]) == 1
+    assert len(shown) == 1 and "Permission denied" in shown[0] and "nope" in shown[0]
