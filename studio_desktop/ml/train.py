@@ -177,6 +177,13 @@ class Run:
 
     def run(self) -> Outcome:
         t0 = time.monotonic()
+        try:
+            self._resume_from, self._total = self._prepare_resume()
+        except StudioError as exc:
+            # a request that cannot be honoured leaves the experiment exactly as it was
+            self.emitter.emit("failed", error=str(exc), hint=exc.hint)
+            self.emitter.close()
+            return Outcome(self.exp.status, 1, error=str(exc))
         handler = _route_library_logs(self.emitter)
         try:
             return self._run(t0)
@@ -228,7 +235,7 @@ class Run:
         return str(ckpt), total
 
     def _run(self, t0: float) -> Outcome:
-        ckpt_path, total = self._prepare_resume()
+        ckpt_path, total = self._resume_from, self._total
         clear_control_files(self.folder)
         cfg = self.exp.config.model_copy(update={"epochs": total})
         split_id, assignments = resolve_split(self.ws, self.project.id, cfg.split_id)

@@ -119,11 +119,9 @@ def test_no_split_and_already_run_are_clear_failures(workspace, tiny_project):
     exp = svc.create(tiny_config(split_id="nope"))
     outcome = run_training(workspace, project.id, exp.id)
     assert outcome.status == "failed" and "no split named or with id 'nope'" in outcome.error
-    with pytest.raises(Exception, match="already run"):
-        from studio_desktop.ml.train import Run
-        from studio_desktop.worker.protocol import Emitter
-
-        Run(workspace, project.id, exp.id, lambda e, lg: Emitter(e, lg))._prepare_resume()
+    again = run_training(workspace, project.id, exp.id)
+    assert again.exit_code == 1 and "has already run (failed)" in again.error
+    assert svc.get(exp.id).error == outcome.error  # the refused second start changed nothing
 
 
 def test_interrupted_run_reconciles_and_resumes_with_more_epochs(workspace, tiny_project):

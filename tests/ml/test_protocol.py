@@ -1,0 +1,53 @@
+"""Protocol events: one valid JSON object per line with "event" and "time", from many threads."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pytest
+
+from studio_desktop.worker.protocol import Emitter
+
+pytestmark = pytest.mark.ml
+
+
+def test_every_line_is_json_with_event_and_time(tmp_path):
+    out = io.StringIO()
+    err = io.StringIO()
+    em = Emitter(tmp_path / "events.jsonl", tmp_path / "train.log", stdout=out, stderr=err)
+
+    def spam(k):
+        for i in range(200):
+            em.emit("progress", step=i, total=200, eta_s=1.0, metrics={"train_loss": float("nan") if i == 5 else 0.5,
+                                                                        "worker": k})
+
+    threads = [threading.Thread(target=spam, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    em.log("hello", "warning")
+    em.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 801
+    records = [json.loads(line) for line in lines]  # fails on any interleaved/torn line
+    assert all(isinstance(r["event"], str) and isinstance(r["time"], float) for r in records)
+    assert (tmp_path / "events.jsonl").read_text().splitlines() == lines
+    nan = [r for r in records if r["event"] == "progress" and r["step"] == 5]
+    assert len(nan) == 4 and all(r["metrics"]["train_loss"] is None for r in nan)  # NaN is not JSON
+    assert "WARNING hello" in (tmp_path / "train.log").read_text() and "hello" in err.getvalue()
+
+
+def test_human_mode_prints_readable_lines(tmp_path):
+    out = io.StringIO()
+    em = Emitter(tmp_path / "events.jsonl", None, stdout=out, stderr=io.StringIO(), human=True)
+    em.emit("epoch", epoch=3, metrics={"train_loss": 0.25, "val_accuracy": 0.9})
+    em.emit("progress", step=1, total=2, eta_s=0.0)
+    em.emit("failed", error="loss became NaN at epoch 1 step 2", hint="lower the learning rate")
+    text = out.getvalue()
+    assert "epoch 3: train_loss=0.25  val_accuracy=0.9" in text
+    assert "failed: loss became NaN at epoch 1 step 2 (lower the learning rate)" in text
+    assert "progress" not in text
+    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 3  # the file keeps JSON
