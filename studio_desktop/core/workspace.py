@@ -96,7 +96,9 @@ class Workspace:
         return ws
 
     def _acquire(self) -> None:
-        lock = FileLock(str(self.lock_path), timeout=0, is_singleton=False)
+        # thread_local=False: the lock belongs to the process, so background threads (sample
+        # projects, imports) see the workspace as writable too
+        lock = FileLock(str(self.lock_path), timeout=0, is_singleton=False, thread_local=False)
         try:
             lock.acquire()
         except Timeout:
