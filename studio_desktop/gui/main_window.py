@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
@@ -31,6 +31,8 @@ GEOMETRY_KEY = "window/geometry"
 STATE_KEY = "window/state"
 LAST_WORKSPACE_KEY = "session/workspace"
 LAST_PROJECT_KEY = "session/project"
+#: pages not shown at start are built this long after the window appeared
+PREBUILD_DELAY_MS = 1500
 
 
 def build_page(spec: PageSpec, ctx: AppContext) -> tuple[QWidget, str | None]:
@@ -69,6 +71,7 @@ class MainWindow(QMainWindow):
         self.pages: dict[str, QWidget] = {}
         #: pages that exist but failed to build: key -> reason
         self.page_errors: dict[str, str] = {}
+        self._prebuild_scheduled = False
         self._build_docks()
         self.workflow = WorkflowBar(PAGES, self)
         self.workflow.stepRequested.connect(self.show_page)
@@ -99,18 +102,18 @@ class MainWindow(QMainWindow):
         self._job_widget = JobStatusArea(self.ctx.jobs)
 
     def _build_docks(self) -> None:
+        """One dock per page. Only the first page is built now; the others are built when first
+        shown, or in idle time shortly after start-up (some pages take a second to build, and
+        the window should appear at once). Pages read ``ctx`` when built, so none misses state."""
         first: QDockWidget | None = None
         for spec in PAGES:
-            page, error = build_page(spec, self.ctx)
-            if error:
-                self.page_errors[spec.key] = error
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(f"dock_{spec.key}")
             dock.setToolTip(spec.tooltip)
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                              | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-            dock.setWidget(page)
+            dock.setWidget(MessagePanel(spec.title, "Loading…"))
             dock.visibilityChanged.connect(lambda visible, key=spec.key: self._dock_shown(key, visible))
             self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
             if first is None:
@@ -118,7 +121,36 @@ class MainWindow(QMainWindow):
             else:
                 self.tabifyDockWidget(first, dock)
             self.docks[spec.key] = dock
-            self.pages[spec.key] = page
+        self.page(PAGES[0].key)
+
+    def page(self, key: str) -> QWidget:
+        """The page widget of ``key``, built now if it was not yet."""
+        if key not in self.pages:
+            spec = next(p for p in PAGES if p.key == key)
+            page, error = build_page(spec, self.ctx)
+            if error:
+                self.page_errors[key] = error
+            self.pages[key] = page
+            self.docks[key].setWidget(page)
+        return self.pages[key]
+
+    def build_all_pages(self) -> None:
+        for spec in PAGES:
+            self.page(spec.key)
+
+    def _prebuild_next(self) -> None:
+        """Build one not-yet-built page per event-loop turn, so the window stays responsive."""
+        missing = [p.key for p in PAGES if p.key not in self.pages]
+        if missing:
+            self.page(missing[0])
+            if len(missing) > 1:
+                QTimer.singleShot(50, self, self._prebuild_next)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._prebuild_scheduled:
+            self._prebuild_scheduled = True
+            QTimer.singleShot(PREBUILD_DELAY_MS, self, self._prebuild_next)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -184,16 +216,22 @@ class MainWindow(QMainWindow):
         dock = self.docks.get(key)
         if dock is None:
             return
+        self.page(key)
         dock.show()
         dock.raise_()
         self.workflow.set_current(key)
 
     def _dock_shown(self, key: str, visible: bool) -> None:
-        if visible and hasattr(self, "workflow"):
-            dock = self.docks[key]
-            # a tab that is merely un-hidden behind another one does not count as shown
-            if not dock.visibleRegion().isEmpty() or dock.isFloating():
-                self.workflow.set_current(key)
+        if visible:
+            # checked after Qt has laid the tabs out: a tab merely un-hidden behind another one
+            # (no visible region) does not count as shown
+            QTimer.singleShot(0, self, lambda: self._dock_raised(key))
+
+    def _dock_raised(self, key: str) -> None:
+        dock = self.docks[key]
+        if dock.isVisible() and (dock.isFloating() or not dock.visibleRegion().isEmpty()):
+            self.page(key)
+            self.workflow.set_current(key)
 
     def reset_layout(self) -> None:
         for dock in self.docks.values():
@@ -250,7 +288,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ menu actions
     def _new_project(self) -> None:
         self.show_page("project")
-        create = getattr(self.pages.get("project"), "create_project", None)
+        create = getattr(self.page("project"), "create_project", None)
         if create is not None:
             create()
 

@@ -57,6 +57,20 @@ def test_ctrl_3_raises_the_split_page(workspace, main_window_factory, qtbot):
     assert window.workflow.current() == "project"
 
 
+def test_pages_are_built_when_first_shown_or_soon_after_start(monkeypatch, workspace,
+                                                              main_window_factory, qtbot):
+    monkeypatch.setattr(main_window_module, "PREBUILD_DELAY_MS", 400)
+    window = main_window_factory(workspace)
+    assert list(window.pages) == ["project"]  # only the first page is built before showing
+    window.show()
+    qtbot.waitExposed(window)
+    window.show_page("split")
+    assert "split" in window.pages and window.docks["split"].widget() is window.pages["split"]
+    qtbot.waitUntil(lambda: len(window.pages) == len(PAGES), timeout=10000)
+    for key, dock in window.docks.items():
+        assert dock.widget() is window.pages[key]
+
+
 def test_workflow_button_raises_page(workspace, main_window_factory, qtbot):
     window = main_window_factory(workspace)
     window.show()
@@ -123,6 +137,7 @@ def test_missing_page_package_shows_a_panel_but_a_broken_page_is_reported(monkey
              PageSpec("broken", "Broken", "studio_desktop.gui.pages.placeholder:NoSuchClass", "bug")]
     monkeypatch.setattr(main_window_module, "PAGES", pages)
     window = main_window_factory(workspace)
+    window.build_all_pages()
     assert isinstance(window.pages["later"], MessagePanel)
     assert "not available yet" in window.pages["later"].text.text()
     assert "later" not in window.page_errors
@@ -212,6 +227,7 @@ def test_clicking_a_dock_tab_moves_the_workflow_bar(workspace, main_window_facto
     qtbot.mouseClick(tabs, Qt.MouseButton.LeftButton, pos=tabs.tabRect(index).center())
     qtbot.waitUntil(lambda: on_top(window, "training"))
     qtbot.waitUntil(lambda: window.workflow.current() == "training")
+    assert window.docks["training"].widget() is window.pages["training"]  # built on first show
 
 
 def test_job_area_is_in_the_status_bar(workspace, main_window_factory):
