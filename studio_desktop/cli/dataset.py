@@ -127,7 +127,8 @@ def _import(args) -> int:
 def _stats(args) -> int:
     with open_workspace(args, write=False) as ws:
         project = ProjectService(ws).get(args.project)
-        stats = dataset_stats(DatasetStore(ws, project.id).load(), project)
+        store = DatasetStore(ws, project.id)
+        stats = dataset_stats(store.load(), project, dataset_root=store.root)
     if args.json:
         print_json(stats)
     else:

@@ -285,7 +285,11 @@ def create_sample_project(ws: Workspace, task: str, name: str | None = None,
     while chosen.casefold() in taken:
         chosen, k = f"{base} {k}", k + 1
     project = projects.create(chosen, task, description=f"Procedural sample for {info.display_name.lower()}.")
-    with tempfile.TemporaryDirectory(prefix="studio-sample-") as tmp:
-        src = write_sample(task, Path(tmp) / "sample", images=images, seed=seed)
-        import_dataset(ws, project.id, src)
+    try:
+        with tempfile.TemporaryDirectory(prefix="studio-sample-") as tmp:
+            src = write_sample(task, Path(tmp) / "sample", images=images, seed=seed)
+            import_dataset(ws, project.id, src)
+    except BaseException:
+        projects.delete(project.id)  # no empty "sample" project left behind
+        raise
     return projects.get(project.id)

@@ -1,7 +1,7 @@
 """Data-health statistics of a dataset: what the Dataset page charts and ``dataset stats`` prints.
 
 Computed from ``dataset.json`` alone (no image is opened), so it is instant even for large
-datasets. Every figure is there to answer a question a user should ask before training:
+datasets; only semantic masks are read, and only when asked (see :func:`dataset_stats`). Every figure is there to answer a question a user should ask before training:
 is a class rare (imbalance warning)? are objects tiny (box sizes)? are images duplicated or
 unlabelled? do regression targets span a sensible range?
 """
@@ -9,8 +9,10 @@ unlabelled? do regression targets span a sensible range?
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..tasks import get_task
 from .schemas import Dataset, Project
@@ -50,8 +52,23 @@ def _imbalance(per_class: dict[str, int], what: str) -> dict | None:
     return {"ratio": round(ratio, 2), "most": most, "least": least, "warning": warning}
 
 
-def dataset_stats(dataset: Dataset, project: Project) -> dict:
-    """All statistics of ``dataset`` as a JSON-able dict (see the module docstring)."""
+def _mask_pixels(dataset_root: Path, rel: str) -> np.ndarray | None:
+    """Pixel count per value (0..255) of one index mask; None when it cannot be read."""
+    try:
+        with Image.open(dataset_root / rel) as m:
+            return np.bincount(np.asarray(m.convert("L") if m.mode not in ("L", "P") else m).ravel(),
+                               minlength=256)
+    except (OSError, ValueError):
+        return None
+
+
+def dataset_stats(dataset: Dataset, project: Project, dataset_root: Path | None = None) -> dict:
+    """All statistics of ``dataset`` as a JSON-able dict (see the module docstring).
+
+    Semantic masks are PNG files, not JSON: their per-class figures (images and pixels per
+    class) are computed only when ``dataset_root`` (the ``dataset/`` folder) is given, since
+    reading every mask takes time; without it those figures are left out rather than shown
+    as zeros."""
     task = get_task(project.task)
     names = {c.id: c.name for c in project.classes}
     images = dataset.images
@@ -100,7 +117,21 @@ def dataset_stats(dataset: Dataset, project: Project) -> dict:
         "tags": dict(tags.most_common()),
         "warnings": [],
     }
-    if task.has_classes:
+    mask_classes = task.annotation == "mask"
+    if mask_classes and dataset_root is not None:
+        pixels = np.zeros(256, dtype=np.int64)
+        for r in images:
+            counts = _mask_pixels(dataset_root, r.mask) if r.mask else None
+            if counts is None:
+                continue
+            pixels += counts
+            for cid in np.nonzero(counts[:255])[0]:
+                per_class_images[names.get(int(cid), f"unknown class {cid}")] += 1
+        out["pixels_per_class"] = {names.get(i, f"unknown class {i}"): int(pixels[i])
+                                   for i in sorted(set(names) | set(np.nonzero(pixels[:255])[0].tolist()))}
+        out["ignored_pixels"] = int(pixels[255])
+        mask_classes = False
+    if task.has_classes and not mask_classes:
         out["images_per_class"] = dict(per_class_images)
         imbalance = _imbalance(dict(per_class_images), "images")
         out["class_imbalance"] = imbalance

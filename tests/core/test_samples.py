@@ -152,3 +152,16 @@ def test_classification_sample_is_learnable_by_a_tiny_cnn(tmp_path: Path):
     finally:
         torch.set_num_threads(threads)
     assert accuracy >= 0.95
+
+
+def test_failed_sample_project_is_removed(workspace, monkeypatch):
+    from studio_desktop.core import importing
+    from studio_desktop.core.projects import ProjectService
+
+    def broken(*args, **kwargs):
+        raise importing.ImportCancelled("cancelled")
+
+    monkeypatch.setattr(importing, "import_dataset", broken)
+    with pytest.raises(importing.ImportCancelled):
+        create_sample_project(workspace, "regression", images=3)
+    assert ProjectService(workspace).list() == []

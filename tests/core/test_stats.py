@@ -73,3 +73,25 @@ def test_empty_dataset():
     stats = dataset_stats(Dataset(), project)
     assert stats["images"] == 0 and stats["image_width"]["count"] == 0
     assert format_stats(stats).startswith("P (object_detection): 0 images")
+
+
+def test_semantic_masks_counted_only_when_read(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    project = Project(id="p", name="P", task="semantic_segmentation",
+                      classes=make_classes(["background", "road", "sky"]))
+    (tmp_path / "masks").mkdir()
+    a = np.zeros((4, 5), np.uint8)
+    a[0] = 1
+    a[1, :2] = 255
+    Image.fromarray(a).save(tmp_path / "masks" / "a.png")
+    Image.fromarray(np.zeros((4, 5), np.uint8)).save(tmp_path / "masks" / "b.png")
+    ds = Dataset(images=[rec(1, mask="masks/a.png"), rec(2, mask="masks/b.png")])
+    quick = dataset_stats(ds, project)
+    assert "images_per_class" not in quick and "class_imbalance" not in quick  # no misleading zeros
+    full = dataset_stats(ds, project, dataset_root=tmp_path)
+    assert full["images_per_class"] == {"background": 2, "road": 1, "sky": 0}
+    assert full["pixels_per_class"] == {"background": 33, "road": 5, "sky": 0}
+    assert full["ignored_pixels"] == 2
+    assert "sky" in full["class_imbalance"]["warning"]
