@@ -274,6 +274,25 @@ def test_sample_project_runs_in_the_background(page, qtbot, workspace, monkeypat
     assert page.progress is None
 
 
+def test_real_sample_project_from_the_welcome_panel(page, qtbot, workspace, messages):
+    if not page_module.samples_available():
+        pytest.skip("core.samples is not in this build")
+    from studio_desktop.gui.pages.project.dialogs import SampleProjectDialog
+
+    def choose(dialog: SampleProjectDialog):
+        dialog.chooser.list.select_task("object_detection")
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+
+    done = drive_modal(qtbot, choose)
+    qtbot.mouseClick(page.empty_sample_button, Qt.MouseButton.LeftButton)
+    assert done
+    qtbot.waitUntil(lambda: page.ctx.project is not None or bool(messages.seen), timeout=60000)
+    assert messages.seen == []
+    assert page.ctx.project.task == "object_detection"
+    row = row_of(page, page.ctx.project.name)
+    assert int(page.proxy.index(row, 2).data().replace(",", "")) > 0  # images were imported
+
+
 def test_sample_failure_is_a_message(page, qtbot, monkeypatch, messages):
     def broken(ws, task_id):
         raise RuntimeError("disk on fire")

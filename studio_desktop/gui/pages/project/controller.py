@@ -12,7 +12,6 @@ from ....core.errors import InvalidInput, StudioError
 from ....core.projects import ProjectProblem, ProjectService, ProjectSummary, validate_name
 from ....core.schemas import Project
 from ....core.workspace import Workspace
-from ....tasks import TASKS
 
 #: shown on every write action when this window does not hold the workspace lock
 READ_ONLY_TIP = ("This workspace is open read-only because another AI Studio window is using it. "
@@ -57,17 +56,6 @@ class ProjectController:
             if p.id != except_id and p.name.casefold() == name.casefold():
                 return f"a project named '{p.name}' already exists"
         return None
-
-    def suggest_name(self, task_id: str) -> str:
-        """A free name like "Object detection sample 2" for sample projects."""
-        base = f"{TASKS[task_id].display_name} sample"
-        taken = {p.name.casefold() for p in self.service.list()}
-        if base.casefold() not in taken:
-            return base
-        n = 2
-        while f"{base} {n}".casefold() in taken:
-            n += 1
-        return f"{base} {n}"
 
     def create(self, name: str, task_id: str) -> Project:
         return self.service.create(name, task_id)
