@@ -389,3 +389,13 @@ def test_mask_values_are_remapped_onto_the_project_classes(workspace, projects, 
     stored = np.asarray(Image.open(store.path_of(store.load().images[0].mask)))
     assert (stored[:2] == ids["square"]).all() and (stored[2:4] == ids["hole"]).all()
     assert (stored[4:6] == 255).all() and (stored[6:] == ids["background"]).all()
+
+
+def test_csv_rows_pointing_outside_are_refused(workspace, projects, tmp_path):
+    noise_png(tmp_path / "outside.png", 7)
+    noise_png(tmp_path / "src" / "in.png", 8)
+    (tmp_path / "src" / "labels.csv").write_text(f"image,label\nin.png,a\n../outside.png,b\n{tmp_path / 'outside.png'},b\n")
+    p = projects.create("P", "classification")
+    report = import_dataset(workspace, p.id, tmp_path / "src")
+    assert report.imported == 1 and report.skipped == 2
+    assert all("outside the imported folder" in i.reason for i in report.issues)
