@@ -140,6 +140,9 @@ class _Stager:
             out.error = str(exc)
         except OSError as exc:
             out.error = f"cannot be staged ({exc})"
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types on hostile files;
+            # one bad file must become a line in the report, never abort the import
+            out.error = f"cannot be read as an image ({type(exc).__name__}: {exc})"
         if out.error:
             with self.lock:
                 self.claimed.discard(out.id)

@@ -399,3 +399,23 @@ def test_csv_rows_pointing_outside_are_refused(workspace, projects, tmp_path):
     report = import_dataset(workspace, p.id, tmp_path / "src")
     assert report.imported == 1 and report.skipped == 2
     assert all("outside the imported folder" in i.reason for i in report.issues)
+
+
+def test_unexpected_decoder_error_is_one_issue(workspace, projects, tmp_path, monkeypatch):
+    noise_png(tmp_path / "src" / "a" / "x.png", 1)
+    noise_png(tmp_path / "src" / "b" / "y.png", 2)
+
+    real = importing.thumbnail_from
+
+    def flaky(data, out, *args, **kwargs):
+        if not flaky.hit:
+            flaky.hit = True
+            raise IndexError("decoder table out of range")
+        return real(data, out, *args, **kwargs)
+
+    flaky.hit = False
+    monkeypatch.setattr(importing, "thumbnail_from", flaky)
+    p = projects.create("P", "classification")
+    report = import_dataset(workspace, p.id, tmp_path / "src")
+    assert flaky.hit and report.imported == 1 and report.skipped == 1
+    assert "IndexError" in report.issues[0].reason
