@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         for spec in PAGES:
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(f"dock_{spec.key}")
-            dock.setToolTip(spec.tooltip)
+            # no dock tooltip: a parent's tooltip would pop up over every child of the page
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                              | QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -260,6 +260,8 @@ class MainWindow(QMainWindow):
         s.setValue(LAST_WORKSPACE_KEY, str(self.ctx.workspace.root))
         s.setValue(LAST_PROJECT_KEY, project.id if project is not None else "")
         self._update_title()
+        if project is not None:
+            self.statusBar().showMessage(f"Opened project '{project.name}'", 5000)
 
     def reopen_last_project(self) -> None:
         """Open the project that was open when the app last closed on this workspace."""
