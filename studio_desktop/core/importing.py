@@ -212,7 +212,14 @@ def _read_source(source: Path, fmt: str, task: str, staging: Path) -> tuple[Pars
         fmt, because = detect_format(root, task)
     else:
         because = f"chosen with --format {fmt}"
-    parsed = get_reader(fmt, task).read(root, task)
+    reader = get_reader(fmt, task)
+    try:
+        parsed = reader.read(root, task)
+    except (StudioError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a reader bug must still reach the user as one line
+        raise InvalidInput(f"could not be read as {fmt} ({type(exc).__name__}: {exc})", path=source,
+                           hint="please report this file to the AI Studio developers") from exc
     parsed.format = parsed.format or fmt
     if parsed.detected_because:
         because = f"{because}; {parsed.detected_because}"

@@ -419,3 +419,15 @@ def test_unexpected_decoder_error_is_one_issue(workspace, projects, tmp_path, mo
     report = import_dataset(workspace, p.id, tmp_path / "src")
     assert flaky.hit and report.imported == 1 and report.skipped == 1
     assert "IndexError" in report.issues[0].reason
+
+
+def test_reader_bug_reaches_the_user_as_one_line(workspace, projects, tmp_path, monkeypatch):
+    class Broken(FakeReader):
+        def read(self, root, task):
+            raise KeyError("images")
+
+    monkeypatch.setitem(FORMATS, "fake", Broken(ParsedDataset("fake")))
+    p = projects.create("P", "classification")
+    (tmp_path / "src").mkdir()
+    with pytest.raises(InvalidInput, match=r"could not be read as fake \(KeyError"):
+        import_dataset(workspace, p.id, tmp_path / "src", fmt="fake")
