@@ -307,3 +307,40 @@ def test_sample_button_without_samples_says_so(page, qtbot, monkeypatch, message
     monkeypatch.setattr(page_module, "samples_available", lambda: False)
     qtbot.mouseClick(page.empty_sample_button, Qt.MouseButton.LeftButton)
     assert messages.seen == [("information", page_module.NO_SAMPLES)]
+
+
+def test_controller_without_widgets(workspace):
+    service = ProjectService(workspace)
+    controller = ProjectController(service)
+    p = controller.create("Seeds", "instance_segmentation")
+    assert controller.name_problem("") == "a project name must not be empty"
+    assert "already exists" in controller.name_problem(" SEEDS ")
+    assert controller.name_problem("Seeds", except_id=p.id) is None  # its own name is fine
+    assert controller.name_problem("Other") is None
+    summary = service.summary(p.id)
+    text = controller.loss_description(summary)
+    assert "'Seeds'" in text and "0 imported images" in text and str(summary.folder) in text
+    assert not controller.read_only
+
+
+def test_ctrl_n_creates_and_renaming_the_open_project_updates_the_title(workspace, main_window_factory, qtbot):
+    window = main_window_factory(workspace)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+
+    def fill(dialog):
+        qtbot.keyClicks(dialog.name_edit, "Tray")
+        dialog.chooser.list.select_task("semantic_segmentation")
+        qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)  # Enter accepts the dialog
+
+    done = drive_modal(qtbot, fill)
+    qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: bool(done))
+    assert window.windowTitle() == "AI Studio — Tray (Semantic segmentation)"
+    page = window.page("project")
+    page.select_project(window.ctx.project.id)
+    page.model.setData(page.model.index(page.model.row_of(window.ctx.project.id), NAME), "Seed tray")
+    qtbot.waitUntil(lambda: "Seed tray" in window.windowTitle())
+    assert window.ctx.project.name == "Seed tray"
