@@ -431,3 +431,18 @@ def test_reader_bug_reaches_the_user_as_one_line(workspace, projects, tmp_path, 
     (tmp_path / "src").mkdir()
     with pytest.raises(InvalidInput, match=r"could not be read as fake \(KeyError"):
         import_dataset(workspace, p.id, tmp_path / "src", fmt="fake")
+
+
+def test_symlinked_image_pointing_outside_is_refused(workspace, projects, tmp_path):
+    secret = noise_png(tmp_path / "private" / "secret.png", 5)
+    noise_png(tmp_path / "src" / "a" / "ok.png", 6)
+    noise_png(tmp_path / "src" / "b" / "ok2.png", 9)
+    try:
+        (tmp_path / "src" / "b" / "link.png").symlink_to(secret)
+    except OSError:
+        pytest.skip("this system cannot create symbolic links")
+    p = projects.create("P", "classification")
+    report = import_dataset(workspace, p.id, tmp_path / "src")
+    assert report.imported == 2
+    assert len(report.issues) == 1 and report.issues[0].file.endswith("link.png")
+    assert "outside the imported folder" in report.issues[0].reason
