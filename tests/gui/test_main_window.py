@@ -277,3 +277,17 @@ def test_unreadable_workspace_exits_with_1(monkeypatch, tmp_path, qapp):
     monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda *a, **k: shown.append(a[2])))
     assert app_module.run_gui(["--workspace", str(tmp_path / "nope")]) == 1
     assert len(shown) == 1 and "Permission denied" in shown[0] and "nope" in shown[0]
+
+
+def test_open_workspace_closes_the_window_and_asks_for_the_new_folder(workspace, main_window_factory,
+                                                                      qtbot, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = main_window_factory(workspace)
+    window.show()
+    qtbot.waitExposed(window)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(tmp_path / "other")))
+    menu_action = next(a for a in window.menuBar().actions()[0].menu().actions() if "workspace" in a.text())
+    menu_action.trigger()
+    assert window.requested_workspace == str(tmp_path / "other")
+    assert not window.isVisible()
