@@ -291,3 +291,19 @@ def test_open_workspace_closes_the_window_and_asks_for_the_new_folder(workspace,
     menu_action.trigger()
     assert window.requested_workspace == str(tmp_path / "other")
     assert not window.isVisible()
+
+
+def test_every_task_has_an_icon_and_a_badge(qapp):
+    from studio_desktop.gui import theme
+    from studio_desktop.tasks import TASKS
+
+    assert not theme.app_icon().pixmap(32, 32).isNull()
+    colors = set()
+    for task_id, task in TASKS.items():
+        assert theme.resource("icons", "tasks", task.icon).is_file(), task.icon
+        assert not theme.task_icon(task_id).pixmap(24, 24).isNull(), task_id
+        badge = theme.badge_pixmap(task_id).toImage()
+        center = badge.pixelColor(3, badge.height() // 2)
+        assert center.alpha() > 0  # a filled badge, not an empty pixmap
+        colors.add(theme.task_color(task_id).name())
+    assert len(colors) == len(TASKS)  # each task has its own colour
