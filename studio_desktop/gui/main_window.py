@@ -308,6 +308,8 @@ class MainWindow(QMainWindow):
                   "<tr><td><b>Enter</b></td><td>Open the selected project</td></tr>",
                   "<tr><td><b>F2</b></td><td>Rename the selected project</td></tr>",
                   "<tr><td><b>Delete</b></td><td>Delete the selected project</td></tr>",
+                  "<tr><td><b>Ctrl+Shift+O</b></td><td>Open another workspace</td></tr>",
+                  "<tr><td><b>F1</b></td><td>This list</td></tr>",
                   "<tr><td><b>Ctrl+Q</b></td><td>Quit</td></tr>"]
         QMessageBox.information(self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(lines) + "</table>")
 
