@@ -22,6 +22,9 @@ from .schemas import WorkspaceInfo
 from .store import atomic_write_json, read_json, read_model, write_model
 
 ENV_VAR = "STUDIO_WORKSPACE"
+#: set by a lock holder (the GUI) to its pid for a child process it starts to write on its
+#: behalf (the import subprocess); the child may write while that parent holds the lock
+LOCK_HOLDER_ENV = "STUDIO_LOCK_HOLDER"
 
 
 def default_workspace_dir() -> Path:
@@ -54,6 +57,8 @@ class Workspace:
         self._lock: FileLock | None = None
         #: why this instance is read-only, or None when it holds the lock
         self.read_only_reason: str | None = None
+        #: writes are allowed because our parent process holds the lock for us
+        self._delegated = False
 
     # ------------------------------------------------------------------ paths
     @property
@@ -102,6 +107,9 @@ class Workspace:
         try:
             lock.acquire()
         except Timeout:
+            if self._parent_holds_lock():
+                self._delegated = True
+                return
             self.read_only_reason = self._describe_owner()
             return
         self._lock = lock
@@ -110,6 +118,16 @@ class Workspace:
                                                 "app_version": __version__})
         except OSError:
             pass  # the lock itself is what protects; the owner file only helps the message
+
+    def _parent_holds_lock(self) -> bool:
+        """Whether our parent started us with :data:`LOCK_HOLDER_ENV` and holds the lock."""
+        holder = os.environ.get(LOCK_HOLDER_ENV, "")
+        if not holder or holder != str(os.getppid()):
+            return False
+        try:
+            return str(read_json(self.owner_path).get("pid")) == holder
+        except (StoreError, AttributeError):
+            return False
 
     def _describe_owner(self) -> str:
         try:
@@ -121,7 +139,7 @@ class Workspace:
 
     @property
     def writable(self) -> bool:
-        return self._lock is not None and self._lock.is_locked
+        return self._delegated or (self._lock is not None and self._lock.is_locked)
 
     def ensure_writable(self) -> None:
         """Raise :class:`WorkspaceLocked` unless this instance holds the write lock."""

@@ -1,0 +1,178 @@
+"""Thumbnails decoded off the GUI thread, cached in a bounded LRU, drawn by a grid delegate.
+
+The grid asks :class:`ThumbnailLoader` for a pixmap only while painting a visible cell, so a
+100,000-image dataset decodes only what is on screen. Requests go into a most-recent-first
+queue (scrolling fast abandons what scrolled past) served by a few ``QThreadPool`` tasks that
+decode the stored thumbnail JPEG with ``QImageReader.setScaledSize`` (decoding straight to the
+cell size). ``QImage``s come back to the GUI thread through a queued signal and become
+``QPixmap``s there (pixmaps are GUI-thread objects).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate
+
+from ..models.images import IdRole, RowRole
+
+#: requests kept waiting; older ones (scrolled past) are dropped first
+MAX_PENDING = 256
+
+
+def decode_thumbnail(path: str, size: QSize) -> QImage:
+    """Decode ``path`` scaled to fit ``size`` (keeping its aspect ratio); a null image on failure."""
+    reader = QImageReader(path)
+    src = reader.size()
+    if src.isValid() and src.width() > 0 and src.height() > 0:
+        reader.setScaledSize(src.scaled(size, Qt.AspectRatioMode.KeepAspectRatio))
+    return reader.read()
+
+
+class _Relay(QObject):
+    """Carries decoded images from pool threads back to the GUI thread (queued connection)."""
+
+    decoded = Signal(str, QImage)
+
+
+class _DecodeTask(QRunnable):
+    def __init__(self, loader: ThumbnailLoader):
+        super().__init__()
+        self.loader = loader
+        self.relay = loader._relay
+
+    def run(self) -> None:
+        while True:
+            job = self.loader._take()
+            if job is None:
+                return
+            key, path, size = job
+            self.relay.decoded.emit(key, decode_thumbnail(path, size))
+
+
+class ThumbnailLoader(QObject):
+    """Asynchronous, cached thumbnail pixmaps keyed by image id."""
+
+    #: an image id whose thumbnail became available (or failed: then ``failed`` holds it)
+    loaded = Signal(str)
+
+    def __init__(self, size: QSize = QSize(128, 128), capacity: int = 1500, threads: int = 2, parent=None):
+        super().__init__(parent)
+        self.size = size
+        self.capacity = capacity
+        self._cache: OrderedDict[str, QPixmap] = OrderedDict()
+        self.failed: set[str] = set()
+        self._pending: OrderedDict[str, str] = OrderedDict()
+        self._inflight: set[str] = set()
+        self._running = 0
+        self._threads = threads
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(threads)
+        self._relay = _Relay()
+        self._relay.decoded.connect(self._on_decoded, Qt.ConnectionType.QueuedConnection)
+        self._lock = threading.Lock()
+
+    def pixmap(self, image_id: str, path: str | Path) -> QPixmap | None:
+        """The cached pixmap, or None after queueing a decode (the caller draws a placeholder)."""
+        pm = self._cache.get(image_id)
+        if pm is not None:
+            self._cache.move_to_end(image_id)
+            return pm
+        if image_id in self.failed:
+            return None
+        with self._lock:
+            if image_id in self._inflight:
+                return None
+            self._pending[image_id] = str(path)
+            self._pending.move_to_end(image_id)
+            while len(self._pending) > MAX_PENDING:
+                self._pending.popitem(last=False)
+            start = self._running < self._threads
+            if start:
+                self._running += 1
+        if start:
+            self.pool.start(_DecodeTask(self))
+        return None
+
+    def _take(self):
+        """Next job for a pool thread (most recent request first), or None to stop."""
+        with self._lock:
+            if not self._pending:
+                self._running -= 1
+                return None
+            key, path = self._pending.popitem(last=True)
+            self._inflight.add(key)
+            return key, path, self.size
+
+    def _on_decoded(self, image_id: str, image: QImage) -> None:
+        with self._lock:
+            self._inflight.discard(image_id)
+        if image.isNull():
+            self.failed.add(image_id)
+        else:
+            self._cache[image_id] = QPixmap.fromImage(image)
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        self.loaded.emit(image_id)
+
+    def is_cached(self, image_id: str) -> bool:
+        return image_id in self._cache
+
+    def clear(self) -> None:
+        """Forget cached pixmaps and queued requests (after images were re-imported or deleted)."""
+        with self._lock:
+            self._pending.clear()
+        self._cache.clear()
+        self.failed.clear()
+
+    def shutdown(self) -> None:
+        """Drop queued work and wait for running decodes (no thread outlives the page)."""
+        with self._lock:
+            self._pending.clear()
+        self.pool.waitForDone(2000)
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Draws a thumbnail cell: the image (or a placeholder while it loads) and its name."""
+
+    def __init__(self, loader: ThumbnailLoader, path_of, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        #: image id -> thumbnail path
+        self.path_of = path_of
+        self.cell = QSize(loader.size.width() + 12, loader.size.height() + 28)
+
+    def sizeHint(self, option, index) -> QSize:
+        return self.cell
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        image_id = index.data(IdRole)
+        row = index.data(RowRole)
+        r: QRect = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.save()
+        if selected:
+            painter.fillRect(r, option.palette.highlight())
+        thumb = QRect(r.x() + 6, r.y() + 4, self.loader.size.width(), self.loader.size.height())
+        pm = self.loader.pixmap(image_id, self.path_of(image_id)) if image_id else None
+        if pm is None:
+            painter.fillRect(thumb.adjusted(8, 8, -8, -8), QColor(128, 128, 128, 60))
+            if image_id in self.loader.failed:
+                painter.setPen(QColor("#c0392b"))
+                painter.drawText(thumb, Qt.AlignmentFlag.AlignCenter, "no thumbnail")
+        else:
+            x = thumb.x() + (thumb.width() - pm.width()) // 2
+            y = thumb.y() + (thumb.height() - pm.height()) // 2
+            painter.drawPixmap(x, y, pm)
+        if row is not None and not row.annotated:
+            painter.setPen(QPen(QColor("#e67e22"), 2))
+            painter.drawEllipse(thumb.right() - 10, thumb.y() + 2, 8, 8)
+        painter.setPen(option.palette.highlightedText().color() if selected else option.palette.text().color())
+        text_rect = QRect(r.x() + 2, thumb.bottom() + 4, r.width() - 4, 18)
+        name = option.fontMetrics.elidedText(index.data() or "", Qt.TextElideMode.ElideMiddle, text_rect.width())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, name)
+        painter.restore()

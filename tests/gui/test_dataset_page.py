@@ -1,0 +1,215 @@
+"""The Dataset page: its states, the grid's filters and sorting, the detail view, delete,
+the data-health panel and an end-to-end import through the dialog and the CLI subprocess."""
+
+from __future__ import annotations
+
+import pytest
+from _dataset_factory import detection_project
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QGraphicsRectItem, QMessageBox
+
+from studio_desktop.core.datasets import DatasetStore
+from studio_desktop.core.projects import ProjectService
+from studio_desktop.gui.context import AppContext
+from studio_desktop.gui.models.images import ANNOTATED_NO, ANNOTATED_YES, ImageFilter, visible_order
+from studio_desktop.gui.pages.dataset import DatasetPage
+from studio_desktop.gui.pages.dataset.controller import ImportReport, counts_text, parse_event
+from studio_desktop.gui.pages.dataset.health import health_charts
+from studio_desktop.gui.pages.dataset.page import BROWSE, EMPTY, NO_PROJECT
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def ctx(workspace):
+    return AppContext(workspace)
+
+
+def _page(qtbot, ctx) -> DatasetPage:
+    page = DatasetPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1100, 700)
+    page.show()
+    return page
+
+
+def _open(qtbot, page, ctx, project):
+    with qtbot.waitSignal(page.loaded, timeout=5000):
+        ctx.open_project(project)
+
+
+def test_no_project_offers_the_project_page(qtbot, ctx):
+    page = _page(qtbot, ctx)
+    assert page.stack.currentIndex() == NO_PROJECT
+    assert "project first" in page.no_project.text.text().lower()
+    with qtbot.waitSignal(ctx.showPageRequested, timeout=1000) as sig:
+        qtbot.mouseClick(page.no_project.button, Qt.MouseButton.LeftButton)
+    assert sig.args == ["project"]
+
+
+def test_empty_project_asks_for_an_import_naming_its_formats(qtbot, ctx, workspace):
+    project = ProjectService(workspace).create("Empty", "object_detection", ["cat"])
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    assert page.stack.currentIndex() == EMPTY
+    text = page.empty.text.text()
+    assert "COCO JSON" in text and "YOLO" in text and "drop" in text.lower()
+    assert "CSV" not in text  # classification-only format is not offered for detection
+
+
+def test_filters_and_search_change_the_visible_count(qtbot, ctx, workspace):
+    project, _store = detection_project(workspace, n=6)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    assert page.stack.currentIndex() == BROWSE
+    assert page.model.rowCount() == 6 and page.filters.count.text() == "6 images"
+    page.filters.cls.setCurrentIndex(page.filters.cls.findData(1))  # "dog": images 0 and 3
+    assert page.model.rowCount() == 2 and page.filters.count.text() == "2 of 6 images"
+    page.filters.cls.setCurrentIndex(0)
+    page.filters.annotated.setCurrentIndex(page.filters.annotated.findData(ANNOTATED_NO))
+    assert page.model.rowCount() == 2  # image 1 (odd, not a multiple of 3) and the last one
+    page.filters.annotated.setCurrentIndex(0)
+    page.filters.tag.setCurrentIndex(page.filters.tag.findData("val"))
+    assert page.model.rowCount() == 3
+    page.filters.tag.setCurrentIndex(0)
+    qtbot.keyClicks(page.filters.search, "img_002")
+    qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=2000)
+    assert page.model.row(0).name == "img_002.png"
+
+
+def test_sorting_by_name_date_and_size(qtbot, ctx, workspace):
+    project, _store = detection_project(workspace, n=5)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    names = lambda: [page.model.row(i).name for i in range(page.model.rowCount())]  # noqa: E731
+    assert names() == [f"img_{i:03d}.png" for i in range(1, 6)]
+    page.filters.descending.setChecked(True)
+    assert names()[0] == "img_005.png"
+    page.filters.sort.setCurrentIndex(page.filters.sort.findData("added"))  # newest first
+    assert names()[0] == "img_001.png"  # written last
+    page.filters.descending.setChecked(False)
+    page.filters.sort.setCurrentIndex(page.filters.sort.findData("size"))
+    widths = [page.model.row(i).width for i in range(5)]
+    assert widths == sorted(widths) and widths[0] < widths[-1]
+
+
+def test_visible_order_is_pure_and_combines_filters(workspace):
+    from studio_desktop.gui.models.images import load_image_rows
+
+    _project, store = detection_project(workspace, n=6)
+    loaded = load_image_rows(store.json_path)
+    rows = loaded.rows
+    assert loaded.tags == ["train", "val"]
+    both = visible_order(rows, ImageFilter(cls=0, annotated=ANNOTATED_YES, tag="train"))
+    # sorted by name: id 2 is img_004.png, id 0 is img_006.png
+    assert [rows[i].id for i in both] == ["000000000002", "000000000000"]
+
+
+def test_selecting_an_image_shows_its_boxes_and_arrows_step(qtbot, ctx, workspace):
+    project, _store = detection_project(workspace, n=6)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    # image id 0 has a cat and a dog box; sorted by name it is the last row
+    last = page.model.rowCount() - 1
+    page.grid.setCurrentIndex(page.model.index(last))
+    rects = lambda: [i for i in page.detail.canvas.scene().items() if isinstance(i, QGraphicsRectItem)]  # noqa: E731
+    assert page.detail.record.id == "000000000000" and len(rects()) == 2
+    assert "img_006.png" in page.detail.title.text()
+    qtbot.mouseClick(page.detail.prev_button, Qt.MouseButton.LeftButton)
+    assert page.grid.currentIndex().row() == last - 1
+    assert page.detail.record.id == "000000000001" and rects() == []
+    page.detail.canvas.setFocus()
+    qtbot.keyClick(page.detail.canvas, Qt.Key.Key_Right)
+    assert page.grid.currentIndex().row() == last
+
+
+def test_thumbnails_of_visible_cells_get_loaded(qtbot, ctx, workspace):
+    project, _store = detection_project(workspace, n=4)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    qtbot.waitUntil(lambda: all(page.loader.is_cached(page.model.row(i).id) for i in range(4)), timeout=5000)
+
+
+def test_delete_selected_asks_then_removes(qtbot, ctx, workspace, monkeypatch):
+    project, store = detection_project(workspace, n=4)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    page.grid.selectionModel().clearSelection()
+    page.grid.setCurrentIndex(page.model.index(0))
+    gone = page.model.row(0).id
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    page.delete_selected()
+    assert page.model.total == 4
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(page.loaded, timeout=5000):
+        qtbot.keyClick(page.grid, Qt.Key.Key_Delete)
+    assert page.model.total == 3
+    assert gone not in {r.id for r in store.load().images}
+
+
+def test_data_health_charts_come_from_core_stats(qtbot, ctx, workspace):
+    project, _store = detection_project(workspace, n=6)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    page.tabs.setCurrentWidget(page.health)
+    qtbot.waitUntil(lambda: page.health.stats is not None, timeout=5000)
+    assert {"images_per_class", "objects_per_class", "objects_per_image", "image_size", "box_size"} <= set(
+        page.health.charts)
+    assert "2</b> without annotations" in page.health.summary.text()
+    assert "2 images have no annotations" in page.health.warnings.text()
+    keys = [k for k, _ in health_charts({"images": 2, "anomaly": {"normal": 1, "anomalous": 1}}, {})]
+    assert keys == ["anomaly"]
+
+
+def test_drop_of_a_folder_opens_the_import_dialog_prefilled(qtbot, ctx, workspace, tmp_path):
+    project, _store = detection_project(workspace, n=2)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path))])
+    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    page.dropEvent(event)
+    assert page.dialog is not None and page.dialog.source.text() == str(tmp_path)
+    page.dialog.reject()
+
+
+def test_event_parsing_and_report():
+    assert parse_event("") is None
+    assert parse_event("garbage").kind == "text"
+    ev = parse_event('{"event": "progress", "step": 2, "total": 5}')
+    assert ev.kind == "progress" and ev.data["total"] == 5
+    rep = ImportReport.from_json({"imported": 3, "duplicates": 1, "skipped": 2, "format": "folder",
+                                  "issues": [{"file": "a.png", "reason": "not an image", "action": "skipped"}]})
+    assert rep.issues[0].file == "a.png" and "3 imported" in rep.summary()
+    assert counts_text(1234, 100000) == "1,234 of 100,000 images"
+
+
+@pytest.mark.slow
+def test_import_through_the_dialog_runs_the_cli_and_refreshes(qtbot, ctx, workspace, tmp_path, monkeypatch):
+    src = tmp_path / "pets"
+    for cls, color in (("cat", (200, 30, 30)), ("dog", (30, 30, 200))):
+        (src / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (32, 32), (color[0], color[1] + 40 * i, color[2])).save(src / cls / f"{cls}{i}.png")
+    (src / "cat" / "broken.png").write_bytes(b"not an image")
+    project = ProjectService(workspace).create("Pets", "classification")
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    changed = []
+    ctx.projectsChanged.connect(lambda: changed.append(True))
+    shown = []
+    monkeypatch.setattr("studio_desktop.gui.pages.dataset.import_dialog.ImportReportDialog.open",
+                        lambda self: shown.append(self))
+    dialog = page.open_import(src)
+    qtbot.waitUntil(lambda: "folder" in dialog.detected.text().lower(), timeout=10000)
+    with qtbot.waitSignal(page.loaded, timeout=60000):
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    assert dialog.report is not None, dialog.error
+    assert dialog.report.imported == 4 and dialog.report.skipped == 1
+    assert any("broken.png" in i.file for i in dialog.report.issues)
+    assert shown and shown[0].table.rowCount() == len(dialog.report.issues)
+    assert page.model.total == 4 and changed
+    assert len(DatasetStore(workspace, project.id).load().images) == 4
