@@ -51,19 +51,27 @@ def _step(step: AugmentationStep, size: int) -> v2.Transform:
     raise ValueError(f"unknown augmentation '{step.name}'")  # validated earlier; cannot happen
 
 
+def letterbox(size: int) -> list[v2.Transform]:
+    """Fit the whole image in ``size`` x ``size`` keeping its proportions (black borders).
+
+    Squashing a 4:3 image to a square turns circles into ellipses and squares into rectangles;
+    a centre crop may cut the object off. Letterboxing keeps both shape and content."""
+    return [v2.Resize(size=None, max_size=size, antialias=True), v2.CenterCrop((size, size))]
+
+
 def build_transforms(augmentations: list[AugmentationStep], size: int, *, train: bool,
                      normalize: bool = True) -> v2.Compose:
     """Training pipeline (the enabled augmentations, in order) or evaluation pipeline (resize only).
 
-    Without a ``resized_crop`` step the image is first resized to ``size`` x ``size`` so the other
-    augmentations work on small images; with one, that step produces the final size.
+    Without a ``resized_crop`` step the image is first letterboxed to ``size`` x ``size`` so the
+    other augmentations work on small images; with one, that step produces the final size.
     """
     steps = [s for s in augmentations if s.enabled] if train else []
     before = [s for s in steps if s.name not in _AFTER_NORMALIZE]
     after = [s for s in steps if s.name in _AFTER_NORMALIZE]
     ops: list[v2.Transform] = [v2.ToImage()]
     if not any(s.name == "resized_crop" for s in before):
-        ops.append(v2.Resize((size, size), antialias=True))
+        ops += letterbox(size)
     ops += [_step(s, size) for s in before]
     ops.append(v2.ToDtype(torch.float32, scale=True))
     if normalize:
