@@ -112,7 +112,8 @@ class AugmentationStep(BaseModel):
 
 
 _DEFAULT_AUGS: dict[str, list[str]] = {
-    "classification": ["flip_horizontal", "resized_crop", "color_jitter"],
+    # mild, safe for most photos; random crops are left to the user (they can cut the object off)
+    "classification": ["flip_horizontal", "rotation", "color_jitter"],
     "object_detection": ["flip_horizontal", "color_jitter"],
     "semantic_segmentation": ["flip_horizontal", "resized_crop", "color_jitter"],
     "instance_segmentation": ["flip_horizontal", "color_jitter"],
@@ -364,8 +365,9 @@ def apply_settings(config: TrainConfig, pairs: list[str], task: str | None = Non
 
 
 _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    # CPU-friendly: reaches high accuracy on the sample project in about a minute on a laptop.
-    "classification": dict(model="resnet18", input_size=64, epochs=12, batch_size=32, lr=2e-3,
+    # CPU-friendly (small input, ResNet-18 from scratch when no pretrained weights are cached):
+    # ~90 % on the 600-image shapes sample in about 3 minutes on 2 busy cores (benchmarks/).
+    "classification": dict(model="resnet18", input_size=64, epochs=20, batch_size=32, lr=1e-3,
                            early_stopping_metric="val_accuracy"),
     "regression": dict(model="resnet18", input_size=128, epochs=20, lr=1e-3, early_stopping_metric="val_mae"),
     "object_detection": dict(model="fasterrcnn_mobilenet_v3_large_fpn", input_size=320, batch_size=4,

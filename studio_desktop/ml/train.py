@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -165,12 +166,21 @@ class Run:
         self.epochs = epochs
         self.stop = stop or StopFlag()
         self.stop.folder = self.folder
+        # Under DDP Lightning starts one copy of this command per extra GPU (LOCAL_RANK/NODE_RANK > 0):
+        # those copies train but neither speak the protocol nor write experiment.json.
+        self.rank0 = all(os.environ.get(v, "0") in ("", "0") for v in ("LOCAL_RANK", "NODE_RANK"))
+        self.emitter.enabled = self.rank0
+
+    def _update(self, **changes) -> Experiment:
+        if not self.rank0:
+            return Experiment.model_validate({**self.exp.model_dump(), **changes})
+        return self.svc.update(self.exp.id, **changes)
 
     def log(self, message: str, level: str = "info") -> None:
         self.emitter.log(message, level)
 
     def _fail(self, error: str, hint: str | None, t0: float) -> Outcome:
-        self.svc.update(self.exp.id, status="failed", error=error, hint=hint, ended=now(), pid=None,
+        self._update(status="failed", error=error, hint=hint, ended=now(), pid=None,
                         duration_s=self.exp.duration_s + (time.monotonic() - t0))
         self.emitter.emit("failed", error=error, hint=hint)
         return Outcome("failed", 1, error=error)
@@ -212,6 +222,9 @@ class Run:
     def _prepare_resume(self) -> tuple[str | None, int]:
         cfg = self.exp.config
         total = self.epochs or cfg.epochs
+        if not self.rank0:  # rank 0 has checked and set everything up already
+            ckpt = self.svc.checkpoint(self.exp.id)
+            return (str(ckpt) if self.resume and ckpt.exists() else None), total
         if not self.resume:
             if self.exp.status not in ("created",):
                 raise InvalidInput(f"experiment '{self.exp.name}' has already run ({self.exp.status}); "
@@ -230,7 +243,7 @@ class Run:
                                f"{self.exp.epochs_done} epochs already trained")
         done = _epochs_in_checkpoint(ckpt)
         if done is not None and done != self.exp.epochs_done:
-            self.exp = self.svc.update(self.exp.id, epochs_done=done)
+            self.exp = self._update(epochs_done=done)
         _truncate_metrics(self.folder / "metrics.jsonl", self.exp.epochs_done)
         return str(ckpt), total
 
@@ -260,7 +273,7 @@ class Run:
         dev = trainer_device(cfg.device, self.log)
         precision = precision_for(dev, cfg.mixed_precision, self.log)
         env.update(device=device_name(dev), accelerator=dev["accelerator"], precision=precision)
-        self.exp = self.svc.update(self.exp.id, status="running", pid=_pid(), host=platform.node(), started=now(),
+        self.exp = self._update(status="running", pid=_pid(), host=platform.node(), started=now(),
                                    ended=None, error=None, hint=None, config=cfg.model_dump(), environment=env,
                                    resumed_from=(f"last.ckpt at epoch {self.exp.epochs_done}" if ckpt_path
                                                  else None), detached=False)
@@ -279,20 +292,22 @@ class Run:
         module = StudioModule(head, cfg, model, steps_per_epoch=steps)
         trainer, protocol = self._trainer(cfg, dev, precision, head, has_val=bool(subsets["val"]))
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        if not self.rank0:
+            return Outcome("completed", 0)
         self.exp = self.svc.get(self.exp.id)
         elapsed = time.monotonic() - t0
         if self.stop.requested():
             last = self.svc.checkpoint(self.exp.id)
             trainer.save_checkpoint(last)
             self.emitter.emit("artifact", kind="checkpoint", path=str(last))
-            self.svc.update(self.exp.id, status="stopped", ended=now(), pid=None,
+            self._update(status="stopped", ended=now(), pid=None,
                             duration_s=self.exp.duration_s + elapsed)
             self.log(f"stopped: {self.stop.reason or 'stop requested'}")
             self.emitter.emit("stopped", epoch=self.exp.epochs_done, reason=self.stop.reason)
             return Outcome("stopped", 0)
         summary = self._summary(module, dm, dev, subsets, protocol)
         summary["duration_s"] = round(self.exp.duration_s + elapsed, 1)
-        self.svc.update(self.exp.id, status="completed", ended=now(), pid=None,
+        self._update(status="completed", ended=now(), pid=None,
                         duration_s=self.exp.duration_s + elapsed)
         self.emitter.emit("completed", summary=summary)
         return Outcome("completed", 0, summary=summary)
@@ -309,7 +324,7 @@ class Run:
         changes = {"epochs_done": epoch, "last_metrics": metrics}
         if best is not None:
             changes["best"] = {"metric": self._monitor.removeprefix("val_"), "value": best[0], "epoch": best[1]}
-        self.exp = self.svc.update(self.exp.id, **changes)
+        self.exp = self._update(**changes)
 
     def _trainer(self, cfg, dev, precision, head, *, has_val: bool):
         from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
@@ -374,15 +389,13 @@ class Run:
             atomic_write_json(path, {"schema_version": 1, "checkpoint": "best.ckpt", **confusion})
             summary["confusion"] = confusion
             self.emitter.emit("artifact", kind="confusion", path=str(path))
-        self.svc.update(self.exp.id, last_metrics={**self.exp.last_metrics,
+        self._update(last_metrics={**self.exp.last_metrics,
                                                    **{f"best_{s}_{k}": v for s in ("val", "test")
                                                       for k, v in summary.get(s, {}).items()}})
         return summary
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()
 
 
