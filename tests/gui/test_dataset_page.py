@@ -84,11 +84,14 @@ def test_sorting_by_name_date_and_size(qtbot, ctx, workspace):
     page = _page(qtbot, ctx)
     _open(qtbot, page, ctx, project)
     names = lambda: [page.model.row(i).name for i in range(page.model.rowCount())]  # noqa: E731
+    # default: date added (import order); the factory names them backwards
+    assert names() == [f"img_{i:03d}.png" for i in range(5, 0, -1)]
+    page.filters.sort.setCurrentIndex(page.filters.sort.findData("name"))
     assert names() == [f"img_{i:03d}.png" for i in range(1, 6)]
     page.filters.descending.setChecked(True)
     assert names()[0] == "img_005.png"
     page.filters.sort.setCurrentIndex(page.filters.sort.findData("added"))  # newest first
-    assert names()[0] == "img_001.png"  # written last
+    assert names()[0] == "img_001.png"  # added last
     page.filters.descending.setChecked(False)
     page.filters.sort.setCurrentIndex(page.filters.sort.findData("size"))
     widths = [page.model.row(i).width for i in range(5)]
@@ -103,26 +106,26 @@ def test_visible_order_is_pure_and_combines_filters(workspace):
     rows = loaded.rows
     assert loaded.tags == ["train", "val"]
     both = visible_order(rows, ImageFilter(cls=0, annotated=ANNOTATED_YES, tag="train"))
-    # sorted by name: id 2 is img_004.png, id 0 is img_006.png
-    assert [rows[i].id for i in both] == ["000000000002", "000000000000"]
+    assert [rows[i].id for i in both] == ["000000000000", "000000000002"]
+    by_name = visible_order(rows, ImageFilter(cls=0, annotated=ANNOTATED_YES, tag="train", sort="name"))
+    assert [rows[i].id for i in by_name] == ["000000000002", "000000000000"]  # img_004 < img_006
 
 
 def test_selecting_an_image_shows_its_boxes_and_arrows_step(qtbot, ctx, workspace):
     project, _store = detection_project(workspace, n=6)
     page = _page(qtbot, ctx)
     _open(qtbot, page, ctx, project)
-    # image id 0 has a cat and a dog box; sorted by name it is the last row
-    last = page.model.rowCount() - 1
-    page.grid.setCurrentIndex(page.model.index(last))
+    # image id 0 (added first, the first row) has a cat and a dog box; id 1 has none
+    page.grid.setCurrentIndex(page.model.index(0))
     rects = lambda: [i for i in page.detail.canvas.scene().items() if isinstance(i, QGraphicsRectItem)]  # noqa: E731
     assert page.detail.record.id == "000000000000" and len(rects()) == 2
     assert "img_006.png" in page.detail.title.text()
-    qtbot.mouseClick(page.detail.prev_button, Qt.MouseButton.LeftButton)
-    assert page.grid.currentIndex().row() == last - 1
+    qtbot.mouseClick(page.detail.next_button, Qt.MouseButton.LeftButton)
+    assert page.grid.currentIndex().row() == 1
     assert page.detail.record.id == "000000000001" and rects() == []
     page.detail.canvas.setFocus()
-    qtbot.keyClick(page.detail.canvas, Qt.Key.Key_Right)
-    assert page.grid.currentIndex().row() == last
+    qtbot.keyClick(page.detail.canvas, Qt.Key.Key_Left)
+    assert page.grid.currentIndex().row() == 0 and len(rects()) == 2
 
 
 def test_thumbnails_of_visible_cells_get_loaded(qtbot, ctx, workspace):
@@ -213,3 +216,24 @@ def test_import_through_the_dialog_runs_the_cli_and_refreshes(qtbot, ctx, worksp
     assert shown and shown[0].table.rowCount() == len(dialog.report.issues)
     assert page.model.total == 4 and changed
     assert len(DatasetStore(workspace, project.id).load().images) == 4
+
+
+def test_dataset_json_is_read_in_steps_with_an_early_first_screen(tmp_path, monkeypatch):
+    import json
+
+    from studio_desktop.core.errors import StoreError
+    from studio_desktop.gui.models import images
+
+    monkeypatch.setattr(images, "FIRST_SCREEN", 3)
+    recs = [{"id": f"{i:012x}", "file": f"images/{i}.png", "width": 8, "height": 8, "sha256": "x",
+             "tags": ["é"], "label": i % 2} for i in range(10)]
+    path = tmp_path / "dataset.json"
+    path.write_text(json.dumps({"schema_version": 1, "images": recs, "imports": []}, indent=2), encoding="utf-8")
+    early = []
+    loaded = images.load_image_rows(path, early.append)
+    assert [r.id for r in loaded.rows] == [r["id"] for r in recs] and loaded.tags == ["é"]
+    assert len(early) == 1 and early[0].partial and len(early[0].rows) == 3
+    assert images.read_json_yielding(path) == json.loads(path.read_text(encoding="utf-8"))
+    path.write_text('{"schema_version": 1, "images": [{"id": 1},]}', encoding="utf-8")
+    with pytest.raises(StoreError, match="dataset.json.*not valid JSON"):
+        images.load_image_rows(path)

@@ -17,16 +17,21 @@ from ....core.errors import StudioError
 
 class _Relay(QObject):
     finished = Signal(int, object, str)
+    partial = Signal(int, object)
 
 
 class _Task(QRunnable):
-    def __init__(self, generation: int, fn: Callable[[], object], relay: _Relay):
+    def __init__(self, generation: int, fn: Callable[..., object], relay: _Relay, with_partial: bool):
         super().__init__()
-        self.generation, self.fn, self.relay = generation, fn, relay
+        self.generation, self.fn, self.relay, self.with_partial = generation, fn, relay, with_partial
+
+    def _partial(self, value: object) -> None:
+        self.relay.partial.emit(self.generation, value)
 
     def run(self) -> None:
         try:
-            result, error = self.fn(), ""
+            result = self.fn(self._partial) if self.with_partial else self.fn()
+            error = ""
         except StudioError as exc:
             result, error = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - reported to the user as one line, never a traceback
@@ -39,6 +44,8 @@ class BackgroundCall(QObject):
 
     done = Signal(object)
     failed = Signal(str)
+    #: an early, incomplete result (only for calls started with ``with_partial``)
+    partial = Signal(object)
 
     def __init__(self, parent=None, pool: QThreadPool | None = None):
         super().__init__(parent)
@@ -47,11 +54,18 @@ class BackgroundCall(QObject):
         self.busy = False
         self._relay = _Relay()
         self._relay.finished.connect(self._finished)
+        self._relay.partial.connect(self._partial)
 
-    def start(self, fn: Callable[[], object]) -> None:
+    def start(self, fn: Callable[..., object], with_partial: bool = False) -> None:
+        """Run ``fn()`` — or ``fn(report)`` with ``with_partial``, where ``report(value)``
+        delivers an early result through :attr:`partial`."""
         self._generation += 1
         self.busy = True
-        self.pool.start(_Task(self._generation, fn, self._relay))
+        self.pool.start(_Task(self._generation, fn, self._relay, with_partial))
+
+    def _partial(self, generation: int, value: object) -> None:
+        if generation == self._generation:
+            self.partial.emit(value)
 
     def cancel(self) -> None:
         """Forget the running call: its result will be ignored."""

@@ -68,6 +68,7 @@ class DatasetPage(QWidget):
         self._load = BackgroundCall(self)
         self._load.done.connect(self._on_loaded)
         self._load.failed.connect(self._on_load_failed)
+        self._load.partial.connect(self._on_first_records)
         self._delete = BackgroundCall(self)
         self._delete.done.connect(lambda _n: self.ctx.datasetChanged.emit())
         self._delete.failed.connect(lambda msg: QMessageBox.warning(self, "Delete images", msg))
@@ -168,21 +169,33 @@ class DatasetPage(QWidget):
         if self.model.total == 0:
             self.stack.setCurrentIndex(LOADING)
         path = self.store.json_path
-        self._load.start(lambda: load_image_rows(path))
+        self._load.start(lambda report: load_image_rows(path, report), with_partial=True)
 
     def _on_dataset_changed(self) -> None:
         self.health.invalidate()
         self.reload()
+
+    def _on_first_records(self, first: LoadedImages) -> None:
+        """Show the first screen while the rest of a large dataset is still being read."""
+        if self.model.total == 0:
+            self.model.set_images(first)
+            self.stack.setCurrentIndex(BROWSE)
+            self.filters.count.setText(f"{len(first.rows):,}+ images (reading the rest…)")
 
     def _on_loaded(self, loaded: LoadedImages) -> None:
         self.error = ""
         self.status.setVisible(False)
         project = self.ctx.project
         self.filters.set_choices([(c.id, c.name) for c in (project.classes if project else [])], loaded.tags)
+        current = self.grid.currentIndex()
+        current_id = self.model.row(current.row()).id if current.isValid() else None
+        scroll = self.grid.verticalScrollBar().value()
         self.model.set_images(loaded)
         self.stack.setCurrentIndex(BROWSE if loaded.rows else EMPTY)
-        if loaded.rows and self.grid.currentIndex().row() < 0:
-            self.grid.setCurrentIndex(self.model.index(0))
+        if loaded.rows:
+            row = self.model.visible_row_of(current_id) if current_id else -1
+            self.grid.setCurrentIndex(self.model.index(max(row, 0)))
+            self.grid.verticalScrollBar().setValue(scroll)
         self.loaded.emit()
 
     def _on_load_failed(self, message: str) -> None:
