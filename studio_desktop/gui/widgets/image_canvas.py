@@ -97,7 +97,8 @@ class ImageCanvas(QGraphicsView):
 
     # ------------------------------------------------------------------ navigation
     def fit(self) -> None:
-        rect = self.image_item.sceneBoundingRect() if self.image_item else self.scene().sceneRect()
+        # the scene rect is the image plus a small margin: fitting it leaves no scroll bars
+        rect = self.scene().sceneRect()
         if not rect.isEmpty():
             self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         self._fitted = True

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ...widgets.image_canvas import ImageCanvas, OverlayLegend
-from ...widgets.overlays import ClassStyle, shapes_of
+from ...widgets.overlays import ClassStyle, read_index_png, shapes_of
 
 
 class ImageDetail(QWidget):
@@ -51,7 +52,13 @@ class ImageDetail(QWidget):
         self.record = record
         shapes = shapes_of(record, classes, path_of)
         self.canvas.show_image(image_path, shapes, classes)
-        present = sorted(record.class_ids())
+        present = set(record.class_ids())
+        if record.mask:  # semantic masks carry their classes in the pixels
+            try:
+                present |= {int(v) for v in np.unique(read_index_png(str(path_of(record.mask)))) if int(v) in classes}
+            except (OSError, ValueError):
+                pass  # the canvas already reports the unreadable mask
+        present = sorted(present)
         self.legend.set_classes([classes.get(c, ClassStyle(c, f"class {c}", "#ff00ff")) for c in present])
         name = (record.source or record.file).replace("\\", "/").rsplit("/", 1)[-1]
         tags = f" · tags: {', '.join(record.tags)}" if record.tags else ""
