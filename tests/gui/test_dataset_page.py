@@ -237,3 +237,56 @@ def test_dataset_json_is_read_in_steps_with_an_early_first_screen(tmp_path, monk
     path.write_text('{"schema_version": 1, "images": [{"id": 1},]}', encoding="utf-8")
     with pytest.raises(StoreError, match="dataset.json.*not valid JSON"):
         images.load_image_rows(path)
+
+
+def _fake_import(monkeypatch, tmp_path, body: str) -> None:
+    """Replace the import subprocess by a script printing protocol lines (GUI side only)."""
+    import sys
+
+    script = tmp_path / "fake_import.py"
+    script.write_text("import json, sys, time\n" + body, encoding="utf-8")
+    monkeypatch.setattr("studio_desktop.gui.pages.dataset.import_dialog.import_command",
+                        lambda *a: (sys.executable, [str(script)]))
+
+
+def test_cancel_terminates_a_running_import(qtbot, ctx, workspace, tmp_path, monkeypatch):
+    _fake_import(monkeypatch, tmp_path,
+                 "print(json.dumps({'event': 'started'}), flush=True)\n"
+                 "print(json.dumps({'event': 'progress', 'step': 3, 'total': 10, 'eta_s': 65}), flush=True)\n"
+                 "time.sleep(60)\n")
+    project, _store = detection_project(workspace, n=2)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    dialog = page.open_import(tmp_path)
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.progress.maximum() == 10 and dialog.progress.value() == 3, timeout=10000)
+    assert "3 of 10 files" in dialog.status.text() and "1:05" in dialog.status.text()
+    assert not dialog.import_button.isEnabled() and not dialog.source.isEnabled()
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=10000)
+    assert dialog.report is None and "unchanged" in dialog.status.text()
+    assert page.model.total == 2
+
+
+def test_a_failed_import_shows_its_reason_and_stays_open(qtbot, ctx, workspace, tmp_path, monkeypatch):
+    _fake_import(monkeypatch, tmp_path,
+                 "print(json.dumps({'event': 'failed', 'error': 'x.json: not a COCO file', "
+                 "'hint': 'choose the format'}), flush=True)\nsys.exit(2)\n")
+    project, _store = detection_project(workspace, n=2)
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    dialog = page.open_import(tmp_path)
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "not a COCO file" in dialog.status.text(), timeout=10000)
+    assert "choose the format" in dialog.status.text() and dialog.isVisible() and dialog.import_button.isEnabled()
+    dialog.reject()
+
+
+def test_class_filter_is_offered_only_where_records_name_classes(qtbot, ctx, workspace):
+    seg = ProjectService(workspace).create("Streets", "semantic_segmentation", ["road", "sky"])
+    det = ProjectService(workspace).create("Cells", "object_detection", ["rbc", "wbc"])
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, seg)
+    assert page.filters.cls.count() == 1  # classes live in mask pixels: nothing to filter on
+    _open(qtbot, page, ctx, det)
+    assert [page.filters.cls.itemText(i) for i in range(page.filters.cls.count())] == ["All classes", "rbc", "wbc"]

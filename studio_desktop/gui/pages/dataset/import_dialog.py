@@ -265,6 +265,8 @@ class ImportDialog(QDialog):
             self.report = ImportReport.from_json(data.get("report") or data.get("summary") or {})
         elif kind == "failed":
             self.error = failure_text(data)
+        elif kind == "stopped":
+            self.error = str(data.get("message") or "the import was stopped; the dataset is unchanged")
 
     def _finished(self, code: int, status) -> None:
         self._read_stdout()

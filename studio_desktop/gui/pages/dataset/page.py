@@ -39,6 +39,8 @@ from .health import HealthPanel
 from .import_dialog import ImportDialog
 
 NO_PROJECT, LOADING, EMPTY, BROWSE = range(4)
+#: annotation fields whose records name their classes (see ImageRecord.class_ids)
+CLASS_FIELDS = ("label", "boxes", "instances", "rboxes")
 
 
 def _droppable(event) -> Path | None:
@@ -161,8 +163,7 @@ class DatasetPage(QWidget):
             f"project imports: {formats_sentence(project.task)}.<br><br>"
             "Click the button, press Ctrl+I, or drop a folder or ZIP file on this page.",
             "Import images…")
-        classes = [(c.id, c.name) for c in project.classes]
-        self.filters.set_choices(classes, [])
+        self.filters.set_choices(self._filter_classes(), [])
         writable = not self.ctx.read_only
         for b in (self.import_button, self.delete_button, self.empty.button):
             b.setEnabled(writable)
@@ -170,6 +171,14 @@ class DatasetPage(QWidget):
             self.stack.setCurrentIndex(LOADING)
         path = self.store.json_path
         self._load.start(lambda report: load_image_rows(path, report), with_partial=True)
+
+    def _filter_classes(self) -> list[tuple[int, str]]:
+        """Classes the class filter offers: those records name (labels, boxes, instances,
+        rotated boxes); classes that live only in mask pixels cannot be filtered on."""
+        project = self.ctx.project
+        if project is None or get_task(project.task).annotation not in CLASS_FIELDS:
+            return []
+        return [(c.id, c.name) for c in project.classes]
 
     def _on_dataset_changed(self) -> None:
         self.health.invalidate()
@@ -185,8 +194,7 @@ class DatasetPage(QWidget):
     def _on_loaded(self, loaded: LoadedImages) -> None:
         self.error = ""
         self.status.setVisible(False)
-        project = self.ctx.project
-        self.filters.set_choices([(c.id, c.name) for c in (project.classes if project else [])], loaded.tags)
+        self.filters.set_choices(self._filter_classes(), loaded.tags)
         current = self.grid.currentIndex()
         current_id = self.model.row(current.row()).id if current.isValid() else None
         scroll = self.grid.verticalScrollBar().value()
