@@ -180,7 +180,7 @@ def _targets(rec, classes, path_of):
     if not rec.targets:
         return []
     text = "   ".join(f"{k} = {v:.4g}" for k, v in rec.targets.items())
-    return [TextShape(text, 4, 4, "#ffffff", layer="values")]
+    return [TextShape(text, 4, 4, "#333333", layer="values")]
 
 
 #: annotation field (DESIGN §5) -> shape extractor
@@ -301,14 +301,29 @@ def _build_anomaly_mask(s: AnomalyMaskShape, classes) -> QGraphicsItem:
     return QGraphicsPixmapItem(_rgba_pixmap(rgba))
 
 
+class CaptionItem(QGraphicsSimpleTextItem):
+    """A caption readable on any image: text on a tag filled with its (class) colour."""
+
+    def __init__(self, text: str, color: str):
+        super().__init__(text)
+        self.tag = QColor(color)
+        self.tag.setAlpha(210)
+        light = self.tag.lightnessF() > 0.6
+        self.setBrush(QColor("#000000" if light else "#ffffff"))
+
+    def boundingRect(self) -> QRectF:
+        return super().boundingRect().adjusted(-2, -1, 2, 1)
+
+    def paint(self, painter, option, widget=None) -> None:
+        painter.fillRect(self.boundingRect(), self.tag)
+        super().paint(painter, option, widget)
+
+
 def _build_text(s: TextShape, classes) -> QGraphicsItem:
-    item = QGraphicsSimpleTextItem(s.text)
+    item = CaptionItem(s.text, s.color)
     font = QFont()
-    font.setBold(True)
+    font.setPointSizeF(8.5)
     item.setFont(font)
-    item.setBrush(QColor(s.color))
-    outline = QPen(QColor(0, 0, 0, 200), 0.8)
-    item.setPen(outline)
     item.setPos(s.x, s.y)
     # captions keep their size whatever the zoom
     item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
