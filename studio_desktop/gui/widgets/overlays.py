@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap, QPolygonF, QTransform
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPixmapItem,
@@ -106,6 +106,8 @@ class TextShape:
     y: float
     color: str
     layer: str = "labels"
+    #: image-level captions (label, anomaly status, values) stack in rows at the top-left
+    row: int = 0
 
 
 Shape = BoxShape | PolygonShape | RotatedBoxShape | MaskShape | RleShape | AnomalyMaskShape | TextShape
@@ -124,7 +126,7 @@ def color_of(classes: dict[int, ClassStyle], cls: int | None) -> str:
 def _label(rec, classes, path_of):
     if rec.label is None:
         return []
-    return [TextShape(_name(classes, rec.label), 4, 4, color_of(classes, rec.label))]
+    return [TextShape(_name(classes, rec.label), 0, 0, color_of(classes, rec.label), row=0)]
 
 
 def _boxes(rec, classes, path_of):
@@ -170,7 +172,7 @@ def _anomaly(rec, classes, path_of):
         return []
     text = a.status + (f" ({a.defect})" if a.defect else "")
     color = "#d62728" if a.status == "anomalous" else "#2ca02c"
-    out: list[Shape] = [TextShape(text, 4, 4, color, layer="anomaly")]
+    out: list[Shape] = [TextShape(text, 0, 0, color, layer="anomaly", row=1)]
     if a.mask:
         out.append(AnomalyMaskShape(str(path_of(a.mask))))
     return out
@@ -180,7 +182,7 @@ def _targets(rec, classes, path_of):
     if not rec.targets:
         return []
     text = "   ".join(f"{k} = {v:.4g}" for k, v in rec.targets.items())
-    return [TextShape(text, 4, 4, "#333333", layer="values")]
+    return [TextShape(text, 0, 0, "#333333", layer="values", row=2)]
 
 
 #: annotation field (DESIGN §5) -> shape extractor
@@ -325,6 +327,8 @@ def _build_text(s: TextShape, classes) -> QGraphicsItem:
     font.setPointSizeF(8.5)
     item.setFont(font)
     item.setPos(s.x, s.y)
+    if s.row:  # in screen pixels: the item ignores the view's zoom
+        item.setTransform(QTransform.fromTranslate(0, s.row * (item.boundingRect().height() + 2)))
     # captions keep their size whatever the zoom
     item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
     return item
