@@ -12,6 +12,7 @@ callbacks take seconds at that size. The model keeps an index array of the visib
 
 from __future__ import annotations
 
+import codecs
 import gc
 import json
 import re
@@ -97,6 +98,8 @@ class LoadedImages:
     tags: list[str] = field(default_factory=list)
     #: only the first records (more are being read)
     partial: bool = False
+    #: visible_order(rows, ImageFilter()), computed in the loading thread
+    default_order: list[int] | None = None
 
 
 def _class_ids(rec: dict[str, Any]) -> frozenset[int]:
@@ -139,7 +142,7 @@ def read_json_yielding(path: Path, on_first_images: Callable[[list], None] | Non
     its first screen long before a 100,000-record file is fully read.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _decode_in_steps(path.read_bytes())
     except FileNotFoundError:
         raise StoreError("file not found", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -149,6 +152,15 @@ def read_json_yielding(path: Path, on_first_images: Callable[[list], None] | Non
     except json.JSONDecodeError as exc:
         raise StoreError(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
                          path=path) from None
+
+
+def _decode_in_steps(data: bytes, step: int = 4 << 20) -> str:
+    """UTF-8 decode in 4 MB steps (decoding 70 MB at once holds the GIL for ~50 ms)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    parts = [decoder.decode(data[i:i + step]) for i in range(0, len(data), step)]
+    parts.append(decoder.decode(b"", final=True))
+    text = "".join(parts)
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def _expect(text: str, pos: int, char: str) -> int:
@@ -205,7 +217,9 @@ def _loaded(raw: list, json_path: Path, partial: bool = False) -> LoadedImages:
     except (AttributeError, TypeError, ValueError) as exc:
         raise StoreError(f"has a malformed image record ({exc})", path=json_path) from None
     tags = sorted({t for r in rows for t in r.tags})
-    return LoadedImages(rows=rows, raw=raw, tags=tags, partial=partial)
+    # sorted here, off the GUI thread (~30 ms for 100k rows), for the grid's default filter
+    order = visible_order(rows, ImageFilter())
+    return LoadedImages(rows=rows, raw=raw, tags=tags, partial=partial, default_order=order)
 
 
 def load_image_rows(json_path: Path, on_partial: Callable[[LoadedImages], None] | None = None) -> LoadedImages:
@@ -300,7 +314,10 @@ class ImageListModel(QAbstractListModel):
     def set_images(self, loaded: LoadedImages) -> None:
         self.beginResetModel()
         self.loaded = loaded
-        self._order = visible_order(loaded.rows, self.filter)
+        if self.filter == ImageFilter() and loaded.default_order is not None:
+            self._order = loaded.default_order
+        else:
+            self._order = visible_order(loaded.rows, self.filter)
         self.endResetModel()
         self.countsChanged.emit(len(self._order), len(loaded.rows))
 

@@ -26,7 +26,10 @@ class _Task(QRunnable):
         self.generation, self.fn, self.relay, self.with_partial = generation, fn, relay, with_partial
 
     def _partial(self, value: object) -> None:
-        self.relay.partial.emit(self.generation, value)
+        try:
+            self.relay.partial.emit(self.generation, value)
+        except RuntimeError:
+            pass  # the page was closed meanwhile
 
     def run(self) -> None:
         try:
@@ -36,7 +39,10 @@ class _Task(QRunnable):
             result, error = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - reported to the user as one line, never a traceback
             result, error = None, f"{type(exc).__name__}: {exc}"
-        self.relay.finished.emit(self.generation, result, error)
+        try:
+            self.relay.finished.emit(self.generation, result, error)
+        except RuntimeError:
+            pass  # the page was closed while this ran: nobody is waiting for the result
 
 
 class BackgroundCall(QObject):
