@@ -23,6 +23,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import torchvision
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ..core.datasets import DatasetStore
 from ..core.errors import InvalidInput, StudioError
@@ -118,6 +119,22 @@ def _truncate_metrics(path: Path, epochs_done: int) -> None:
     from ..core.store import atomic_write_text
 
     atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
+class EpochCheckpoint(ModelCheckpoint):
+    """A ModelCheckpoint that never saves the end of an epoch cut short by a stop request.
+
+    Lightning still calls ``on_train_epoch_end`` after a stop in mid-epoch; a checkpoint saved
+    there would look complete and a resume would skip the rest of that epoch."""
+
+    def __init__(self, protocol: ProtocolCallback, **kw):
+        super().__init__(**kw)
+        self._protocol = protocol
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self._protocol.stopped_mid_epoch:
+            return
+        super().on_train_epoch_end(trainer, pl_module)
 
 
 def _epochs_in_checkpoint(path: Path) -> int | None:
@@ -298,7 +315,11 @@ class Run:
         elapsed = time.monotonic() - t0
         if self.stop.requested():
             last = self.svc.checkpoint(self.exp.id)
-            trainer.save_checkpoint(last)
+            # last.ckpt from the end of the last complete epoch is kept: resuming from a mid-epoch
+            # state with a non-resumable data order is unreliable (Lightning warns), so the partial
+            # epoch is redone. Only a run stopped inside its first epoch saves the mid-epoch state.
+            if not last.exists():
+                trainer.save_checkpoint(last)
             self.emitter.emit("artifact", kind="checkpoint", path=str(last))
             self._update(status="stopped", ended=now(), pid=None,
                             duration_s=self.exp.duration_s + elapsed)
@@ -327,7 +348,7 @@ class Run:
         self.exp = self._update(**changes)
 
     def _trainer(self, cfg, dev, precision, head, *, has_val: bool):
-        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+        from pytorch_lightning.callbacks import EarlyStopping
 
         self._monitor = head.monitor if has_val else "train_loss"
         mode = head.monitor_mode if has_val else "min"
@@ -338,11 +359,11 @@ class Run:
                                     monitor=self._monitor, mode=mode, on_epoch=self._on_epoch, best=best)
         # best.ckpt: the best epoch by the task's primary metric; last.ckpt: every epoch's end (a
         # ModelCheckpoint with save_last only writes last.ckpt when best improves, hence two).
-        best_ckpt = ModelCheckpoint(dirpath=self.folder / "checkpoints", filename="best",
+        best_ckpt = EpochCheckpoint(protocol, dirpath=self.folder / "checkpoints", filename="best",
                                     monitor=head.monitor if has_val else None, mode=mode, save_top_k=1,
                                     auto_insert_metric_name=False, enable_version_counter=False,
                                     save_on_train_epoch_end=True)
-        last_ckpt = ModelCheckpoint(dirpath=self.folder / "checkpoints", filename="last", monitor=None,
+        last_ckpt = EpochCheckpoint(protocol, dirpath=self.folder / "checkpoints", filename="last", monitor=None,
                                     save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False,
                                     save_on_train_epoch_end=True)
         # (without validation both would monitor nothing and clash: best.ckpt is copied from last)
