@@ -290,3 +290,29 @@ def test_class_filter_is_offered_only_where_records_name_classes(qtbot, ctx, wor
     assert page.filters.cls.count() == 1  # classes live in mask pixels: nothing to filter on
     _open(qtbot, page, ctx, det)
     assert [page.filters.cls.itemText(i) for i in range(page.filters.cls.count())] == ["All classes", "rbc", "wbc"]
+
+
+def test_visible_order_keeps_exactly_the_rows_the_filter_accepts():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from studio_desktop.gui.models.images import ImageRow
+
+    row = st.builds(lambda n, c, t, a, w: ImageRow(id=n, name=n, folded=n.lower(), added=n, width=w, height=1,
+                                                   classes=frozenset(c), tags=tuple(t), annotated=a),
+                    st.text("abAB_", min_size=1, max_size=4), st.sets(st.integers(0, 2)),
+                    st.lists(st.sampled_from(["x", "y"]), max_size=2), st.booleans(), st.integers(1, 9))
+    flt = st.builds(ImageFilter, cls=st.none() | st.integers(0, 2), tag=st.none() | st.sampled_from(["x", "y"]),
+                    annotated=st.sampled_from([ANNOTATED_YES, ANNOTATED_NO, "any"]),
+                    search=st.sampled_from(["", "a", "B", "ab"]), sort=st.sampled_from(["name", "added", "size"]),
+                    descending=st.booleans())
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(row, max_size=12), flt)
+    def check(rows, f):
+        order = visible_order(rows, f)
+        assert sorted(order) == [i for i, r in enumerate(rows) if f.accepts(r)]
+        keys = [{"name": rows[i].folded, "added": rows[i].added, "size": rows[i].pixels}[f.sort] for i in order]
+        assert keys == sorted(keys, reverse=f.descending)
+
+    check()
