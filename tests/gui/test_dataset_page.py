@@ -116,15 +116,18 @@ def test_selecting_an_image_shows_its_boxes_and_arrows_step(qtbot, ctx, workspac
     page = _page(qtbot, ctx)
     _open(qtbot, page, ctx, project)
     # image id 0 (added first, the first row) has a cat and a dog box; id 1 has none
-    page.grid.setCurrentIndex(page.model.index(0))
     rects = lambda: [i for i in page.detail.canvas.scene().items() if isinstance(i, QGraphicsRectItem)]  # noqa: E731
-    assert page.detail.record.id == "000000000000" and len(rects()) == 2
+    shown = lambda rid: page.detail.record.id == rid and page.detail.canvas.image_item is not None  # noqa: E731
+    page.grid.setCurrentIndex(page.model.index(0))
+    qtbot.waitUntil(lambda: shown("000000000000") and len(rects()) == 2, timeout=5000)
     assert "img_006.png" in page.detail.title.text()
-    qtbot.mouseClick(page.detail.next_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(page.detail.shown, timeout=5000):
+        qtbot.mouseClick(page.detail.next_button, Qt.MouseButton.LeftButton)
     assert page.grid.currentIndex().row() == 1
-    assert page.detail.record.id == "000000000001" and rects() == []
+    assert shown("000000000001") and rects() == []
     page.detail.canvas.setFocus()
-    qtbot.keyClick(page.detail.canvas, Qt.Key.Key_Left)
+    with qtbot.waitSignal(page.detail.shown, timeout=5000):
+        qtbot.keyClick(page.detail.canvas, Qt.Key.Key_Left)
     assert page.grid.currentIndex().row() == 0 and len(rects()) == 2
 
 

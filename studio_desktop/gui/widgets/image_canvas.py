@@ -7,7 +7,7 @@ hand it an image path and overlay shapes (see :mod:`.overlays`); it never reads 
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImageReader, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtGui import QColor, QImage, QImageReader, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -24,6 +24,16 @@ from .overlays import LAYER_ROLE, LAYERS, ClassStyle, build_items
 
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 64.0
+
+
+def decode_image(path: str) -> tuple[QImage | None, str]:
+    """The image at ``path`` (EXIF-oriented) or None and a one-line reason; safe in any thread."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    image = reader.read()
+    if image.isNull():
+        return None, f"{path}: cannot be read ({reader.errorString()})"
+    return image, ""
 
 
 class ImageCanvas(QGraphicsView):
@@ -53,23 +63,26 @@ class ImageCanvas(QGraphicsView):
 
     # ------------------------------------------------------------------ content
     def show_image(self, path: str | None, shapes: list, classes: dict[int, ClassStyle]) -> None:
-        """Show ``path`` (None: an empty canvas) with ``shapes`` drawn over it, fitted to the view."""
+        """Show ``path`` (None: an empty canvas) with ``shapes`` drawn over it, fitted to the view.
+
+        Decodes on the calling thread; for large photos decode with :func:`decode_image` in a
+        worker thread and call :meth:`show_decoded`.
+        """
+        image, problem = decode_image(path) if path else (None, "")
+        self.show_decoded(image, problem, shapes, classes)
+
+    def show_decoded(self, image: QImage | None, problem: str, shapes: list,
+                     classes: dict[int, ClassStyle]) -> None:
         scene = self.scene()
         scene.clear()
         self.image_item = None
-        self.problems = []
+        self.problems = [problem] if problem else []
         rect = QRectF()
-        if path:
-            reader = QImageReader(path)
-            reader.setAutoTransform(True)
-            image = reader.read()
-            if image.isNull():
-                self.problems.append(f"{path}: cannot be read ({reader.errorString()})")
-            else:
-                self.image_item = scene.addPixmap(QPixmap.fromImage(image))
-                self.image_item.setZValue(0)
-                self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-                rect = self.image_item.boundingRect()
+        if image is not None and not image.isNull():
+            self.image_item = scene.addPixmap(QPixmap.fromImage(image))
+            self.image_item.setZValue(0)
+            self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+            rect = self.image_item.boundingRect()
         items, problems = build_items(shapes, classes)
         self.problems += problems
         for item in items:
