@@ -72,7 +72,7 @@ class DatasetPage(QWidget):
         self._load.failed.connect(self._on_load_failed)
         self._load.partial.connect(self._on_first_records)
         self._delete = BackgroundCall(self)
-        self._delete.done.connect(lambda _n: self.ctx.datasetChanged.emit())
+        self._delete.done.connect(lambda _n: (self.ctx.datasetChanged.emit(), self.ctx.projectsChanged.emit()))
         self._delete.failed.connect(lambda msg: QMessageBox.warning(self, "Delete images", msg))
 
         self.stack = QStackedWidget()
