@@ -342,7 +342,13 @@ def _record(s: StagedImage, checker: AnnotationChecker, source: Path, root: Path
     width, height = s.info.size
     rec = ImageRecord(id=s.id, file=s.file, width=width, height=height, sha256=s.sha256, source=where,
                       tags=list(dict.fromkeys(item.tags)), group=item.group)
-    oriented = s.info.orientation != 1 and item.declared_size == s.info.raw_size
+    # Annotations are re-oriented only when they provably refer to the raw (stored) frame: the
+    # orientation swaps the axes (EXIF 5-8) and the file declares the raw, non-square size. Flips
+    # and 180° (2-4) keep the size, so nothing tells the frames apart; annotation tools show the
+    # upright image, so those annotations are taken as drawn.
+    raw_w, raw_h = s.info.raw_size
+    oriented = (s.info.orientation in (5, 6, 7, 8) and raw_w != raw_h
+                and item.declared_size == s.info.raw_size)
     checker.apply(rec, item, s.info if oriented else None)
     if item.mask_path is not None and s.mask and checker.uses("mask"):
         rec.mask = s.mask

@@ -155,6 +155,26 @@ def test_exif_rotated_jpeg_moves_its_box(workspace, projects, tmp_path, monkeypa
         assert im.getpixel((5, 50))[0] < 60
 
 
+@pytest.mark.parametrize("orientation", [2, 3, 4])
+def test_flipped_exif_keeps_boxes_drawn_on_the_upright_image(workspace, projects, tmp_path, monkeypatch,
+                                                            orientation):
+    """Flips and 180° keep the size, so a declared size cannot tell the raw frame from the upright
+    one; annotation tools (labelme, CVAT) show the upright image, so boxes are taken as drawn."""
+    raw = Image.new("RGB", (60, 40), (0, 0, 0))
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = orientation
+    path = tmp_path / "src" / "flip.jpg"
+    path.parent.mkdir()
+    raw.save(path, "JPEG", exif=exif.tobytes(), quality=95)
+    parsed = ParsedDataset("fake", class_names=["thing"], images=[
+        ParsedImage(path=path, boxes=[Box(cls=0, x1=10, y1=5, x2=20, y2=15)], declared_size=(60, 40))])
+    monkeypatch.setitem(FORMATS, "fake", FakeReader(parsed))
+    p = projects.create("P", "object_detection")
+    import_dataset(workspace, p.id, tmp_path / "src", fmt="fake")
+    b = DatasetStore(workspace, p.id).load().images[0].boxes[0]
+    assert (b.x1, b.y1, b.x2, b.y2) == (10, 5, 20, 15)
+
+
 def test_annotation_checks(workspace, projects, tmp_path, monkeypatch):
     a = noise_png(tmp_path / "src" / "a.png", 1, size=(40, 30))
     parsed = ParsedDataset("fake", class_names=["x"], images=[ParsedImage(path=a, boxes=[
