@@ -466,3 +466,20 @@ def test_symlinked_image_pointing_outside_is_refused(workspace, projects, tmp_pa
     assert report.imported == 2
     assert len(report.issues) == 1 and report.issues[0].file.endswith("link.png")
     assert "outside the imported folder" in report.issues[0].reason
+
+
+def test_rounding_overshoot_is_clipped_quietly_real_overshoot_reported(workspace, projects, tmp_path,
+                                                                      monkeypatch):
+    path = tmp_path / "src" / "a.png"
+    path.parent.mkdir()
+    Image.new("RGB", (60, 40)).save(path)
+    parsed = ParsedDataset("fake", class_names=["thing"], images=[ParsedImage(path=path, boxes=[
+        Box(cls=0, x1=-0.0001, y1=5, x2=60.0004, y2=15),  # float noise from a converter
+        Box(cls=0, x1=50, y1=30, x2=70, y2=45)])])  # really extends outside
+    monkeypatch.setitem(FORMATS, "fake", FakeReader(parsed))
+    p = projects.create("P", "object_detection")
+    report = import_dataset(workspace, p.id, tmp_path / "src", fmt="fake")
+    boxes = DatasetStore(workspace, p.id).load().images[0].boxes
+    assert [(b.x1, b.x2) for b in boxes] == [(0, 60), (50, 60)]
+    clipped = [i for i in report.issues if i.action == "clipped"]
+    assert len(clipped) == 1 and "70" in clipped[0].reason
