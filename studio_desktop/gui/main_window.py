@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
+import threading
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
@@ -53,6 +55,14 @@ def build_page(spec: PageSpec, ctx: AppContext) -> tuple[QWidget, str | None]:
         return MessagePanel(spec.title, f"The {spec.title} page could not be shown: {reason}"), reason
 
 
+def _quiet_import(module_name: str) -> None:
+    """Import ``module_name`` ahead of time; errors are left for ``build_page`` to report."""
+    try:
+        importlib.import_module(module_name)
+    except Exception:  # noqa: BLE001 - build_page imports again and shows the reason
+        log.debug("pre-import of %s failed", module_name, exc_info=True)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext, parent=None):
         super().__init__(parent)
@@ -72,6 +82,7 @@ class MainWindow(QMainWindow):
         #: pages that exist but failed to build: key -> reason
         self.page_errors: dict[str, str] = {}
         self._prebuild_scheduled = False
+        self._importing: tuple[str, threading.Thread] | None = None
         self._build_docks()
         self.workflow = WorkflowBar(PAGES, self)
         self.workflow.stepRequested.connect(self.show_page)
@@ -139,12 +150,30 @@ class MainWindow(QMainWindow):
             self.page(spec.key)
 
     def _prebuild_next(self) -> None:
-        """Build one not-yet-built page per event-loop turn, so the window stays responsive."""
-        missing = [p.key for p in PAGES if p.key not in self.pages]
-        if missing:
-            self.page(missing[0])
-            if len(missing) > 1:
-                QTimer.singleShot(50, self, self._prebuild_next)
+        """Build one not-yet-built page per event-loop turn, so the window stays responsive.
+
+        A page's module is first imported in a plain thread (pyqtgraph and numpy take ~0.5 s
+        to import; on the GUI thread that froze the window right after start-up); only the
+        widget construction, tens of milliseconds, runs on the GUI thread once it is done."""
+        missing = [p for p in PAGES if p.key not in self.pages]
+        if not missing:
+            return
+        module_name = missing[0].factory.partition(":")[0]
+        name, thread = self._importing or ("", None)
+        if thread is not None and thread.is_alive():  # (sys.modules holds a module while it imports)
+            QTimer.singleShot(20, self, self._prebuild_next)
+            return
+        if name != module_name and module_name not in sys.modules:
+            thread = threading.Thread(target=_quiet_import, args=(module_name,),
+                                      name=f"import {module_name}", daemon=True)
+            self._importing = (module_name, thread)
+            thread.start()
+            QTimer.singleShot(20, self, self._prebuild_next)
+            return
+        # imported (or failed: build_page imports again on this thread and shows the reason)
+        self.page(missing[0].key)
+        if len(missing) > 1:
+            QTimer.singleShot(50, self, self._prebuild_next)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

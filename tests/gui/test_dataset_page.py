@@ -169,6 +169,32 @@ def test_data_health_charts_come_from_core_stats(qtbot, ctx, workspace):
     assert keys == ["anomaly"]
 
 
+def test_data_health_of_semantic_masks_counts_classes_from_the_mask_pixels(qtbot, ctx, workspace):
+    """The panel passes the dataset folder to core.stats, so mask PNGs are read (per-class figures)."""
+    import numpy as np
+    from _dataset_factory import write_image, write_mask
+
+    from studio_desktop.core.schemas import Dataset, ImageRecord
+
+    project = ProjectService(workspace).create("Roads", "semantic_segmentation", ["background", "road", "car"])
+    store = DatasetStore(workspace, project.id)
+    records = []
+    for i, value in enumerate((1, 2, 1)):
+        rid = f"{i:012x}"
+        mask = np.zeros((32, 48), np.uint8)
+        mask[4:12, 4:20] = value  # 128 pixels of 'road' or 'car'
+        records.append(ImageRecord(id=rid, file=write_image(store, rid, (90, 90, 90)), width=48, height=32,
+                                   sha256=rid * 5, source=f"/data/{rid}.png", mask=write_mask(store, rid, mask)))
+    store.save(Dataset(images=records))
+    page = _page(qtbot, ctx)
+    _open(qtbot, page, ctx, project)
+    page.tabs.setCurrentWidget(page.health)
+    qtbot.waitUntil(lambda: page.health.stats is not None, timeout=5000)
+    assert page.health.stats["images_per_class"] == {"background": 3, "road": 2, "car": 1}
+    assert page.health.stats["pixels_per_class"]["road"] == 2 * 128
+    assert "images_per_class" in page.health.charts
+
+
 def test_drop_of_a_folder_opens_the_import_dialog_prefilled(qtbot, ctx, workspace, tmp_path):
     project, _store = detection_project(workspace, n=2)
     page = _page(qtbot, ctx)

@@ -3,16 +3,29 @@
 Statistics need the validated dataset (seconds for 100,000 records), so they are computed in
 a worker thread when the panel is first shown after a change. The panel only draws: every
 number comes from ``core.stats`` (one definition shared with ``studio dataset stats``).
+
+The chart library (pyqtgraph, ~0.4 s to import) is imported in that same worker thread the
+first time the panel is shown, never while the page is built: building the Dataset page at
+start-up must not freeze the window (see ``MainWindow._prebuild_next``).
 """
 
 from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ....core.datasets import DatasetStore
 from ....core.stats import dataset_stats
-from ...widgets import charts
 from .background import BackgroundCall
+
+CHARTS_MODULE = "studio_desktop.gui.widgets.charts"
+
+
+def _charts() -> ModuleType:
+    """The chart helpers, imported on first use (cached by ``sys.modules`` afterwards)."""
+    return importlib.import_module(CHARTS_MODULE)
 
 
 def health_charts(stats: dict, colors: dict[str, str]) -> list[tuple[str, object]]:
@@ -22,6 +35,7 @@ def health_charts(stats: dict, colors: dict[str, str]) -> list[tuple[str, object
     what is charted can be tested without creating widgets.
     """
     out: list[tuple[str, object]] = []
+    charts = _charts()
     for key, title in (("images_per_class", "Images per class"), ("objects_per_class", "Objects per class")):
         per = stats.get(key) or {}
         if per:
@@ -99,7 +113,13 @@ class HealthPanel(QWidget):
         self._stale = False
         self.summary.setText("Computing statistics…")
         store = DatasetStore(self.ctx.workspace, project.id)
-        self._call.start(lambda: dataset_stats(store.load(), project))
+
+        def compute() -> dict:
+            _charts()  # import pyqtgraph here, off the GUI thread, before _show needs it
+            # dataset_root: semantic masks are PNG files; without it their per-class figures are missing
+            return dataset_stats(store.load(), project, dataset_root=store.root)
+
+        self._call.start(compute)
 
     def _show(self, stats: dict) -> None:
         self.stats = stats
