@@ -57,3 +57,22 @@ def test_cache_is_bounded_and_keeps_the_most_recent(qtbot, tmp_path):
                     and not loader._inflight, timeout=5000)
     assert len(loader._cache) == 3
     loader.shutdown()
+
+
+def test_thumbnails_decoded_meanwhile_arrive_in_one_batch(qtbot, tmp_path):
+    """Decoded images are handed over per batch: one ``loaded`` for everything that was ready,
+    so a burst of thumbnails costs the grid one repaint instead of one per image."""
+    import time
+
+    paths = _thumbs(tmp_path, 12)
+    loader = ThumbnailLoader(size=QSize(32, 32))
+    emitted = []
+    loader.loaded.connect(emitted.append)
+    for i, path in enumerate(paths):
+        assert loader.pixmap(f"t{i}", path) is None
+    deadline = time.perf_counter() + 5
+    while len(loader._done) < len(paths) and time.perf_counter() < deadline:
+        time.sleep(0.01)  # no event loop: the decode threads queue their images
+    qtbot.waitUntil(lambda: all(loader.is_cached(f"t{i}") for i in range(len(paths))), timeout=3000)
+    assert len(emitted) == 1
+    loader.shutdown()

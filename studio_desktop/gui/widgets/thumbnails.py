@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRect, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
@@ -33,6 +34,8 @@ from ..models.images import IdRole, RowRole
 MAX_PENDING = 256
 #: a decode task with nothing to do waits this long for new requests before it ends
 IDLE_EXIT_S = 0.5
+#: most GUI-thread time spent converting decoded images to pixmaps in one event-loop turn
+DRAIN_SLICE_S = 0.008
 #: niceness added to decode threads (Linux): the GUI thread must win the CPU over them
 DECODE_NICENESS = 5
 
@@ -59,13 +62,14 @@ def _stop(wake: threading.Condition, state: dict) -> None:
     with wake:
         state["_stopping"] = True
         state["_pending"].clear()
+        state["_done"].clear()
         wake.notify_all()
 
 
 class _Relay(QObject):
-    """Carries decoded images from pool threads back to the GUI thread (queued connection)."""
+    """Tells the GUI thread (queued connection) that decoded images wait in ``_done``."""
 
-    decoded = Signal(str, QImage)
+    ready = Signal()
 
 
 class _DecodeTask(QRunnable):
@@ -81,13 +85,18 @@ class _DecodeTask(QRunnable):
             if job is None:
                 return
             key, path, size = job
-            self.relay.decoded.emit(key, decode_thumbnail(path, size))
+            if self.loader._deliver(key, decode_thumbnail(path, size)):
+                try:
+                    self.relay.ready.emit()
+                except RuntimeError:
+                    return  # the loader is gone
 
 
 class ThumbnailLoader(QObject):
     """Asynchronous, cached thumbnail pixmaps keyed by image id."""
 
-    #: an image id whose thumbnail became available (or failed: then ``failed`` holds it)
+    #: thumbnails became available (or failed: then ``failed`` holds their ids); emitted once
+    #: per delivered batch, with the last image id of the batch
     loaded = Signal(str)
 
     def __init__(self, size: QSize = QSize(128, 128), capacity: int = 1500, threads: int = 2, parent=None):
@@ -103,7 +112,9 @@ class ThumbnailLoader(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(threads)
         self._relay = _Relay()
-        self._relay.decoded.connect(self._on_decoded, Qt.ConnectionType.QueuedConnection)
+        self._relay.ready.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        #: decoded images waiting for the GUI thread (one queued signal per batch, not per image)
+        self._done: deque[tuple[str, QImage]] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
@@ -151,16 +162,36 @@ class ThumbnailLoader(QObject):
             self._inflight.add(key)
             return key, path, self.size
 
-    def _on_decoded(self, image_id: str, image: QImage) -> None:
+    def _deliver(self, image_id: str, image: QImage) -> bool:
+        """Queue a decoded image for the GUI thread; True when the queue was empty (the
+        caller then signals once: images decoded meanwhile ride along in the same drain)."""
         with self._lock:
-            self._inflight.discard(image_id)
-        if image.isNull():
-            self.failed.add(image_id)
-        else:
-            self._cache[image_id] = QPixmap.fromImage(image)
-            while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
-        self.loaded.emit(image_id)
+            self._done.append((image_id, image))
+            return len(self._done) == 1
+
+    def _drain(self) -> None:
+        """Turn decoded images into pixmaps in slices of at most :data:`DRAIN_SLICE_S`, then
+        emit ``loaded`` once (the grid repaints once per slice, not once per thumbnail)."""
+        deadline = time.perf_counter() + DRAIN_SLICE_S
+        last = None
+        while True:
+            with self._lock:
+                if not self._done:
+                    break
+                image_id, image = self._done.popleft()
+                self._inflight.discard(image_id)
+            last = image_id
+            if image.isNull():
+                self.failed.add(image_id)
+            else:
+                self._cache[image_id] = QPixmap.fromImage(image)
+                while len(self._cache) > self.capacity:
+                    self._cache.popitem(last=False)
+            if time.perf_counter() > deadline:
+                QTimer.singleShot(0, self, self._drain)  # the rest next turn: the GUI breathes
+                break
+        if last is not None:
+            self.loaded.emit(last)
 
     def is_cached(self, image_id: str) -> bool:
         return image_id in self._cache
@@ -169,6 +200,7 @@ class ThumbnailLoader(QObject):
         """Forget cached pixmaps and queued requests (after images were re-imported or deleted)."""
         with self._lock:
             self._pending.clear()
+            self._done.clear()
         self._cache.clear()
         self.failed.clear()
 
