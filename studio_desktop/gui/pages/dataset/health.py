@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ....core.datasets import DatasetStore
@@ -94,6 +95,7 @@ class HealthPanel(QWidget):
         scroll.setWidget(self.body)
         outer.addWidget(scroll, 1)
         self.charts: dict[str, QWidget] = {}
+        self._building = 0
 
     def invalidate(self) -> None:
         """The dataset changed: recompute now if visible, else when next shown."""
@@ -122,7 +124,9 @@ class HealthPanel(QWidget):
         self._call.start(compute)
 
     def _show(self, stats: dict) -> None:
-        self.stats = stats
+        """Show the figures, then build the charts one per event-loop turn (a pyqtgraph plot
+        takes ~20 ms to create; all at once stalled the GUI for ~100 ms). ``stats`` is set
+        when the last chart exists."""
         while self.grid.count():
             w = self.grid.takeAt(0).widget()
             if w is not None:
@@ -132,8 +136,18 @@ class HealthPanel(QWidget):
         colors = {c.name: c.color for c in (project.classes if project else [])}
         self.summary.setText(health_summary(stats))
         self.warnings.setText("".join(f"<p style='color:#b9770e'>⚠ {w}</p>" for w in stats.get("warnings", [])))
-        for index, (key, build) in enumerate(health_charts(stats, colors)):
-            chart = build()
-            chart.setToolTip(key.replace("_", " "))
-            self.charts[key] = chart
-            self.grid.addWidget(chart, index // 2, index % 2)
+        self._building += 1
+        self._build_next(self._building, stats, list(enumerate(health_charts(stats, colors))))
+
+    def _build_next(self, generation: int, stats: dict, todo: list) -> None:
+        if generation != self._building:
+            return  # newer statistics arrived meanwhile
+        if not todo:
+            self.stats = stats
+            return
+        index, (key, build) = todo.pop(0)
+        chart = build()
+        chart.setToolTip(key.replace("_", " "))
+        self.charts[key] = chart
+        self.grid.addWidget(chart, index // 2, index % 2)
+        QTimer.singleShot(0, self, lambda: self._build_next(generation, stats, todo))
