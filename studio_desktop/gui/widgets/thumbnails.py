@@ -18,6 +18,7 @@ the GUI thread wins the CPU and paints on time; thumbnails fill in a moment late
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -41,7 +42,10 @@ DECODE_NICENESS = 5
 
 
 def _lower_thread_priority() -> None:
-    """Make the calling thread yield the CPU to the GUI thread (a no-op where unsupported)."""
+    """Make the calling thread yield the CPU to the GUI thread (Linux only: there a thread id
+    is a valid ``PRIO_PROCESS`` target; elsewhere the same call could renice another process)."""
+    if not sys.platform.startswith("linux"):
+        return
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + DECODE_NICENESS))
