@@ -11,14 +11,13 @@ GUI-thread cost was measured while scrolling 100,000 images (``benchmarks/datase
 --profile``): starting a pool task per requested thumbnail cost ~0.25 ms each on the GUI
 thread (2 s over a scroll to the end), so decode tasks now stay alive while requests keep
 coming (they wait on a condition for :data:`IDLE_EXIT_S` before ending) and a request only
-notifies them. Decode threads also run at a lower OS priority (Linux), so on a busy machine
-the GUI thread wins the CPU and paints on time; thumbnails fill in a moment later.
+notifies them. Decoded images reach the GUI thread in batches (one queued signal, one repaint).
+Lowering the decode threads' OS priority was tried and made stalls worse (a preempted decode
+thread holding the GIL keeps the GUI thread waiting), so they run at normal priority.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -37,31 +36,6 @@ MAX_PENDING = 256
 IDLE_EXIT_S = 0.5
 #: most GUI-thread time spent converting decoded images to pixmaps in one event-loop turn
 DRAIN_SLICE_S = 0.008
-#: niceness added to decode threads (Linux): the GUI thread must win the CPU over them
-DECODE_NICENESS = 5
-
-
-def _lower_thread_priority() -> None:
-    """Make the calling thread yield the CPU to the GUI thread (Linux only: there a thread id
-    is a valid ``PRIO_PROCESS`` target; elsewhere the same call could renice another process)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + DECODE_NICENESS))
-    except (AttributeError, OSError):
-        pass
-
-
-def decode_thumbnail(path: str, size: QSize) -> QImage:
-    """Decode ``path`` scaled to fit ``size`` (keeping its aspect ratio); a null image on failure."""
-    reader = QImageReader(path)
-    src = reader.size()
-    if src.isValid() and src.width() > 0 and src.height() > 0:
-        reader.setScaledSize(src.scaled(size, Qt.AspectRatioMode.KeepAspectRatio))
-    return reader.read()
-
-
 def _stop(wake: threading.Condition, state: dict) -> None:
     with wake:
         state["_stopping"] = True
@@ -83,7 +57,6 @@ class _DecodeTask(QRunnable):
         self.relay = loader._relay
 
     def run(self) -> None:
-        _lower_thread_priority()
         while True:
             job = self.loader._take()
             if job is None:
