@@ -36,6 +36,15 @@ MAX_PENDING = 256
 IDLE_EXIT_S = 0.5
 #: most GUI-thread time spent converting decoded images to pixmaps in one event-loop turn
 DRAIN_SLICE_S = 0.008
+def decode_thumbnail(path: str, size: QSize) -> QImage:
+    """Decode ``path`` scaled to fit ``size`` (keeping its aspect ratio); a null image on failure."""
+    reader = QImageReader(path)
+    src = reader.size()
+    if src.isValid() and src.width() > 0 and src.height() > 0:
+        reader.setScaledSize(src.scaled(size, Qt.AspectRatioMode.KeepAspectRatio))
+    return reader.read()
+
+
 def _stop(wake: threading.Condition, state: dict) -> None:
     with wake:
         state["_stopping"] = True
