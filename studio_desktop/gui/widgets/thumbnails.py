@@ -36,6 +36,8 @@ MAX_PENDING = 256
 IDLE_EXIT_S = 0.5
 #: most GUI-thread time spent converting decoded images to pixmaps in one event-loop turn
 DRAIN_SLICE_S = 0.008
+
+
 def decode_thumbnail(path: str, size: QSize) -> QImage:
     """Decode ``path`` scaled to fit ``size`` (keeping its aspect ratio); a null image on failure."""
     reader = QImageReader(path)
