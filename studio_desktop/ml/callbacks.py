@@ -130,7 +130,8 @@ class ProtocolCallback(pl.Callback):
             metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         value = metrics.get(self.monitor)
         if value is not None and math.isfinite(value):
-            better = (self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0]))
+            # a tie counts as better: the later epoch has trained longer (same rule as best.ckpt)
+            better = (self.best is None or (value >= self.best[0] if self.mode == "max" else value <= self.best[0]))
             if better:
                 self.best = (value, epoch)
         self.epochs_done = epoch

@@ -36,11 +36,12 @@ def test_create_list_get(workspace, project):
     a = svc.create(defaults_for("classification"))
     b = svc.create(defaults_for("classification"), name="second try")
     assert a.status == "created" and a.task == "classification"
-    assert a.name == "resnet18" and svc.create(defaults_for("classification")).name == "resnet18 2"
+    model = defaults_for("classification").model  # tiny_cnn offline, resnet18 with ImageNet weights
+    assert a.name == model and svc.create(defaults_for("classification")).name == f"{model} 2"
     assert [e.id for e in svc.list()][1:] == [b.id, a.id]  # newest first
     assert svc.get("SECOND TRY").id == b.id and svc.get(a.id).name == a.name
     stored = read_model(svc.json_path(a.id), Experiment)
-    assert stored.schema_version == 1 and stored.config.model == "resnet18"
+    assert stored.schema_version == 1 and stored.config.model == model
     with pytest.raises(NotFound, match="no experiment named"):
         svc.get("nope")
     with pytest.raises(InvalidInput, match="already exists"):
@@ -169,3 +170,15 @@ def test_resolve_split_newest_and_missing(workspace, project):
     assert resolve_split(workspace, project.id, "first")[0] == "s1"
     with pytest.raises(NotFound):
         resolve_split(workspace, project.id, "zzz")
+
+
+def test_classification_defaults_follow_the_cached_weights(tmp_path, monkeypatch):
+    """From scratch (no ImageNet weights on this computer) a small network is the default."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    scratch = defaults_for("classification")
+    assert scratch.model == "tiny_cnn" and scratch.batch_size == 16
+    ckpts = tmp_path / "torch" / "hub" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    (ckpts / "resnet18-f37072fd.pth").write_bytes(b"weights")
+    assert defaults_for("classification").model == "resnet18"
+    assert defaults_for("regression").model == "resnet18"  # unchanged by the classification rule
