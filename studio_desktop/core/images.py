@@ -26,7 +26,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 178_956_970
 THUMBNAIL_SIDE = 256
 #: file extensions the importer looks at (everything else in an image folder is reported)
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # ordered: lookup by stem tries them in turn
 #: Pillow format names we accept (a .jpg that is really a GIF is refused by content, not name)
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP"})
 #: Pillow's EXIF orientation tag

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InvalidInput
+from ..images import IMAGE_EXTENSIONS, is_image_file
 
-#: image extensions the readers look for (lower case, with dot)
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: image extensions the readers look for (lower case, with dot): the importer's own list
+IMAGE_EXTS = IMAGE_EXTENSIONS
 
 #: folder names that hold a subset of a dataset (kept as a tag on its images)
 SUBSET_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -35,8 +36,7 @@ def display_name(path: Path, root: Path) -> str:
         return str(path)
 
 
-def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTS and not path.name.startswith(".")
+is_image = is_image_file
 
 
 def walk_files(root: Path, suffixes: Iterable[str], max_depth: int = 6) -> Iterator[Path]:

@@ -36,6 +36,7 @@ from ..geometry import (
 from ..schemas import Box, Instance
 from . import ParsedDataset, ParsedImage
 from .annotation_files import (
+    IMAGE_EXTS,
     IssueLog,
     display_name,
     is_image,
@@ -225,7 +226,7 @@ class _CocoRead:
     def _image_index(self) -> dict[str, list[Path]]:
         if self._index is None:
             self._index = {}
-            for p in walk_files(self._base(), (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")):
+            for p in walk_files(self._base(), IMAGE_EXTS):
                 if is_image(p):
                     self._index.setdefault(p.name.lower(), []).append(p)
         return self._index

@@ -20,6 +20,7 @@ from ..geometry import polygon_box, rbox_from_corners
 from ..schemas import Box, RotatedBox
 from . import ParsedDataset, ParsedImage
 from .annotation_files import (
+    IMAGE_EXTS,
     IssueLog,
     display_name,
     find_image,
@@ -75,7 +76,7 @@ class DotaReader:
             images.append(img)
         # images nobody labelled: kept, but said
         for folder in sorted({d for txt in label_files for d in _image_folders(txt)[:1] if d.is_dir()}):
-            for p in walk_files(folder, (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"), max_depth=1):
+            for p in walk_files(folder, IMAGE_EXTS, max_depth=1):
                 if is_image(p) and p not in labelled:
                     labelled.add(p)
                     images.append(ParsedImage(path=p))

@@ -28,6 +28,7 @@ from ..geometry import box_is_valid, clip_box, polygon_box, polygon_is_usable, r
 from ..schemas import Box, Instance, RotatedBox
 from . import ImportIssue, ParsedDataset, ParsedImage
 from .annotation_files import (
+    IMAGE_EXTS,
     IssueLog,
     display_name,
     image_size,
@@ -278,7 +279,7 @@ class _YoloRead:
         return list(groups.items())
 
     def _images_under(self, folder: Path) -> list[Path]:
-        return [p for p in walk_files(folder, (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"))
+        return [p for p in walk_files(folder, IMAGE_EXTS)
                 if is_image(p) and "labels" not in p.relative_to(folder).parts[:-1]]
 
     def _assign(self, subsets: list[tuple[str | None, list[Path]]]) -> dict[Path, str | None]:
