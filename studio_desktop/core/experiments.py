@@ -28,8 +28,9 @@ from typing import Any, ClassVar, Literal
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import InvalidInput, NotFound, StoreError
+from .errors import InvalidInput, StoreError
 from .procs import pid_alive
+from .refs import find_by_ref
 from .schemas import Stored, now
 from .store import read_json, read_model, write_model
 from .train_config import (
@@ -156,12 +157,7 @@ class ExperimentService:
         """An experiment by id or by name (case-insensitive)."""
         if ref and (self.root / ref / "experiment.json").exists():
             return read_model(self.json_path(ref), Experiment)
-        exps = self.list()
-        for e in exps:
-            if e.name.casefold() == (ref or "").strip().casefold():
-                return e
-        raise NotFound(f"no experiment named or with id '{ref}'"
-                       + (f"; existing: {', '.join(e.name for e in exps[:10])}" if exps else ""))
+        return find_by_ref(self.list(), ref, "experiment")
 
     def metrics(self, exp_id: str) -> list[dict]:
         """The lines of ``metrics.jsonl``; a torn or corrupt line (a crash mid-write) is skipped."""

@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ..tasks import TASKS, get_task
-from .errors import InvalidInput, NotFound, StoreError
+from .errors import InvalidInput, StoreError
+from .refs import find_by_ref
 from .schemas import ClassInfo, Project, now
 from .store import read_json, read_model, write_model
 from .workspace import Workspace
@@ -133,15 +134,7 @@ class ProjectService:
 
     def get(self, ref: str) -> Project:
         """A project by id or by name (case-insensitive)."""
-        projects = self.list()
-        for p in projects:
-            if p.id == ref:
-                return p
-        for p in projects:
-            if p.name.casefold() == (ref or "").strip().casefold():
-                return p
-        raise NotFound(f"no project named or with id '{ref}'"
-                       + (f"; existing: {', '.join(p.name for p in projects)}" if projects else ""))
+        return find_by_ref(self.list(), ref, "project", listed=1000)
 
     # ------------------------------------------------------------------ writing
     def _check_unique(self, name: str, except_id: str | None = None) -> None:

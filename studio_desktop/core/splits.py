@@ -40,7 +40,8 @@ from pydantic import BaseModel, Field
 
 from ..tasks import get_task
 from .datasets import DatasetStore
-from .errors import InvalidInput, NotFound, StoreError
+from .errors import InvalidInput, StoreError
+from .refs import find_by_ref
 from .schemas import Dataset, ImageRecord, Project, Stored, now
 from .store import read_json, read_model, write_model
 from .stratify import (
@@ -331,15 +332,7 @@ class SplitService:
 
     def get(self, ref: str) -> Split:
         """A split by id or name (case-insensitive)."""
-        splits = self.list()
-        for s in splits:
-            if s.id == ref:
-                return s
-        for s in splits:
-            if s.name.casefold() == (ref or "").strip().casefold():
-                return s
-        raise NotFound(f"no split named or with id '{ref}'"
-                       + (f"; existing: {', '.join(s.name for s in splits)}" if splits else ""))
+        return find_by_ref(self.list(), ref, "split", listed=1000)
 
     def plan(self, project: Project, dataset: Dataset, **options) -> SplitPlan:
         """:func:`plan_split` for this project: its class names, and its masks read when needed."""
