@@ -97,6 +97,12 @@ def letterbox(size: int) -> list[v2.Transform]:
             v2.CenterCrop((size, size))]
 
 
+def zooms(augmentations: list[AugmentationStep]) -> bool:
+    """Whether the training pipeline zooms in (an enabled resized crop), so that images must be
+    kept with more pixels than the input size (see ``data.Detail``)."""
+    return any(s.enabled and s.name == "resized_crop" for s in augmentations)
+
+
 def build_transforms(augmentations: list[AugmentationStep], size: int, *, train: bool,
                      normalize: bool = True) -> v2.Compose:
     """Training pipeline (the enabled augmentations, in order) or evaluation pipeline (resize only).
@@ -108,7 +114,7 @@ def build_transforms(augmentations: list[AugmentationStep], size: int, *, train:
     before = [s for s in steps if s.name not in _AFTER_NORMALIZE]
     after = [s for s in steps if s.name in _AFTER_NORMALIZE]
     ops: list[v2.Transform] = [v2.ToImage()]
-    if not any(s.name == "resized_crop" for s in before):
+    if not zooms(before):
         ops += letterbox(size)
     ops += [_step(s, size) for s in before]
     ops.append(v2.ToDtype(torch.float32, scale=True))

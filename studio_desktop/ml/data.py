@@ -1,17 +1,23 @@
 """Images of a split -> batches: decoding, an in-memory cache, the v2 pipeline, seeded order.
 
-Images are decoded with ``torchvision.io`` (libjpeg-turbo / libpng, much faster than PIL),
-shrunk once so that their short side is at most twice the input size (augmenting a 4000 px
-photo to train at 224 px wastes time), and kept in a bounded in-memory cache: from the second
-epoch on, small and medium datasets are never decoded again. The cache lives in the loading
-process, so it is used with ``num_workers == 0`` (each worker process would hold its own copy).
+Images are decoded with ``torchvision.io`` (libjpeg-turbo / libpng, much faster than PIL) or, for
+JPEGs much larger than needed, by libjpeg's DCT-domain scaling; then shrunk once to the detail
+training can use (see :class:`Detail`) and kept in a bounded in-memory cache, so from the
+second epoch on small and medium datasets are never decoded again. The cache lives in the
+loading process, so it is used with ``num_workers == 0`` (each worker process would hold its
+own copy); there, the images of a batch are decoded by a thread pool (the decoders release the
+GIL) while the random augmentations still run one after the other in the loading thread, so a
+seeded run gives the same batches whatever the number of threads.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +36,41 @@ from ..core.schemas import ImageRecord
 warnings.filterwarnings("ignore", message=".*decoding and encoding capabilities of TorchVision.*")
 
 
-def decode(path: Path, min_side: int | None = None) -> torch.Tensor:
+@dataclass(frozen=True)
+class Detail:
+    """How many pixels of an image training can use, so that nothing larger is decoded or kept.
+
+    A pipeline that letterboxes to ``size`` (every evaluation, and training without a resized
+    crop) never uses more than ``size`` pixels along the long side. A resized crop zooms in, so
+    it keeps the short side up to ``2 * size`` (a crop of a quarter of the area then still has
+    ``size`` real pixels).
+    """
+
+    size: int
+    zoom: bool = False
+
+    def wanted(self, w: int, h: int) -> float:
+        """Scale factor (<= 1) to apply to a ``w`` x ``h`` image."""
+        if self.zoom:
+            return min(1.0, 2 * self.size / min(w, h))
+        return min(1.0, self.size / max(w, h))
+
+
+def decode(path: Path, detail: Detail | None = None) -> torch.Tensor:
     """uint8 RGB CHW tensor of an image file; unreadable files raise a message naming the file.
 
-    With ``min_side``, a JPEG much larger than needed is decoded at 1/2, 1/4 or 1/8 scale in the
-    DCT domain (libjpeg's "draft" mode), keeping its short side >= ``min_side``: several times
-    faster than decoding every pixel of a photo only to shrink it afterwards.
+    With ``detail``, a JPEG at least twice as large as needed is decoded at 1/2, 1/4 or 1/8 scale
+    in the DCT domain (libjpeg's "draft" mode), never below the needed size: several times less
+    work than decoding every pixel of a photo only to shrink it afterwards.
     """
-    if min_side and path.suffix.lower() in (".jpg", ".jpeg"):
+    if detail is not None and path.suffix.lower() in (".jpg", ".jpeg"):
         try:
             from PIL import Image
 
             with Image.open(path) as im:
                 w, h = im.size
-                if min(w, h) >= 2 * min_side:
-                    k = min_side / min(w, h)
+                k = detail.wanted(w, h)
+                if k <= 0.5:
                     im.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
                     return TF.pil_to_tensor(im.convert("RGB"))
         except (OSError, ValueError):
@@ -83,35 +109,45 @@ class ImageCache:
         return len(self._items)
 
 
-def shrink(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Downscale so the short side is at most ``2 * size`` (never upscales)."""
+def shrink(image: torch.Tensor, detail: Detail) -> torch.Tensor:
+    """Downscale to the detail training can use (never upscales)."""
     h, w = image.shape[-2:]
-    limit = 2 * size
-    if min(h, w) <= limit:
+    k = detail.wanted(w, h)
+    if k >= 1.0:
         return image
-    return TF.resize(image, limit, antialias=True)
+    return TF.resize(image, [max(1, round(h * k)), max(1, round(w * k))], antialias=True)
+
+
+def decode_threads() -> int:
+    """Threads that decode the images of a batch: the machine's cores, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 class SampleSet(Dataset):
     """``(image, target)`` pairs of some records; ``target_of(record)`` comes from the task head."""
 
     def __init__(self, records: list[ImageRecord], root: Path, target_of: Callable[[ImageRecord], Any],
-                 transform: Callable, size: int, cache: ImageCache | None = None):
+                 transform: Callable, detail: Detail, cache: ImageCache | None = None, threads: int = 1):
         self.records = records
         self.root = Path(root)
         self.targets = [target_of(r) for r in records]
         self.transform = transform
-        self.size = size
+        self.detail = detail
         self.cache = cache
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def __getstate__(self) -> dict:  # loader worker processes get no thread pool (they decode alone)
+        return {**self.__dict__, "_pool": None, "threads": 1}
 
     def image(self, index: int) -> torch.Tensor:
         rec = self.records[index]
         img = self.cache.get(rec.id) if self.cache is not None else None
         if img is None:
-            img = shrink(decode(self.root / rec.file, 2 * self.size), self.size)
+            img = shrink(decode(self.root / rec.file, self.detail), self.detail)
             if self.cache is not None:
                 self.cache.put(rec.id, img)
         return img
@@ -119,20 +155,44 @@ class SampleSet(Dataset):
     def __getitem__(self, index: int):
         return self.transform(tv_tensors.Image(self.image(index))), self.targets[index]
 
+    def __getitems__(self, indices: list[int]) -> list:
+        """A whole batch (the DataLoader asks for batches this way): the images not yet cached
+        are decoded in parallel; the random transforms run in order, in this thread."""
+        missing = [i for i in indices if self.cache is None or self.cache.get(self.records[i].id) is None]
+        if self.threads > 1 and len(missing) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="decode")
+            images = dict(zip(missing, self._pool.map(self.image, missing), strict=True))
+        else:
+            images = {}
+        return [(self.transform(tv_tensors.Image(images[i] if i in images else self.image(i))), self.targets[i])
+                for i in indices]
+
+
+def drops_last(n: int, batch_size: int) -> bool:
+    """Whether training drops its last batch: only when it would hold a single image.
+
+    Every other partial batch is trained on (on a small dataset, dropping up to ``batch_size - 1``
+    images of every epoch wastes data). A batch of one is dropped because batch norm cannot
+    compute statistics over one sample; the shuffle leaves out a different image every epoch.
+    """
+    return n > batch_size and n % batch_size == 1
+
 
 class StudioDataModule(pl.LightningDataModule):
     """Train/val/test loaders over the subsets of a split (records grouped by subset)."""
 
     def __init__(self, subsets: dict[str, list[ImageRecord]], root: Path, target_of, *,
                  train_transform, eval_transform, size: int, batch_size: int, num_workers: int = 0,
-                 seed: int = 0, cache_bytes: int = 1 << 30):
+                 seed: int = 0, cache_bytes: int = 1 << 30, zoom: bool = False, threads: int | None = None):
         super().__init__()
         cache = ImageCache(cache_bytes) if num_workers == 0 else None
-        self.sets = {
-            "train": SampleSet(subsets.get("train", []), root, target_of, train_transform, size, cache),
-            "val": SampleSet(subsets.get("val", []), root, target_of, eval_transform, size, cache),
-            "test": SampleSet(subsets.get("test", []), root, target_of, eval_transform, size, cache),
-        }
+        # one cache serves train and eval, so it keeps the larger of their needs
+        detail = Detail(size, zoom)
+        threads = (decode_threads() if threads is None else threads) if num_workers == 0 else 1
+        self.sets = {name: SampleSet(subsets.get(name, []), root, target_of,
+                                     train_transform if name == "train" else eval_transform, detail, cache, threads)
+                     for name in ("train", "val", "test")}
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
@@ -142,7 +202,7 @@ class StudioDataModule(pl.LightningDataModule):
         gen = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, generator=gen,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          drop_last=shuffle and len(ds) > self.batch_size,
+                          drop_last=shuffle and drops_last(len(ds), self.batch_size),
                           pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:

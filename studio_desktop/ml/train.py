@@ -33,7 +33,7 @@ from ..core.projects import ProjectService
 from ..core.schemas import now
 from ..core.store import atomic_write_json
 from ..worker.protocol import Emitter, EmitterLogHandler
-from .augment import build_transforms
+from .augment import build_transforms, zooms
 from .callbacks import ProtocolCallback, StopFlag
 from .data import StudioDataModule
 from .module import NonFiniteLoss, StudioModule
@@ -233,7 +233,7 @@ class Run:
         except RuntimeError as exc:
             text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             self.emitter.write_log(traceback.format_exc(), "error")
-            if "out of memory" in str(exc).lower():
+            if _is_out_of_memory(str(exc)):
                 return self._fail(f"out of memory: {text}", OOM_HINT, t0)
             return self._fail(text, "see train.log in the experiment folder for details", t0)
         except Exception as exc:  # noqa: BLE001 - a worker reports every failure as an event
@@ -313,7 +313,8 @@ class Run:
             subsets, store.root, head.target,
             train_transform=build_transforms(cfg.augmentations, cfg.input_size, train=True),
             eval_transform=build_transforms([], cfg.input_size, train=False),
-            size=cfg.input_size, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed)
+            size=cfg.input_size, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
+            zoom=zooms(cfg.augmentations))
         steps = max(1, len(dm.train_dataloader()))
         model = head.build_model(self.log)
         module = StudioModule(head, cfg, model, steps_per_epoch=steps)
@@ -424,6 +425,13 @@ class Run:
                                                    **{f"best_{s}_{k}": v for s in ("val", "test")
                                                       for k, v in summary.get(s, {}).items()}})
         return summary
+
+
+def _is_out_of_memory(message: str) -> bool:
+    """A RuntimeError that means memory ran out: CUDA's "out of memory", the CPU allocator's
+    "can't allocate memory" (errno 12, "Cannot allocate memory"), MPS's "out of memory"."""
+    text = message.lower()
+    return any(k in text for k in ("out of memory", "can't allocate memory", "cannot allocate memory"))
 
 
 def _pid() -> int:

@@ -38,8 +38,8 @@ def run_augment_preview(args) -> int:
     from torchvision.io import write_png
     from torchvision.transforms import v2
 
-    from ..ml.augment import build_transforms, denormalize
-    from ..ml.data import decode, shrink
+    from ..ml.augment import build_transforms, denormalize, zooms
+    from ..ml.data import Detail, decode, shrink
 
     ws = Workspace.open(getattr(args, "workspace", None), lock=False)
     try:
@@ -60,9 +60,10 @@ def run_augment_preview(args) -> int:
         rng = random.Random(args.seed)
         torch.manual_seed(args.seed)
         transform = build_transforms(cfg.augmentations, cfg.input_size, train=True)
+        detail = Detail(cfg.input_size, zooms(cfg.augmentations))  # exactly what training decodes
         for i in range(max(0, args.n)):
             rec = rng.choice(train)
-            img = shrink(decode(store.path_of(rec.file)), cfg.input_size)
+            img = shrink(decode(store.path_of(rec.file), detail), detail)
             aug = transform(v2.functional.to_image(img))
             png = (denormalize(aug) * 255).round().to(torch.uint8)
             path = out / f"preview_{i:02d}.png"

@@ -58,6 +58,16 @@ def test_tiny_training_end_to_end(workspace, tiny_project, monkeypatch):
     assert summary["val"]["accuracy"] >= 0.9  # colours are trivially separable
     confusion = read_json(folder / "confusion.json")["val"]
     assert confusion["classes"] == ["red", "green", "blue"] and sum(map(sum, confusion["matrix"])) == 12
+    # ties go to the later epoch (it has trained longer), in experiment.json and best.ckpt alike
+    import torch
+
+    values = [r["val_accuracy"] for r in epochs]
+    top = max(values)
+    assert values.count(top) >= 2, "the colours are learnt early: accuracy plateaus, so ties exist"
+    latest_best = max(r["epoch"] for r in epochs if r["val_accuracy"] == top)
+    assert done.best.epoch == latest_best
+    best_ckpt = torch.load(folder / "checkpoints/best.ckpt", map_location="cpu", weights_only=False)
+    assert best_ckpt["epoch"] + 1 == latest_best  # Lightning counts epochs from 0
 
 
 def test_nan_loss_fails_with_reason(workspace, tiny_project, monkeypatch):
@@ -157,3 +167,39 @@ def test_split_without_validation_still_gives_best_checkpoint(workspace):
     assert svc.checkpoint(exp.id, "best").is_file() and svc.checkpoint(exp.id, "last").is_file()
     logs = [e["message"] for e in _events(svc.folder(exp.id)) if e["event"] == "log"]
     assert any("no validation images" in m for m in logs)
+
+
+@pytest.mark.parametrize("error", [
+    "cuda",  # torch.cuda.OutOfMemoryError, what a GPU raises
+    "RuntimeError: [enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+    "you tried to allocate 8589934592 bytes. Error code 12 (Cannot allocate memory)",
+])
+def test_out_of_memory_fails_with_a_hint_and_keeps_the_last_epoch(workspace, tiny_project, monkeypatch, error):
+    import torch
+
+    from studio_desktop.ml.tasks.classification import ClassificationHead
+
+    project, _ = tiny_project
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(epochs=3))
+    calls = {"n": 0}
+    real = ClassificationHead.loss
+    steps_per_epoch = 3  # 18 training images, batch 8 -> 8 + 8 + 2
+
+    def hungry_loss(self, outputs, targets):
+        calls["n"] += torch.is_grad_enabled()  # training steps only (validation also computes a loss)
+        if calls["n"] == steps_per_epoch + 2:  # second epoch, second step
+            if error == "cuda":
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            raise RuntimeError(error.removeprefix("RuntimeError: "))
+        return real(self, outputs, targets)
+
+    monkeypatch.setattr(ClassificationHead, "loss", hungry_loss)
+    outcome = run_training(workspace, project.id, exp.id)
+    failed = svc.get(exp.id)
+    assert outcome.status == failed.status == "failed"
+    assert failed.error.startswith("out of memory: ") and failed.hint == "use a smaller batch size or input size"
+    # the first epoch is safe: it can be resumed with a smaller batch
+    assert failed.epochs_done == 1 and svc.checkpoint(exp.id).exists()
+    last = _events(svc.folder(exp.id))[-1]
+    assert last["event"] == "failed" and last["hint"] == failed.hint
