@@ -7,10 +7,12 @@ is non-zero with a one-line reason when training cannot start or fails.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..core.errors import InvalidInput
 from ..core.experiments import ExperimentService, apply_settings, defaults_for, resolve_split
+from ..core.procs import EXPERIMENT_ENV, is_secondary_rank
 from ..core.projects import ProjectService
 from .common import open_workspace
 
@@ -46,6 +48,8 @@ def run(args) -> int:
         return _list_settings()
     if not args.project:
         raise InvalidInput("name the project to train: studio train PROJECT")
+    if is_secondary_rank():
+        return _run_secondary_rank(args)
     with open_workspace(args, write=True) as ws:
         project = ProjectService(ws).get(args.project)
         svc = ExperimentService(ws, project.id)
@@ -69,6 +73,7 @@ def run(args) -> int:
             cfg = cfg.model_copy(update={"split_id": split_id})
             exp = svc.create(cfg, name=args.name)
             resume = False
+        os.environ[EXPERIMENT_ENV] = exp.id  # a multi-GPU run's other processes train this one
         from ..worker.train import run_training  # torch loads only now
 
         if not args.json:
@@ -78,3 +83,21 @@ def run(args) -> int:
         if outcome.exit_code != 0:
             print(f"error: {outcome.error}", file=sys.stderr)
         return outcome.exit_code
+
+
+def _run_secondary_rank(args) -> int:
+    """This command again, started by Lightning as an extra process of a multi-GPU (DDP) run: it
+    trains the experiment the first process created (named in the environment), without the
+    workspace lock, which the first process holds, and without writing anything shared."""
+    from ..core.workspace import Workspace
+    from ..worker.train import run_training
+
+    exp_id = os.environ.get(EXPERIMENT_ENV)
+    if not exp_id:
+        raise InvalidInput(f"a multi-GPU training process was started without {EXPERIMENT_ENV}")
+    ws = Workspace.open(getattr(args, "workspace", None), lock=False)
+    try:
+        return run_training(ws, args.project, exp_id, resume=bool(args.resume),
+                            epochs=args.epochs if args.resume else None, human=False).exit_code
+    finally:
+        ws.close()

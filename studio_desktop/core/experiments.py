@@ -180,9 +180,10 @@ class ExperimentService:
         return rows
 
     def resumable(self, exp_id: str) -> bool:
-        """True when the run is not running and has a ``last.ckpt`` to continue from."""
+        """True when the run is not running and has a ``last.ckpt`` to continue from, or ended
+        inside its first epoch (then resuming trains again from the start)."""
         exp = self.get(exp_id)
-        return exp.status in RESUMABLE and self.checkpoint(exp.id).exists()
+        return exp.status in RESUMABLE and (self.checkpoint(exp.id).exists() or exp.epochs_done == 0)
 
     # ---------------------------------------------------------------- writing
     def _unique_name(self, base: str) -> str:

@@ -121,3 +121,15 @@ def clear_control_files(exp_folder: str | Path) -> None:
 
 __all__ = ["pid_alive", "kill", "request_stop", "stop_requested", "mark_detached", "is_detached",
            "clear_control_files", "STOP_FILE", "DETACHED_FILE"]
+
+
+#: set by the first process of a multi-GPU (DDP) run; Lightning starts the other processes with
+#: the same command line and environment, so they train this experiment instead of creating one
+EXPERIMENT_ENV = "STUDIO_EXPERIMENT_ID"
+
+
+def is_secondary_rank() -> bool:
+    """Whether this process is one of the extra copies Lightning starts for a multi-GPU (DDP) run.
+
+    Those copies train alongside the first but neither write shared files nor speak the protocol."""
+    return any(os.environ.get(v, "0") not in ("", "0") for v in ("LOCAL_RANK", "NODE_RANK"))

@@ -69,6 +69,7 @@ class ProtocolCallback(pl.Callback):
         self.best = best  # (value, epoch)
         self.steps_lines = steps_lines
         self.stopped_mid_epoch = False
+        self._agreed = False
         self._last_emit = 0.0
         #: complete epochs so far; saved in every checkpoint so a resume knows where the curves end
         self.epochs_done = 0
@@ -111,12 +112,33 @@ class ProtocolCallback(pl.Callback):
             if loss is not None:
                 append_jsonl(self.metrics_path, {"kind": "step", "step": step, "epoch": trainer.current_epoch + 1,
                                                  "train_loss": float(loss), "time": round(time.time(), 3)})
-        if self.stop.requested():
+        if self._stop_agreed(trainer):
             trainer.should_stop = True
             self.stopped_mid_epoch = not last_of_epoch
 
+    def _stop_agreed(self, trainer) -> bool:
+        """The stop decision, the same in every process of a multi-GPU (DDP) run.
+
+        Each process sees the sources at its own moment (one reads stdin, the STOP file appears
+        between their checks); a process that stopped alone would leave the others waiting for
+        it forever in the next gradient exchange. So the processes agree after every step: any
+        request stops all of them at the same step."""
+        local = self.stop.requested()
+        if trainer.world_size > 1:
+            agreed = bool(trainer.strategy.reduce_boolean_decision(local, all=False))
+            if agreed and not local:
+                self.stop.set("stop requested (another training process)")
+            self._agreed = agreed
+        else:
+            self._agreed = local
+        return self._agreed
+
+    def _stopping(self, trainer) -> bool:
+        """Stop decided at the last step (DDP: agreed then; not re-read, which could differ)."""
+        return self._agreed if trainer.world_size > 1 else self.stop.requested()
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self.stop.requested() and self.stopped_mid_epoch:
+        if self._stopping(trainer) and self.stopped_mid_epoch:
             return  # a partial epoch has no complete metrics; it is redone on resume
         if trainer.sanity_checking:
             return
@@ -141,5 +163,5 @@ class ProtocolCallback(pl.Callback):
         self.emitter.emit("epoch", epoch=epoch, metrics=metrics)
         if self.on_epoch is not None:
             self.on_epoch(epoch, metrics, self.best)
-        if self.stop.requested():
+        if self._stopping(trainer):
             trainer.should_stop = True

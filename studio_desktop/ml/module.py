@@ -116,4 +116,15 @@ class StudioModule(pl.LightningModule):
     def configure_optimizers(self):
         from .optim import build_optimization
 
-        return build_optimization(self, self.config, self.steps_per_epoch)
+        return build_optimization(self, self.config, self._steps_per_epoch())
+
+    def _steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch as the trainer will run them: with several GPUs (DDP) each
+        process takes its share of the batches, so a schedule counted from the whole loader
+        would stop halfway through its curve."""
+        trainer = self._trainer
+        if trainer is not None and trainer.max_epochs and trainer.max_epochs > 0:
+            total = trainer.estimated_stepping_batches
+            if math.isfinite(total) and total > 0:
+                return max(1, math.ceil(total / trainer.max_epochs))
+        return self.steps_per_epoch

@@ -28,7 +28,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from ..core.datasets import DatasetStore
 from ..core.errors import InvalidInput, StudioError
 from ..core.experiments import Experiment, ExperimentService, resolve_split, stable_hash
-from ..core.procs import clear_control_files
+from ..core.procs import EXPERIMENT_ENV, clear_control_files, is_secondary_rank
 from ..core.projects import ProjectService
 from ..core.schemas import now
 from ..core.store import atomic_write_json
@@ -51,10 +51,22 @@ class Outcome:
     error: str | None = None
 
 
+#: run "CPU" training as this many DDP processes (exercises the multi-GPU code path on any machine;
+#: used by the tests, not a user setting: on a CPU, threads in one process are faster)
+CPU_DDP_ENV = "STUDIO_CPU_DDP_PROCESSES"
+
+
+def _cpu(log) -> dict:
+    n = int(os.environ.get(CPU_DDP_ENV, "1") or 1)
+    if n > 1:
+        return {"accelerator": "cpu", "devices": n, "strategy": "ddp"}
+    return {"accelerator": "cpu", "devices": 1}
+
+
 def trainer_device(device: str, log) -> dict:
     """Lightning accelerator/devices/strategy for the config's device setting."""
     if device == "cpu":
-        return {"accelerator": "cpu", "devices": 1}
+        return _cpu(log)
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise InvalidInput("invalid training setting 'device': no CUDA GPU is available on this computer; "
@@ -70,7 +82,7 @@ def trainer_device(device: str, log) -> dict:
         return {"accelerator": "gpu", "devices": n, "strategy": "ddp" if n > 1 else "auto"}
     if device == "mps" and torch.backends.mps.is_available():
         return {"accelerator": "mps", "devices": 1}
-    return {"accelerator": "cpu", "devices": 1}
+    return _cpu(log)
 
 
 def precision_for(dev: dict, mixed: bool, log) -> str:
@@ -195,8 +207,11 @@ class Run:
         self.stop.folder = self.folder
         # Under DDP Lightning starts one copy of this command per extra GPU (LOCAL_RANK/NODE_RANK > 0):
         # those copies train but neither speak the protocol nor write experiment.json.
-        self.rank0 = all(os.environ.get(v, "0") in ("", "0") for v in ("LOCAL_RANK", "NODE_RANK"))
+        self._restart_note: str | None = None
+        self.rank0 = not is_secondary_rank()
         self.emitter.enabled = self.rank0
+        if self.rank0:
+            os.environ[EXPERIMENT_ENV] = self.exp.id  # inherited by the copies DDP starts
 
     def _update(self, **changes) -> Experiment:
         if not self.rank0:
@@ -260,6 +275,14 @@ class Run:
         ckpt = self.svc.checkpoint(self.exp.id)
         if self.exp.status == "running":
             raise InvalidInput(f"experiment '{self.exp.name}' is already running")
+        if self.exp.epochs_done == 0:
+            # stopped or killed inside its first epoch: nothing complete to continue, so it trains
+            # again from the start (a mid-epoch state would lose the rest of that epoch's curve)
+            for kind in ("last", "best"):
+                self.svc.checkpoint(self.exp.id, kind).unlink(missing_ok=True)
+            _truncate_metrics(self.folder / "metrics.jsonl", 0)
+            self._restart_note = "no complete epoch to resume from: training again from epoch 1"
+            return None, total
         if not ckpt.exists():
             raise InvalidInput(f"experiment '{self.exp.name}' has no last.ckpt to resume from; start it again")
         if self.exp.status == "completed" and total <= self.exp.epochs_done:
@@ -307,6 +330,8 @@ class Run:
         self.emitter.emit("started", experiment=self.exp.id, name=self.exp.name, pid=_pid(), total_epochs=total,
                           resumed=bool(ckpt_path), epochs_done=self.exp.epochs_done,
                           images={k: len(v) for k, v in subsets.items()})
+        if self._restart_note:
+            self.log(self._restart_note)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         head.set_train_statistics([head.target(r) for r in subsets["train"]])
         dm = StudioDataModule(
@@ -320,6 +345,7 @@ class Run:
         module = StudioModule(head, cfg, model, steps_per_epoch=steps)
         trainer, protocol = self._trainer(cfg, dev, precision, head, has_val=bool(subsets["val"]))
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        _leave_process_group()
         if not self.rank0:
             return Outcome("completed", 0)
         self.exp = self.svc.get(self.exp.id)
@@ -327,11 +353,11 @@ class Run:
         if self.stop.requested():
             last = self.svc.checkpoint(self.exp.id)
             # last.ckpt from the end of the last complete epoch is kept: resuming from a mid-epoch
-            # state with a non-resumable data order is unreliable (Lightning warns), so the partial
-            # epoch is redone. Only a run stopped inside its first epoch saves the mid-epoch state.
-            if not last.exists():
-                trainer.save_checkpoint(last)
-            self.emitter.emit("artifact", kind="checkpoint", path=str(last))
+            # state with a non-resumable data order is unreliable (Lightning warns, and a resumed
+            # first epoch went missing from the curves), so the partial epoch is redone. A run
+            # stopped inside its first epoch has none: resuming it starts again.
+            if last.exists():
+                self.emitter.emit("artifact", kind="checkpoint", path=str(last))
             self._update(status="stopped", ended=now(), pid=None,
                             duration_s=self.exp.duration_s + elapsed)
             self.log(f"stopped: {self.stop.reason or 'stop requested'}")
@@ -366,7 +392,8 @@ class Run:
         if not has_val:
             self.log("the split has no validation images: best.ckpt is simply the last epoch", "warning")
         best = (self.exp.best.value, self.exp.best.epoch) if self.exp.best is not None and self.resume else None
-        protocol = ProtocolCallback(self.emitter, self.stop, metrics_path=self.folder / "metrics.jsonl",
+        metrics_path = self.folder / "metrics.jsonl" if self.rank0 else None  # DDP: one writer
+        protocol = ProtocolCallback(self.emitter, self.stop, metrics_path=metrics_path,
                                     monitor=self._monitor, mode=mode, on_epoch=self._on_epoch, best=best)
         # best.ckpt: the best epoch by the task's primary metric; last.ckpt: every epoch's end (a
         # ModelCheckpoint with save_last only writes last.ckpt when best improves, hence two).
@@ -425,6 +452,15 @@ class Run:
                                                    **{f"best_{s}_{k}": v for s in ("val", "test")
                                                       for k, v in summary.get(s, {}).items()}})
         return summary
+
+
+def _leave_process_group() -> None:
+    """After a multi-GPU fit every process is done with the others: the first one then evaluates
+    best.ckpt alone, and torchmetrics would otherwise wait for the others at every compute()."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _is_out_of_memory(message: str) -> bool:

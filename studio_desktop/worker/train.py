@@ -81,7 +81,8 @@ def run_training(ws, project: str, experiment: str, *, resume: bool = False, epo
               resume=resume, epochs=epochs, stop=stop)
     if parent_pid:
         _watch_parent(parent_pid, stop, lambda: run.folder)
-    _watch_stdin(stop)
+    if run.rank0:  # the extra processes of a multi-GPU run share stdin: one reader, the stop is shared
+        _watch_stdin(stop)
     install_signal_handlers(stop)
     return run.run()
 

@@ -203,3 +203,32 @@ def test_out_of_memory_fails_with_a_hint_and_keeps_the_last_epoch(workspace, tin
     assert failed.epochs_done == 1 and svc.checkpoint(exp.id).exists()
     last = _events(svc.folder(exp.id))[-1]
     assert last["event"] == "failed" and last["hint"] == failed.hint
+
+
+def test_a_stop_inside_the_first_epoch_resumes_from_the_start(workspace, tiny_project, monkeypatch):
+    from studio_desktop.ml.callbacks import StopFlag
+    from studio_desktop.ml.tasks.classification import ClassificationHead
+
+    project, _ = tiny_project
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(epochs=2))
+    stop = StopFlag()
+    real = ClassificationHead.loss
+
+    def stop_at_second_step(self, outputs, targets):
+        stop_at_second_step.n += 1
+        if stop_at_second_step.n == 2:
+            stop.set("test stop")
+        return real(self, outputs, targets)
+
+    stop_at_second_step.n = 0
+    monkeypatch.setattr(ClassificationHead, "loss", stop_at_second_step)
+    assert run_training(workspace, project.id, exp.id, stop=stop).status == "stopped"
+    stopped = svc.get(exp.id)
+    assert stopped.epochs_done == 0 and svc.resumable(exp.id)
+    monkeypatch.setattr(ClassificationHead, "loss", real)
+    outcome = run_training(workspace, project.id, exp.id, resume=True)
+    assert outcome.status == "completed", outcome.error
+    # no epoch goes missing from the curves: the partial first epoch is trained again, whole
+    assert [r["epoch"] for r in svc.metrics(exp.id) if r["kind"] == "epoch"] == [1, 2]
+    assert svc.get(exp.id).epochs_done == 2
