@@ -69,25 +69,13 @@ class CurvesPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
         self.plots: dict[str, pg.PlotWidget] = {}
-        for key, title, ylabel in PLOTS:
-            w = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis(orientation="bottom")})
-            w.setTitle(title, color="#333", size="10pt")
-            w.setLabel("bottom", "epoch")
-            w.setLabel("left", ylabel)
-            w.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" confuses more than it helps
-            w.showGrid(x=True, y=True, alpha=0.25)
-            w.addLegend(offset=(-5, 5), labelTextSize="8pt")
-            w.setMinimumHeight(110)
-            w.setToolTip({"loss": "How wrong the model is. Training loss falling while validation loss "
-                                  "rises means over-fitting: the model memorises the training images.",
-                          "metrics": "Scores on the validation images, which the model never trains on: "
-                                     "the honest measure of how well it generalises.",
-                          "lr": "The learning rate used at each epoch, as set by the schedule."}[key])
-            self.plots[key] = w
-            lay.addWidget(w, 2 if key != "lr" else 1)
+        # A plot costs ~15-50 ms to build: one per event-loop turn keeps the window responsive
+        # while the page appears (points that arrive meanwhile wait in the buffer).
+        self._to_build = list(PLOTS)
+        QTimer.singleShot(0, self._build_next)
         # (experiment label, metric key) -> ([x], [y]); the curve items mirror them on redraw
         self._series: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
         self._items: dict[tuple[str, str], pg.PlotDataItem] = {}
@@ -98,6 +86,34 @@ class CurvesPanel(QWidget):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
+
+    def _build_plot(self, key: str, title: str, ylabel: str) -> None:
+        w = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis(orientation="bottom")})
+        w.setTitle(title, color="#333", size="10pt")
+        w.setLabel("bottom", "epoch")
+        w.setLabel("left", ylabel)
+        w.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" confuses more than it helps
+        w.showGrid(x=True, y=True, alpha=0.25)
+        w.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        w.setMinimumHeight(110)
+        w.setToolTip({"loss": "How wrong the model is. Training loss falling while validation loss "
+                              "rises means over-fitting: the model memorises the training images.",
+                      "metrics": "Scores on the validation images, which the model never trains on: "
+                                 "the honest measure of how well it generalises.",
+                      "lr": "The learning rate used at each epoch, as set by the schedule."}[key])
+        self.plots[key] = w
+        self._layout.addWidget(w, 2 if key != "lr" else 1)
+
+    def _build_next(self) -> None:
+        if self._to_build:
+            self._build_plot(*self._to_build.pop(0))
+        if self._to_build:
+            QTimer.singleShot(0, self._build_next)
+
+    def ensure_built(self) -> None:
+        """Build the plots not built yet, now (before drawing on demand)."""
+        while self._to_build:
+            self._build_plot(*self._to_build.pop(0))
 
     # ------------------------------------------------------------------ data
     def clear(self) -> None:
@@ -175,8 +191,8 @@ class CurvesPanel(QWidget):
     def _redraw(self, budget: int = NEW_ITEMS_PER_TICK) -> None:
         """Push buffered points to the curves; at most ``budget`` new curves per tick (creating
         one costs several ms with its legend entry), the rest on the next ticks."""
-        if not self._dirty:
-            return
+        if not self._dirty or self._to_build:
+            return  # (still building the plots: the points stay buffered)
         self._dirty = False
         for skey, (xs, ys) in self._series.items():
             item = self._items.get(skey)
@@ -195,5 +211,6 @@ class CurvesPanel(QWidget):
 
     def redraw_now(self) -> None:
         """Draw all buffered points immediately (tests, screenshots)."""
+        self.ensure_built()
         self._dirty = True
         self._redraw(budget=1 << 30)
