@@ -74,6 +74,15 @@ def test_csv_classification_with_header(tmp_path: Path):
     assert len(parsed.issues) == 1 and "zz.png" in parsed.issues[0].reason and ":4" in parsed.issues[0].file
 
 
+def test_csv_class_named_only_in_refused_rows_is_not_a_class(tmp_path: Path):
+    img(tmp_path / "a.png")
+    (tmp_path / "labels.csv").write_text("file,label\na.png,cat\nmissing.png,ghost\n,owl\n")
+    parsed = CSV.read(tmp_path, "classification")
+    assert parsed.class_names == ["cat"]  # 'ghost' and 'owl' label rows that were refused
+    assert [parsed.class_names[p.label] for p in parsed.images] == ["cat"]
+    assert sorted(i.reason for i in parsed.issues) == ["image 'missing.png' not found", "no image file name in this row"]
+
+
 def test_csv_regression_semicolon_no_header_and_bad_number(tmp_path: Path):
     for n in "abc":
         img(tmp_path / f"{n}.jpg")

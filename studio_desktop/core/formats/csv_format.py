@@ -139,7 +139,7 @@ class CSVReader:
             label_col = self._label_column(other, header)
             if label_col is None:
                 raise InvalidInput("has no label column (expected image and class columns)", path=table)
-            parsed.class_names = sorted({r[label_col] for r in body if r[label_col]})
+        labels: list[str] = []  # of the accepted rows, in order (classes come from these only)
         start = 2 if header else 1
         missing_rows: list[int] = []
         for i, row in enumerate(body):
@@ -171,8 +171,14 @@ class CSVReader:
                 if not value:
                     parsed.issues.append(ImportIssue(line, "empty class label"))
                     continue
-                item.label = parsed.class_names.index(value)
+                labels.append(value)
             parsed.images.append(item)
+        if task != "regression":
+            # a label seen only on refused rows (image missing, no file name) is not a class
+            parsed.class_names = sorted(set(labels))
+            index = {name: i for i, name in enumerate(parsed.class_names)}
+            for item, value in zip(parsed.images, labels, strict=True):
+                item.label = index[value]
         if missing_rows:
             span = f"{missing_rows[0]}" if len(missing_rows) == 1 else f"{missing_rows[0]}..{missing_rows[-1]}"
             parsed.issues.append(ImportIssue(str(table), f"{len(missing_rows)} rows (lines {span}) have no "
