@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -95,15 +96,17 @@ class ImageCache:
         self.budget = budget_bytes
         self.used = 0
         self._items: dict[str, torch.Tensor] = {}
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> torch.Tensor | None:
         return self._items.get(key)
 
     def put(self, key: str, tensor: torch.Tensor) -> None:
         size = tensor.numel() * tensor.element_size()
-        if self.used + size <= self.budget:
-            self._items[key] = tensor
-            self.used += size
+        with self._lock:  # the decode threads of a batch put concurrently
+            if key not in self._items and self.used + size <= self.budget:
+                self._items[key] = tensor
+                self.used += size
 
     def __len__(self) -> int:
         return len(self._items)
