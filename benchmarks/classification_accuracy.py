@@ -4,10 +4,10 @@ Runs what a user would: ``studio sample --task classification``, import, split, 
 ``studio train`` with the task's default settings on the CPU, and reports the test accuracy of
 best.ckpt (from the ``completed`` event) and the wall time. Goals: ≥ 95 % in ≤ 3 minutes.
 
-The test subset is the split's held-out 10 % (15 images of the 150-image default sample: one
-mistake is 93.3 %), so one run says little. The benchmark therefore repeats the whole procedure
+The test subset is the split's held-out 10 % (30 images of the 300-image default sample: one
+mistake is 96.7 %), so one run says little. The benchmark therefore repeats the whole procedure
 for several seeds (sample, split and training seed alike) and also reports the accuracy pooled
-over all their test images (75 with the default five seeds), each run still time-boxed alone.
+over all their test images (150 with the default five seeds), each run still time-boxed alone.
 
     python benchmarks/classification_accuracy.py [--seeds 0,1,2,3,4] [--images N] [--threads N] [--set key=value ...]
 """
