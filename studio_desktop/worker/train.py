@@ -73,8 +73,11 @@ def run_training(ws, project: str, experiment: str, *, resume: bool = False, epo
     """Train (or resume) one experiment in this process, with every stop source wired.
 
     Returns the :class:`~studio_desktop.ml.train.Outcome`."""
+    from ..ml.allocator import keep_freed_memory
     from ..ml.callbacks import StopFlag
     from ..ml.train import Run
+
+    keep_freed_memory()  # ~5 % faster CPU steps on Linux: no page faults on every step
 
     stop = stop or StopFlag()
     run = Run(ws, project, experiment, lambda events, log: Emitter(events, log, human=human),
