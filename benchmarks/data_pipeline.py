@@ -27,6 +27,7 @@ from torchvision.io import decode_jpeg, read_file
 
 from studio_desktop.core.schemas import ImageRecord
 from studio_desktop.core.train_config import defaults_for
+from studio_desktop.ml.allocator import keep_freed_memory
 from studio_desktop.ml.augment import build_transforms, zooms
 from studio_desktop.ml.data import StudioDataModule, decode_threads
 
@@ -76,6 +77,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fair to the single-threaded decode)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as in every training worker (both the baseline and the DataModule run here)
     import warnings
 
     warnings.filterwarnings("ignore")
