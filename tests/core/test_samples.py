@@ -13,7 +13,7 @@ from PIL import Image
 from studio_desktop.core.datasets import DatasetStore
 from studio_desktop.core.errors import InvalidInput
 from studio_desktop.core.formats.registry import FORMATS, detect_format
-from studio_desktop.core.samples import create_sample_project, write_sample
+from studio_desktop.core.samples import DEFAULT_IMAGES, create_sample_project, write_sample
 from studio_desktop.tasks import TASKS
 
 NATIVE = {"classification": "folder", "object_detection": "coco", "semantic_segmentation": "masks",
@@ -126,7 +126,7 @@ def test_classification_sample_is_learnable_by_a_tiny_cnn(tmp_path: Path):
 
     x_train, y_train = load(write_sample("classification", tmp_path / "train", seed=0))
     x_test, y_test = load(write_sample("classification", tmp_path / "test", images=150, seed=1))
-    assert len(x_train) == 150
+    assert len(x_train) == DEFAULT_IMAGES["classification"]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
