@@ -136,10 +136,15 @@ class EmitterLogHandler(logging.Handler):
         super().__init__(logging.INFO)
         self.emitter = emitter
 
+    #: library messages that say nothing about this run (advertising, hardware the app never
+    #: uses, Lightning's internal bookkeeping); "GPU available: ..." stays, users ask about it
+    NOISE = ("litlogger", "limit_val_batches=1.0", "TPU available:", "HPU available:",
+             "to estimate number of stepping batches", "LOCAL_RANK:")
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            if "litlogger" in record.getMessage() or "limit_val_batches=1.0" in record.getMessage():
-                return  # advertising and noise, not information about this run
+            if any(k in record.getMessage() for k in self.NOISE):
+                return
             level = "warning" if record.levelno >= logging.WARNING else "info"
             self.emitter.write_log(record.getMessage().strip().splitlines()[0] if record.getMessage().strip()
                                    else "", level)

@@ -51,3 +51,26 @@ def test_human_mode_prints_readable_lines(tmp_path):
     assert "failed: loss became NaN at epoch 1 step 2 (lower the learning rate)" in text
     assert "progress" not in text
     assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 3  # the file keeps JSON
+
+
+def test_library_chatter_reaches_the_log_without_the_noise(tmp_path):
+    import logging
+
+    from studio_desktop.worker.protocol import EmitterLogHandler
+
+    em = Emitter(tmp_path / "events.jsonl", tmp_path / "train.log", stdout=io.StringIO(), stderr=io.StringIO())
+    logger = logging.getLogger("studio-test-chatter")
+    logger.propagate = False
+    logger.addHandler(EmitterLogHandler(em))
+    logger.setLevel(logging.INFO)
+    for message in ("GPU available: False, used: False", "TPU available: False, using: 0 TPU cores",
+                    "Loading `train_dataloader` to estimate number of stepping batches.",
+                    "`Trainer.fit` stopped: `max_epochs=3` reached."):
+        logger.info(message)
+    logger.warning("something odd\nsecond line")
+    em.close()
+    lines = (tmp_path / "train.log").read_text().splitlines()
+    assert [line.split(maxsplit=3)[2:] for line in lines] == [
+        ["INFO", "GPU available: False, used: False"],
+        ["INFO", "`Trainer.fit` stopped: `max_epochs=3` reached."],
+        ["WARNING", "something odd"]]
