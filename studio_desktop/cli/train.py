@@ -81,7 +81,8 @@ def run(args) -> int:
         outcome = run_training(ws, project.id, exp.id, resume=resume,
                                epochs=args.epochs if resume else None, human=not args.json)
         if outcome.exit_code != 0:
-            print(f"error: {outcome.error}", file=sys.stderr)
+            hint = f" ({outcome.hint})" if outcome.hint else ""
+            print(f"error: {outcome.error}{hint}", file=sys.stderr)
         return outcome.exit_code
 
 

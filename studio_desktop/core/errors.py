@@ -19,11 +19,13 @@ class StudioError(Exception):
         self.hint = hint
         super().__init__(str(self))
 
+    @property
+    def reason(self) -> str:
+        """The file and the reason without the hint (for places that show the hint apart)."""
+        return f"{self.path}: {self.message}" if self.path is not None else self.message
+
     def __str__(self) -> str:
-        text = f"{self.path}: {self.message}" if self.path is not None else self.message
-        if self.hint:
-            text += f" ({self.hint})"
-        return text
+        return f"{self.reason} ({self.hint})" if self.hint else self.reason
 
 
 class InvalidInput(StudioError):

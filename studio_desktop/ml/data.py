@@ -150,7 +150,12 @@ class SampleSet(Dataset):
         rec = self.records[index]
         img = self.cache.get(rec.id) if self.cache is not None else None
         if img is None:
-            img = shrink(decode(self.root / rec.file, self.detail), self.detail)
+            try:
+                img = shrink(decode(self.root / rec.file, self.detail), self.detail)
+            except InvalidInput as exc:  # name the image as the user knows it (its original file)
+                raise InvalidInput(f"{exc.message} (imported from {rec.source or rec.file})", path=exc.path,
+                                   hint="delete the image on the Dataset page or import it again, then "
+                                        "resume") from None
             if self.cache is not None:
                 self.cache.put(rec.id, img)
         return img

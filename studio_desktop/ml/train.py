@@ -49,6 +49,7 @@ class Outcome:
     exit_code: int
     summary: dict = field(default_factory=dict)
     error: str | None = None
+    hint: str | None = None
 
 
 #: run "CPU" training as this many DDP processes (exercises the multi-GPU code path on any machine;
@@ -225,7 +226,7 @@ class Run:
         self._update(status="failed", error=error, hint=hint, ended=now(), pid=None,
                         duration_s=self.exp.duration_s + (time.monotonic() - t0))
         self.emitter.emit("failed", error=error, hint=hint)
-        return Outcome("failed", 1, error=error)
+        return Outcome("failed", 1, error=error, hint=hint)
 
     def run(self) -> Outcome:
         t0 = time.monotonic()
@@ -233,7 +234,7 @@ class Run:
             self._resume_from, self._total = self._prepare_resume()
         except StudioError as exc:
             # a request that cannot be honoured leaves the experiment exactly as it was
-            self.emitter.emit("failed", error=str(exc), hint=exc.hint)
+            self.emitter.emit("failed", error=exc.reason, hint=exc.hint)
             self.emitter.close()
             return Outcome(self.exp.status, 1, error=str(exc))
         handler = _route_library_logs(self.emitter)
@@ -242,7 +243,7 @@ class Run:
         except NonFiniteLoss as exc:
             return self._fail(str(exc), NAN_HINT, t0)
         except StudioError as exc:
-            return self._fail(str(exc), exc.hint, t0)
+            return self._fail(exc.reason, exc.hint, t0)
         except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
             return self._fail(f"out of memory: {str(exc).splitlines()[0][:200]}", OOM_HINT, t0)
         except RuntimeError as exc:

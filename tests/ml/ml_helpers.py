@@ -34,7 +34,7 @@ def make_tiny_project(ws, name: str = "tiny", per_class: int = 10, size: int = 3
             rid = sha[:12]
             (store.images_dir / f"{rid}.png").write_bytes(data)
             records.append(ImageRecord(id=rid, file=f"images/{rid}.png", width=size, height=size, sha256=sha,
-                                       label=cls))
+                                       label=cls, source=f"/photos/{COLOURS.index(colour)}/{k:03d}.png"))
             assignments[rid] = "val" if val_every and k % val_every == 0 else "train"
     store.save(Dataset(images=records))
     split = Split(id="s1", name="split 1", task="classification", ratios={"train": 0.67, "val": 0.33},

@@ -232,3 +232,21 @@ def test_a_stop_inside_the_first_epoch_resumes_from_the_start(workspace, tiny_pr
     # no epoch goes missing from the curves: the partial first epoch is trained again, whole
     assert [r["epoch"] for r in svc.metrics(exp.id) if r["kind"] == "epoch"] == [1, 2]
     assert svc.get(exp.id).epochs_done == 2
+
+
+def test_an_unreadable_image_fails_the_run_naming_the_file(workspace, tiny_project):
+    from studio_desktop.core.datasets import DatasetStore
+
+    project, split = tiny_project
+    store = DatasetStore(workspace, project.id)
+    victim = next(r for r in store.load().images if split.assignments[r.id] == "train")
+    store.path_of(victim.file).write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 10)  # damaged after import
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(epochs=1))
+    outcome = run_training(workspace, project.id, exp.id)
+    failed = svc.get(exp.id)
+    assert outcome.status == failed.status == "failed"
+    assert "cannot decode image" in failed.error and victim.file.split("/")[-1] in failed.error
+    assert f"imported from {victim.source}" in failed.error and victim.source  # the name the user knows
+    assert "Traceback" not in failed.error and "Dataset page" in failed.hint
+    assert failed.hint not in failed.error  # shown once, apart
