@@ -7,18 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from format_helpers import image_maker, issue_lines
 
 from studio_desktop.core.errors import InvalidInput
 from studio_desktop.core.formats.coco import READER
 from studio_desktop.core.formats.registry import detect_format
 from studio_desktop.core.geometry import rle_decode, rle_encode
 
-
-def _img(path: Path, size=(32, 24)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (90, 120, 30)).save(path)
-    return path
+_img = image_maker((32, 24), colour=(90, 120, 30))
 
 
 def _coco(path: Path, images, annotations, categories) -> Path:
@@ -27,8 +23,7 @@ def _coco(path: Path, images, annotations, categories) -> Path:
     return path
 
 
-def _reasons(parsed) -> str:
-    return "\n".join(f"{i.file}: {i.reason} [{i.action}]" for i in parsed.issues)
+_reasons = issue_lines
 
 
 # ------------------------------------------------------------------------------- real data

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from format_helpers import image_maker, issue_lines
 from PIL import Image
 
 from studio_desktop.core.errors import InvalidInput
@@ -12,15 +13,10 @@ from studio_desktop.core.formats.dota import READER
 from studio_desktop.core.formats.registry import detect_format
 from studio_desktop.core.geometry import rbox_corners
 
-
-def _img(path: Path, size=(64, 64), mode="RGB") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new(mode, size).save(path)
-    return path
+_img = image_maker((64, 64))
 
 
-def _reasons(parsed) -> str:
-    return "\n".join(f"{i.file}: {i.reason} [{i.action}]" for i in parsed.issues)
+_reasons = issue_lines
 
 
 def test_devkit_example(real_fixtures):

@@ -6,17 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from format_helpers import image_maker, issue_lines
 
 from studio_desktop.core.errors import InvalidInput
 from studio_desktop.core.formats.labelme import READER
 from studio_desktop.core.formats.registry import detect_format
 
-
-def _img(path: Path, size=(40, 30)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size).save(path)
-    return path
+_img = image_maker((40, 30))
 
 
 def _shape(label, points, kind="polygon", group=None):
@@ -31,8 +27,7 @@ def _labelme(path: Path, image_path: str, shapes, flags=None, image_data=None) -
     return path
 
 
-def _reasons(parsed) -> str:
-    return "\n".join(f"{i.file}: {i.reason} [{i.action}]" for i in parsed.issues)
+_reasons = issue_lines
 
 
 def test_bbox_example(real_fixtures):

@@ -6,17 +6,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from format_helpers import image_maker, issue_lines
 
 from studio_desktop.core.errors import InvalidInput
 from studio_desktop.core.formats.registry import detect_format
 from studio_desktop.core.formats.voc import READER
 
-
-def _img(path: Path, size=(40, 30), mode="RGB") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new(mode, size).save(path)
-    return path
+_img = image_maker((40, 30))
 
 
 def _xml(path: Path, filename: str, objects: list[tuple], size=(40, 30), extra: str = "") -> Path:
@@ -31,8 +27,7 @@ def _xml(path: Path, filename: str, objects: list[tuple], size=(40, 30), extra: 
     return path
 
 
-def _reasons(parsed) -> str:
-    return "\n".join(f"{i.file}: {i.reason} [{i.action}]" for i in parsed.issues)
+_reasons = issue_lines
 
 
 def test_raccoon(real_fixtures):
