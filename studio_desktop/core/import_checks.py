@@ -13,11 +13,12 @@ from collections import Counter
 from shapely.geometry import Polygon
 
 from ..tasks import TaskInfo
-from .formats import ImportIssue, ParsedDataset, ParsedImage
+from .formats import BACKGROUND_REGION, IGNORE_REGION, ImportIssue, ParsedDataset, ParsedImage
 from .geometry import rbox_corners, rbox_from_corners
 from .images import ImageInfo, orient_box, orient_flat
 from .projects import class_color
 from .schemas import Box, ClassInfo, ImageRecord, Instance, Project, RotatedBox
+from .semantic_from_shapes import IGNORE, paint
 
 #: ParsedImage attribute -> the ImageRecord field (= TaskInfo.annotation) it feeds
 FIELDS = {"label": "label", "boxes": "boxes", "instances": "instances", "rboxes": "rboxes",
@@ -55,10 +56,14 @@ def merge_classes(project: Project, parsed: ParsedDataset, has_classes: bool
 class AnnotationChecker:
     """Moves annotations onto an :class:`ImageRecord`, checking them for the project's task."""
 
-    def __init__(self, task: TaskInfo, mapping: list[int], class_names: list[str]):
+    def __init__(self, task: TaskInfo, mapping: list[int], class_names: list[str],
+                 background: int | None = None, layered: bool = False):
         self.task = task
         self.mapping = mapping
         self.class_names = class_names
+        #: semantic projects: outlines are painted into masks on this background class
+        self.background = background
+        self.layered = layered
         self._issues: list[ImportIssue] = []
         self.unused: Counter[str] = Counter()
 
@@ -78,6 +83,8 @@ class AnnotationChecker:
     def _cls(self, cls: int, where: str) -> int | None:
         if 0 <= cls < len(self.mapping):
             return self.mapping[cls]
+        if self.background is not None and cls in (IGNORE_REGION, BACKGROUND_REGION):
+            return IGNORE if cls == IGNORE_REGION else self.background  # pixel values of a mask
         self._issue(where, f"unknown class id {cls} (the source lists {len(self.class_names)} classes)",
                     "dropped")
         return None
@@ -89,6 +96,8 @@ class AnnotationChecker:
             value = getattr(item, attr)
             if value is None or value == [] or value == {}:
                 continue
+            if field == "instances" and self.background is not None and item.mask_path is None:
+                continue  # outlines for a semantic project: see semantic_mask()
             if field != self.task.annotation:
                 self.unused[field] += 1
                 continue
@@ -103,6 +112,18 @@ class AnnotationChecker:
             elif attr == "targets":
                 rec.targets = {k: float(v) for k, v in value.items()}
             # mask and anomaly are filled by the importer (they need the staged mask path)
+
+    def semantic_mask(self, rec: ImageRecord, item: ParsedImage, orient: ImageInfo | None):
+        """Index mask painted from the item's outlines (checked, clipped and re-oriented like
+        instance annotations), or None when the item has none or no background is set."""
+        if self.background is None or item.mask_path is not None or not item.instances:
+            return None
+        where = str(item.path)
+        checked = [i for i in (self._instance(i, rec, where, orient) for i in item.instances) if i]
+        mask, problems = paint(checked, rec.width, rec.height, self.background, layered=self.layered)
+        for reason in problems:
+            self._issue(where, reason, "dropped")
+        return mask
 
     def _box(self, b: Box, rec: ImageRecord, where: str, orient: ImageInfo | None) -> Box | None:
         cls = self._cls(b.cls, where)

@@ -40,6 +40,7 @@ from .images import BadImage, ImageInfo, reoriented_bytes, thumbnail_from, trans
 from .import_checks import AnnotationChecker, merge_classes
 from .projects import ProjectService
 from .schemas import Anomaly, Dataset, ImageRecord, ImportEntry, Project
+from .semantic_from_shapes import BACKGROUND, needs_masks_from_shapes, with_background
 from .store import write_model
 from .workspace import Workspace
 
@@ -255,11 +256,16 @@ def import_dataset(ws: Workspace, project_id: str, source: Path, fmt: str = "aut
                 todo.append(item)
         new_project, mapping, report.classes_added, report.targets_added = merge_classes(
             project, parsed, task.has_classes)
+        background = None
+        if needs_masks_from_shapes(task.annotation, todo):
+            new_project, background, added = with_background(new_project)
+            if added:
+                report.classes_added.append(BACKGROUND)
         staged = _stage_all(todo, staging, {r.id for r in dataset.images}, progress, cancel, workers,
                             _mask_lut(mapping))
         if cancel is not None and cancel():
             raise ImportCancelled("import cancelled; the dataset was not changed")
-        checker = AnnotationChecker(task, mapping, parsed.class_names)
+        checker = AnnotationChecker(task, mapping, parsed.class_names, background, parsed.layered)
         records: list[ImageRecord] = []
         for s in staged:
             if s.duplicate:
@@ -352,6 +358,10 @@ def _record(s: StagedImage, checker: AnnotationChecker, source: Path, root: Path
     checker.apply(rec, item, s.info if oriented else None)
     if item.mask_path is not None and s.mask and checker.uses("mask"):
         rec.mask = s.mask
+    painted = checker.semantic_mask(rec, item, s.info if oriented else None)
+    if painted is not None:
+        rec.mask = f"masks/{s.id}.png"
+        Image.fromarray(painted, "L").save(staging / rec.mask, "PNG")
     if item.anomaly is not None and checker.uses("anomaly"):
         rec.anomaly = Anomaly(status=item.anomaly.status, defect=item.anomaly.defect,
                               mask=s.mask if item.anomaly_mask_path is not None else None)

@@ -9,6 +9,7 @@ import pytest
 from format_helpers import image_maker, issue_lines
 
 from studio_desktop.core.errors import InvalidInput
+from studio_desktop.core.formats import IGNORE_REGION
 from studio_desktop.core.formats.labelme import READER
 from studio_desktop.core.formats.registry import detect_format
 
@@ -66,9 +67,11 @@ def test_instance_example_groups_and_ignore(real_fixtures):
     assert sofa.box[0] == min(xs) and sofa.box[2] == max(xs)
     ignore = [i for i in parsed.issues if "__ignore__" in i.reason]
     assert len(ignore) == 1 and ignore[0].reason.startswith("2 shapes")  # said once, counted
-    # the same shapes, ungrouped, in the semantic-segmentation example: one instance per shape
+    # the same shapes, ungrouped, in the semantic-segmentation example: one instance per shape, and
+    # the two __ignore__ shapes are kept there as regions to paint 255 (as labelme2voc does)
     sem = READER.read(real_fixtures / "labelme/semantic_segmentation/data_annotated", "semantic_segmentation")
-    assert sum(len(i.instances) for i in sem.images) == 4 + 9 + 3
+    assert sum(len(i.instances) for i in sem.images) == 4 + 9 + 3 + 2
+    assert sum(x.cls == IGNORE_REGION for i in sem.images for x in i.instances) == 2 and sem.layered
 
 
 def test_classification_flags(real_fixtures):

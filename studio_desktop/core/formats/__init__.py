@@ -58,6 +58,12 @@ class ParsedImage:
     declared_size: tuple[int, int] | None = None
 
 
+#: ``Instance.cls`` of outlines that are not objects, read for semantic segmentation only:
+#: a region to leave out of training (pixel value 255) or to mark as background
+IGNORE_REGION = -1
+BACKGROUND_REGION = -2
+
+
 @dataclass
 class ParsedDataset:
     format: str
@@ -67,6 +73,9 @@ class ParsedDataset:
     issues: list[ImportIssue] = field(default_factory=list)
     #: why auto-detection chose this format (shown to the user)
     detected_because: str = ""
+    #: outlines are layers in file order (labelme: a later shape is drawn over an earlier one);
+    #: otherwise a semantic mask paints larger objects first (see core/semantic_from_shapes.py)
+    layered: bool = False
 
 
 class FormatReader(Protocol):

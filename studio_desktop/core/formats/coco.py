@@ -1,4 +1,5 @@
-"""COCO JSON reader (object detection and instance segmentation).
+"""COCO JSON reader: object detection, instance segmentation, and semantic segmentation (the
+importer paints its masks from the outlines, see ``core/semantic_from_shapes.py``).
 
 What it accepts, because real exports differ:
 
@@ -55,7 +56,7 @@ CLIP_TOLERANCE = 1.0
 
 class CocoReader:
     name = "coco"
-    tasks = ("object_detection", "instance_segmentation")
+    tasks = ("object_detection", "instance_segmentation", "semantic_segmentation")
 
     def detect(self, root: Path) -> str | None:
         listing_only = None  # an image list whose "annotations" may lie beyond the peeked head
@@ -273,10 +274,10 @@ class _CocoRead:
                                    "dropped", "dropped")
                 return
         cls = self._class(cat)
-        if self.task == "instance_segmentation":
+        if self.task in ("instance_segmentation", "semantic_segmentation"):  # semantic: painted into masks
             if not polygons and rle is None:
                 self.log.add(name, "annotation without a segmentation mask (box only): dropped "
-                                   "for instance segmentation", "dropped")
+                                   f"for {self.task.replace('_', ' ')}", "dropped")
                 return
             img.instances.append(Instance(cls=cls, polygons=polygons, rle=rle, box=list(box), iscrowd=iscrowd))
         else:

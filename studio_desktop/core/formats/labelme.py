@@ -8,12 +8,14 @@
   ``point``, ``line``, ``linestrip``, ``points`` mark no area and are reported as dropped.
   Shapes sharing a ``group_id`` *and* a label are one object with several parts (labelme's way of
   drawing an occluded object): one multi-polygon instance, or one box around all parts.
-* The label ``__ignore__`` (and ``_background_``) is skipped and said once per import.
+* The labels ``__ignore__`` and ``_background_`` are not classes: skipped (and said once per
+  import), except for semantic segmentation, where they are painted in their place, as
+  labelme2voc does (ignored pixels, background pixels).
 * Image ``flags`` that are set become tags; for a classification project the one set flag is
   the image's class (labelme's ``--flags`` classification workflow).
 * For object detection shapes become boxes; for instance segmentation, instances (polygons and
-  box); for semantic segmentation, also instances: rasterising them into an index mask is the
-  importer's job, which says "not supported for this task" where it cannot use them yet.
+  box); for semantic segmentation, also instances, which the importer paints into an index mask
+  in file order (``layered``: a later shape covers an earlier one, as in labelme).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from ..errors import InvalidInput
 from ..geometry import box_is_valid, polygon_box, polygon_is_usable
 from ..schemas import Box, Instance
-from . import ParsedDataset, ParsedImage
+from . import BACKGROUND_REGION, IGNORE_REGION, ParsedDataset, ParsedImage
 from .annotation_files import (
     IssueLog,
     display_name,
@@ -116,7 +118,7 @@ class _LabelmeRead:
             issues.append(ImportIssue(self.root.name, f"{self.ignored} shapes labelled __ignore__ or "
                                       "_background_ were not imported", "dropped"))
         return ParsedDataset(format="labelme", images=images, class_names=self.class_names, issues=issues,
-                             detected_because="labelme JSON")
+                             detected_because="labelme JSON", layered=True)
 
     # ------------------------------------------------------------------- image
 
@@ -178,7 +180,7 @@ class _LabelmeRead:
                 self.log.add(name, "shape without a label: dropped", "dropped")
                 continue
             label = label.strip()
-            if label in SKIPPED_LABELS:
+            if label in SKIPPED_LABELS and self.task != "semantic_segmentation":
                 self.ignored += 1
                 continue
             kind = shape.get("shape_type") or "polygon"
@@ -190,6 +192,10 @@ class _LabelmeRead:
             key = (label, "group", repr(group)) if group is not None else (label, "shape", i)
             objects.setdefault(key, []).append(poly)
         for (label, _, _), polys in objects.items():
+            if label in SKIPPED_LABELS:  # semantic: regions painted in their place, like labelme2voc
+                region = IGNORE_REGION if label == "__ignore__" else BACKGROUND_REGION
+                img.instances.append(Instance(cls=region, polygons=polys, box=polygon_box(polys)))
+                continue
             cls = self._class(label)
             box = polygon_box(polys)
             if self.task == "object_detection":
