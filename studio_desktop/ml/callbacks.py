@@ -51,6 +51,12 @@ def append_jsonl(path: Path, row: dict) -> None:
         fh.flush()
 
 
+def _resumable(trainer):
+    """The training loader when it can resume in mid-epoch (see ``resumable.py``), else None."""
+    loader = trainer.train_dataloader
+    return loader if hasattr(loader, "trained_batches") else None
+
+
 class ProtocolCallback(pl.Callback):
     """Progress, epoch events, metrics.jsonl, experiment.json updates, stop checks."""
 
@@ -58,7 +64,8 @@ class ProtocolCallback(pl.Callback):
     PROGRESS_HZ = 5.0
 
     def __init__(self, emitter, stop: StopFlag, *, metrics_path: Path | None, monitor: str, mode: str,
-                 on_epoch=None, best: tuple[float, int] | None = None, steps_lines: int = 10):
+                 on_epoch=None, best: tuple[float, int] | None = None, steps_lines: int = 10,
+                 stop_checkpoint: Path | None = None):
         self.emitter = emitter
         self.stop = stop
         self.metrics_path = metrics_path
@@ -68,6 +75,8 @@ class ProtocolCallback(pl.Callback):
         self.on_epoch = on_epoch
         self.best = best  # (value, epoch)
         self.steps_lines = steps_lines
+        #: where a stop in mid-epoch saves the state (last.ckpt), when the loader can resume there
+        self.stop_checkpoint = stop_checkpoint
         self.stopped_mid_epoch = False
         self._agreed = False
         self._last_emit = 0.0
@@ -112,9 +121,14 @@ class ProtocolCallback(pl.Callback):
             if loss is not None:
                 append_jsonl(self.metrics_path, {"kind": "step", "step": step, "epoch": trainer.current_epoch + 1,
                                                  "train_loss": float(loss), "time": round(time.time(), 3)})
+        loader = _resumable(trainer)
+        if loader is not None:
+            loader.trained_batches = batch_idx + 1
         if self._stop_agreed(trainer):
             trainer.should_stop = True
             self.stopped_mid_epoch = not last_of_epoch
+            if self.stopped_mid_epoch and loader is not None and self.stop_checkpoint is not None:
+                trainer.save_checkpoint(self.stop_checkpoint)  # resumes at the next batch of this epoch
 
     def _stop_agreed(self, trainer) -> bool:
         """The stop decision, the same in every process of a multi-GPU (DDP) run.
@@ -142,6 +156,9 @@ class ProtocolCallback(pl.Callback):
             return  # a partial epoch has no complete metrics; it is redone on resume
         if trainer.sanity_checking:
             return
+        loader = _resumable(trainer)
+        if loader is not None:
+            loader.trained_batches = 0  # (before the end-of-epoch checkpoints are written)
         epoch = trainer.current_epoch + 1
         metrics: dict[str, float] = {}
         if pl_module._loss_count:

@@ -31,6 +31,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..core.errors import InvalidInput
 from ..core.schemas import ImageRecord
+from .resumable import ResumableLoader
 
 # torchvision 0.29 deprecates torchvision.io in favour of torchcodec (not installed here); it works
 # and is the fastest decoder available, so the per-call warning is noise.
@@ -207,11 +208,16 @@ class StudioDataModule(pl.LightningDataModule):
 
     def _loader(self, subset: str, shuffle: bool) -> DataLoader:
         ds = self.sets[subset]
-        gen = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, generator=gen,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          drop_last=shuffle and drops_last(len(ds), self.batch_size),
-                          pin_memory=torch.cuda.is_available())
+        common = dict(batch_size=self.batch_size, num_workers=self.num_workers,
+                      persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+                      drop_last=shuffle and drops_last(len(ds), self.batch_size))
+        if not shuffle:
+            return DataLoader(ds, **common)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # several GPUs: Lightning shards the data with its DistributedSampler (a stop there
+            # goes back to the end of the last whole epoch)
+            return DataLoader(ds, shuffle=True, generator=torch.Generator().manual_seed(self.seed), **common)
+        return ResumableLoader(ds, seed=self.seed, **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

@@ -48,11 +48,25 @@ class StudioModule(pl.LightningModule):
         return self.model(x)
 
     # ------------------------------------------------------------------ train
+    def on_train_start(self) -> None:
+        for m in self.frozen:  # also when a resumed run starts in mid-epoch (no epoch start then)
+            m.eval()
+
     def on_train_epoch_start(self) -> None:
         for m in self.frozen:  # frozen stages keep their pretrained batch-norm statistics
             m.eval()
         self._loss_sum = torch.zeros((), device=self.device)
         self._loss_count = 0
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # the running training loss of the epoch: a run stopped in mid-epoch reports the whole
+        # epoch's mean when it goes on
+        checkpoint["studio_epoch_loss"] = {"sum": float(self._loss_sum), "count": self._loss_count}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("studio_epoch_loss") or {}
+        self._loss_sum = torch.tensor(float(state.get("sum", 0.0)))
+        self._loss_count = int(state.get("count", 0))
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -123,7 +137,9 @@ class StudioModule(pl.LightningModule):
         process takes its share of the batches, so a schedule counted from the whole loader
         would stop halfway through its curve."""
         trainer = self._trainer
-        if trainer is not None and trainer.max_epochs and trainer.max_epochs > 0:
+        # (only then: asking Lightning sets the data up before a resumed run's loader position is
+        # restored, so a single-process run counts its own loader's batches)
+        if trainer is not None and trainer.world_size > 1 and trainer.max_epochs and trainer.max_epochs > 0:
             total = trainer.estimated_stepping_batches
             if math.isfinite(total) and total > 0:
                 return max(1, math.ceil(total / trainer.max_epochs))

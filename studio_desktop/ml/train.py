@@ -276,9 +276,9 @@ class Run:
         ckpt = self.svc.checkpoint(self.exp.id)
         if self.exp.status == "running":
             raise InvalidInput(f"experiment '{self.exp.name}' is already running")
-        if self.exp.epochs_done == 0:
-            # stopped or killed inside its first epoch: nothing complete to continue, so it trains
-            # again from the start (a mid-epoch state would lose the rest of that epoch's curve)
+        if self.exp.epochs_done == 0 and not ckpt.exists():
+            # killed inside its first epoch (a stop saves its place): nothing to continue, so it
+            # trains again from the start
             for kind in ("last", "best"):
                 self.svc.checkpoint(self.exp.id, kind).unlink(missing_ok=True)
             _truncate_metrics(self.folder / "metrics.jsonl", 0)
@@ -353,10 +353,9 @@ class Run:
         elapsed = time.monotonic() - t0
         if self.stop.requested():
             last = self.svc.checkpoint(self.exp.id)
-            # last.ckpt from the end of the last complete epoch is kept: resuming from a mid-epoch
-            # state with a non-resumable data order is unreliable (Lightning warns, and a resumed
-            # first epoch went missing from the curves), so the partial epoch is redone. A run
-            # stopped inside its first epoch has none: resuming it starts again.
+            # last.ckpt holds the place in the epoch where the stop came (the protocol callback
+            # saved it after that step; the loader resumes at the next batch). With several GPUs
+            # the data order cannot resume mid-epoch: last.ckpt is the end of the last whole epoch.
             if last.exists():
                 self.emitter.emit("artifact", kind="checkpoint", path=str(last))
             self._update(status="stopped", ended=now(), pid=None,
@@ -395,6 +394,7 @@ class Run:
         best = (self.exp.best.value, self.exp.best.epoch) if self.exp.best is not None and self.resume else None
         metrics_path = self.folder / "metrics.jsonl" if self.rank0 else None  # DDP: one writer
         protocol = ProtocolCallback(self.emitter, self.stop, metrics_path=metrics_path,
+                                    stop_checkpoint=self.svc.checkpoint(self.exp.id) if self.rank0 else None,
                                     monitor=self._monitor, mode=mode, on_epoch=self._on_epoch, best=best)
         # best.ckpt: the best epoch by the task's primary metric; last.ckpt: every epoch's end (a
         # ModelCheckpoint with save_last only writes last.ckpt when best improves, hence two).

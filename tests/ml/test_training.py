@@ -205,33 +205,73 @@ def test_out_of_memory_fails_with_a_hint_and_keeps_the_last_epoch(workspace, tin
     assert last["event"] == "failed" and last["hint"] == failed.hint
 
 
-def test_a_stop_inside_the_first_epoch_resumes_from_the_start(workspace, tiny_project, monkeypatch):
+@pytest.mark.parametrize("stop_step", [2, 5])  # 3 steps an epoch: epoch 1, or epoch 2
+def test_a_stop_in_mid_epoch_resumes_at_the_next_image_of_that_epoch(workspace, tiny_project, monkeypatch,
+                                                                      stop_step):
+    import torch
+
     from studio_desktop.ml.callbacks import StopFlag
+    from studio_desktop.ml.data import SampleSet
     from studio_desktop.ml.tasks.classification import ClassificationHead
+
+    project, split = tiny_project
+    train_ids = {k for k, v in split.assignments.items() if v == "train"}
+    svc = ExperimentService(workspace, project.id)
+    exp = svc.create(tiny_config(epochs=3))  # 18 training images, batches of 8: 8 + 8 + 2
+    stop = StopFlag()
+    batches: list[list[str]] = []  # training batches as image ids, in the order trained
+    real_items, real_loss = SampleSet.__getitems__, ClassificationHead.loss
+
+    def record(self, indices):
+        if {self.records[i].id for i in indices} <= train_ids:
+            batches.append([self.records[i].id for i in indices])
+        return real_items(self, indices)
+
+    def stopping_loss(self, outputs, targets):
+        stopping_loss.n += torch.is_grad_enabled()
+        if stopping_loss.n == stop_step:
+            stop.set("test stop")
+        return real_loss(self, outputs, targets)
+
+    stopping_loss.n = 0
+    monkeypatch.setattr(SampleSet, "__getitems__", record)
+    monkeypatch.setattr(ClassificationHead, "loss", stopping_loss)
+    assert run_training(workspace, project.id, exp.id, stop=stop).status == "stopped"
+    stopped = svc.get(exp.id)
+    assert stopped.epochs_done == (stop_step - 1) // 3 and svc.resumable(exp.id)
+    trained = batches[:stop_step]  # (the loader may have fetched one batch ahead)
+    monkeypatch.setattr(ClassificationHead, "loss", real_loss)
+    batches.clear()
+    outcome = run_training(workspace, project.id, exp.id, resume=True)
+    assert outcome.status == "completed", outcome.error
+    # every epoch trains on each image exactly once, the interrupted one included
+    k = (stop_step - 1) // 3  # whole epochs before the stop
+    epochs = ([trained[3 * i:3 * i + 3] for i in range(k)] + [trained[3 * k:] + batches[:1]]
+              + [batches[j:j + 3] for j in range(1, len(batches), 3)])
+    assert len(epochs) == 3
+    for epoch in epochs:
+        assert sorted(i for batch in epoch for i in batch) == sorted(train_ids)
+    assert len(batches[0]) == 2  # the resumed epoch goes on with its last batch (16 of 18 done)
+    rows = [r for r in svc.metrics(exp.id) if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and svc.get(exp.id).epochs_done == 3
+    assert "not resumable" not in (svc.folder(exp.id) / "train.log").read_text()  # Lightning's warning
+
+
+def test_a_run_killed_in_its_first_epoch_resumes_from_the_start(workspace, tiny_project):
+    import subprocess
+    import sys
 
     project, _ = tiny_project
     svc = ExperimentService(workspace, project.id)
-    exp = svc.create(tiny_config(epochs=2))
-    stop = StopFlag()
-    real = ClassificationHead.loss
-
-    def stop_at_second_step(self, outputs, targets):
-        stop_at_second_step.n += 1
-        if stop_at_second_step.n == 2:
-            stop.set("test stop")
-        return real(self, outputs, targets)
-
-    stop_at_second_step.n = 0
-    monkeypatch.setattr(ClassificationHead, "loss", stop_at_second_step)
-    assert run_training(workspace, project.id, exp.id, stop=stop).status == "stopped"
-    stopped = svc.get(exp.id)
-    assert stopped.epochs_done == 0 and svc.resumable(exp.id)
-    monkeypatch.setattr(ClassificationHead, "loss", real)
+    exp = svc.create(tiny_config(epochs=1))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    svc.update(exp.id, status="running", pid=dead.pid)  # killed before any checkpoint
+    svc.reconcile()
+    assert svc.get(exp.id).status == "interrupted" and svc.resumable(exp.id)
     outcome = run_training(workspace, project.id, exp.id, resume=True)
     assert outcome.status == "completed", outcome.error
-    # no epoch goes missing from the curves: the partial first epoch is trained again, whole
-    assert [r["epoch"] for r in svc.metrics(exp.id) if r["kind"] == "epoch"] == [1, 2]
-    assert svc.get(exp.id).epochs_done == 2
+    assert [r["epoch"] for r in svc.metrics(exp.id) if r["kind"] == "epoch"] == [1]
 
 
 def test_an_unreadable_image_fails_the_run_naming_the_file(workspace, tiny_project):
