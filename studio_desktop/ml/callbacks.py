@@ -5,7 +5,8 @@ validation metrics, learning rate), appends ``metrics.jsonl``, keeps experiment.
 ``epochs_done`` / ``best`` / ``last_metrics`` current, and checks for a stop request after
 every step: the STOP file in the experiment folder, a ``stop`` line on stdin, the parent
 process gone, or Ctrl+C all set the same :class:`StopFlag`; the trainer then stops after the
-step and the caller saves ``last.ckpt``.
+step, and ``last.ckpt`` is saved right there with the loader's place in the epoch (see
+``resumable.py``), so a resumed run goes on with the next batch.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class ProtocolCallback(pl.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self._stopping(trainer) and self.stopped_mid_epoch:
-            return  # a partial epoch has no complete metrics; it is redone on resume
+            return  # a partial epoch has no complete metrics yet; a resumed run finishes it
         if trainer.sanity_checking:
             return
         loader = _resumable(trainer)
