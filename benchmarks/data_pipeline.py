@@ -1,6 +1,7 @@
 """Data pipeline throughput: images/s our DataModule delivers vs raw ``torchvision.io.decode_jpeg``.
 
-Same JPEG files, same process, same run. The DataModule does everything training needs
+Same JPEG files, same process, same run; medians of three first epochs (new DataModules) and
+of two later ones. The DataModule does everything training needs
 (decode, shrink, the classification default augmentations, letterbox, normalise, batch); the
 baseline only decodes. The first epoch ("cold") decodes every file; later epochs ("warm") are
 served from the in-memory cache of pre-shrunk images, so they are faster than decoding at all.
@@ -82,7 +83,7 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     w, h = (int(v) for v in args.photo.split("x"))
-    n = 48 if args.quick else 200
+    n = 48 if args.quick else 300
     cfg = defaults_for("classification")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,14 +91,19 @@ def main() -> None:
         records = make_photos(folder, n, w, h)
         raw_decode(folder, records[:8])  # warm the decoder and the page cache alike
         raw = statistics.median(raw_decode(folder, records) for _ in range(3))
+
+        def module(threads: int) -> StudioDataModule:
+            # a new DataModule each time: its first epoch really decodes every file
+            return StudioDataModule({"train": records}, folder, lambda r: r.label,
+                                    train_transform=build_transforms(cfg.augmentations, args.size, train=True),
+                                    eval_transform=build_transforms([], args.size, train=False), size=args.size,
+                                    batch_size=cfg.batch_size, num_workers=0, seed=0,
+                                    zoom=zooms(cfg.augmentations), threads=threads)
+
         for threads in (1, decode_threads()):
-            # a new DataModule per case: its first epoch really decodes every file
-            dm = StudioDataModule({"train": records}, folder, lambda r: r.label,
-                                  train_transform=build_transforms(cfg.augmentations, args.size, train=True),
-                                  eval_transform=build_transforms([], args.size, train=False), size=args.size,
-                                  batch_size=cfg.batch_size, num_workers=0, seed=0, zoom=zooms(cfg.augmentations),
-                                  threads=threads)
-            cold = pipeline_epoch(dm)
+            cold = statistics.median(pipeline_epoch(module(threads)) for _ in range(3))  # 3 first epochs
+            dm = module(threads)
+            pipeline_epoch(dm)
             warm = statistics.median(pipeline_epoch(dm) for _ in range(2))
             rows.append((threads, cold, warm))
     print(f"{n} JPEG files of {w}x{h}, input size {args.size}, augmentations: "
