@@ -14,6 +14,7 @@ from ..core.errors import InvalidInput
 from ..core.experiments import ExperimentService, apply_settings, defaults_for, resolve_split
 from ..core.procs import EXPERIMENT_ENV, is_secondary_rank
 from ..core.projects import ProjectService
+from ..tasks import training_unavailable
 from .common import open_workspace
 
 
@@ -52,6 +53,8 @@ def run(args) -> int:
         return _run_secondary_rank(args)
     with open_workspace(args, write=True) as ws:
         project = ProjectService(ws).get(args.project)
+        if (why := training_unavailable(project.task)) is not None:
+            raise InvalidInput(why)  # before an experiment is created for nothing
         svc = ExperimentService(ws, project.id)
         svc.reconcile()
         if args.resume:

@@ -31,6 +31,9 @@ class TaskInfo:
     #: whether the task has classes (regression does not)
     has_classes: bool = True
     example: str = ""
+    #: whether this version can train it (a task head in ml/tasks; kept in step by a test), so the
+    #: GUI and the CLI say so before an experiment is set up, without importing torch
+    trainable: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -44,6 +47,7 @@ TASKS: dict[str, TaskInfo] = {
             "You label images by sorting them into one folder per class or with a CSV file."),
         annotation="label",
         import_formats=("folder", "csv", "zip"),
+        trainable=True,
         metrics=("accuracy", "precision_macro", "recall_macro", "f1_macro"),
         primary_metric="accuracy",
         icon="classification.svg",
@@ -158,3 +162,14 @@ def get_task(task_id: str) -> TaskInfo:
 
 def task_ids() -> list[str]:
     return list(TASKS)
+
+
+def training_unavailable(task_id: str) -> str | None:
+    """Why a project of this task cannot be trained yet (one line for the user), or None."""
+    task = get_task(task_id)
+    if task.trainable:
+        return None
+    can = ", ".join(t.display_name.lower() for t in TASKS.values() if t.trainable)
+    return (f"training {task.display_name.lower()} models is not available yet in this version of AI Studio "
+            f"(it can train: {can}); import, check and split the data now, and train it in a later version")
+

@@ -124,3 +124,10 @@ def test_augment_preview_job_writes_pngs(workspace_dir, tmp_path, capsys):
     assert run(["--workspace", str(workspace_dir), "augment-preview", project.name, "--config-json",
                 '{"lr": -1}', "--out", str(out)]) == 1
     assert "invalid training setting 'lr'" in capsys.readouterr().err
+
+
+def test_the_registry_says_trainable_exactly_for_the_tasks_with_a_head():
+    from studio_desktop.ml.tasks import HEADS
+    from studio_desktop.tasks import TASKS
+
+    assert {t for t, info in TASKS.items() if info.trainable} == set(HEADS)

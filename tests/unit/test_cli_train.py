@@ -54,3 +54,12 @@ def test_train_end_to_end_json_and_resume(sample_project):
     (exp_json,) = sample_project.glob("projects/*/experiments/*/experiment.json")
     stored = json.loads(exp_json.read_text())
     assert stored["status"] == "completed" and stored["epochs_done"] == 3  # a refused resume changes nothing
+
+
+def test_a_task_without_training_is_refused_before_an_experiment_exists(tmp_path):
+    ws = tmp_path / "ws"
+    assert studio(ws, "project", "create", "cells", "--task", "object_detection").returncode == 0
+    res = studio(ws, "train", "cells")
+    assert res.returncode == 1
+    assert res.stderr.strip().startswith("error: training object detection models is not available yet")
+    assert not list(ws.glob("projects/*/experiments/*"))

@@ -45,3 +45,12 @@ def test_registry_imports_without_torch_or_qt():
             "bad = [m for m in ('torch', 'PySide6', 'torchvision') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_untrainable_tasks_say_so_in_one_line():
+    from studio_desktop.tasks import TASKS, training_unavailable
+
+    assert training_unavailable("classification") is None
+    why = training_unavailable("object_detection")
+    assert why.startswith("training object detection models is not available yet") and "classification" in why
+    assert all((training_unavailable(t) is None) == info.trainable for t, info in TASKS.items())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ...core.errors import InvalidInput
 from ...core.schemas import Project
 from ...core.train_config import TrainConfig
+from ...tasks import training_unavailable
 from .base import TaskHead
 from .classification import ClassificationHead
 
@@ -21,7 +22,7 @@ HEADS: dict[str, type[TaskHead]] = {
 def make_head(project: Project, config: TrainConfig) -> TaskHead:
     cls = HEADS.get(project.task)
     if cls is None:
-        raise InvalidInput(f"training {project.task} models is not available yet in this version of AI Studio")
+        raise InvalidInput(training_unavailable(project.task) or f"no task head for {project.task}")
     return cls(project, config)
 
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ....core.errors import StudioError
 from ....core.procs import request_stop
+from ....tasks import training_unavailable
 from ..placeholder import MessagePanel
 from .augment_editor import AugmentationEditor
 from .config_form import ConfigForm
@@ -190,6 +191,10 @@ class TrainingPage(QWidget):
             self._show_panel("Training", str(exc), "Go to the Project page", "project")
             return
         self._reconcile_and_reattach()
+        if (why := training_unavailable(project.task)) is not None:
+            self._show_panel("Training is not available for this task yet", why[0].upper() + why[1:] + ".",
+                             "Go to the Split page", "split")
+            return
         splits = self.controller.splits()
         if not splits:
             self._show_panel("Training needs a split",
