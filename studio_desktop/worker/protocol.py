@@ -121,11 +121,18 @@ def _human(r: dict) -> str:
     if ev == "completed":
         s = r.get("summary") or {}
         best = s.get("best") or {}
-        return f"completed: best {best.get('metric')}={best.get('value')} at epoch {best.get('epoch')}"
+        value = best.get("value")
+        text = (f"completed: best {best.get('metric')}={value:.4g} at epoch {best.get('epoch')}"
+                if isinstance(value, float) else "completed")
+        test = s.get("test") or {}
+        if isinstance(test.get(best.get("metric")), float):
+            text += f"; on the test images {best['metric']}={test[best['metric']]:.4g} (best.ckpt)"
+        return text
     if ev == "failed":
         return f"failed: {r.get('error')}" + (f" ({r['hint']})" if r.get("hint") else "")
     if ev == "stopped":
-        return f"stopped after epoch {r.get('epoch')}; resume with `studio train --resume`"
+        return (f"stopped ({r.get('epoch')} whole epochs done, the place in the epoch saved); go on with "
+                "`studio train PROJECT --resume EXPERIMENT`")
     return ""
 
 

@@ -46,11 +46,14 @@ def test_human_mode_prints_readable_lines(tmp_path):
     em.emit("epoch", epoch=3, metrics={"train_loss": 0.25, "val_accuracy": 0.9})
     em.emit("progress", step=1, total=2, eta_s=0.0)
     em.emit("failed", error="loss became NaN at epoch 1 step 2", hint="lower the learning rate")
+    em.emit("completed", summary={"best": {"metric": "accuracy", "value": 1 / 3, "epoch": 2},
+                                  "test": {"accuracy": 0.9666666666}})
     text = out.getvalue()
     assert "epoch 3: train_loss=0.25  val_accuracy=0.9" in text
     assert "failed: loss became NaN at epoch 1 step 2 (lower the learning rate)" in text
+    assert "completed: best accuracy=0.3333 at epoch 2; on the test images accuracy=0.9667 (best.ckpt)" in text
     assert "progress" not in text
-    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 3  # the file keeps JSON
+    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 4  # the file keeps JSON
 
 
 def test_library_chatter_reaches_the_log_without_the_noise(tmp_path):
