@@ -30,3 +30,20 @@ def test_masks_pad_with_background_and_boxes_shift():
     assert tuple(img[:, 5, 0].tolist()) == BORDER_FILL and img[0, 5, 10] == 9
     assert msk.shape == (32, 32) and msk[:, :8].sum() == 0 and msk[:, 8:24].all()
     assert box.tolist() == [[8, 0, 24, 32]]
+
+
+def test_rotation_corners_take_the_border_colour_too():
+    from studio_desktop.core.train_config import AugmentationStep
+
+    torch.manual_seed(0)
+    rotate = build_transforms([AugmentationStep(name="rotation", params={"degrees": 40})], 64, train=True,
+                              normalize=False)
+    white = tv_tensors.Image(torch.full((3, 64, 64), 255, dtype=torch.uint8))
+    for _ in range(5):
+        out = rotate(white)
+        corner = (out[:, 0, 0] * 255).round().tolist()
+        if corner != [255.0, 255.0, 255.0]:  # (an angle near 0 leaves the corner inside the image)
+            assert tuple(int(c) for c in corner) == BORDER_FILL
+            break
+    else:
+        raise AssertionError("five rotations of up to 40 degrees never uncovered a corner")
