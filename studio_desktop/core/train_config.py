@@ -389,7 +389,7 @@ _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: Classification defaults when no pretrained weights are on this computer (offline, from scratch).
 #: Measured with benchmarks/classification_accuracy.py on the default shapes sample (300 images,
-#: 240 train, 30 test): seeds 0-4 gave 150 of 150 test images right, 42-49 s of `studio train`
+#: 240 train, 30 test): seeds 0-4 gave 150 of 150 test images right, 37-49 s of `studio train`
 #: each on a 2-core CPU. Small batches give enough update steps on small datasets; the higher
 #: learning rate suits a small network with batch norm.
 _FROM_SCRATCH: dict[str, dict[str, Any]] = {
