@@ -55,6 +55,26 @@ class FakeReader:
         return self.parsed
 
 
+def _import_exif_photo_with_a_box(workspace, projects, tmp_path, monkeypatch, orientation: int,
+                                  red_object: bool = False) -> DatasetStore:
+    """A 60x40 JPEG stored with EXIF ``orientation``, declaring its raw size, with one box at
+    (10, 5)-(20, 15) (red there when ``red_object``), imported into a detection project."""
+    raw = Image.new("RGB", (60, 40), (0, 0, 0))
+    if red_object:
+        raw.paste((255, 0, 0), (10, 5, 20, 15))  # the object, in the raw (stored) frame
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = orientation
+    path = tmp_path / "src" / "photo.jpg"
+    path.parent.mkdir()
+    raw.save(path, "JPEG", exif=exif.tobytes(), quality=95)
+    parsed = ParsedDataset("fake", class_names=["thing"], images=[
+        ParsedImage(path=path, boxes=[Box(cls=0, x1=10, y1=5, x2=20, y2=15)], declared_size=(60, 40))])
+    monkeypatch.setitem(FORMATS, "fake", FakeReader(parsed))
+    p = projects.create("P", "object_detection")
+    import_dataset(workspace, p.id, tmp_path / "src", fmt="fake")
+    return DatasetStore(workspace, p.id)
+
+
 @pytest.fixture
 def projects(workspace):
     return ProjectService(workspace)
@@ -131,19 +151,7 @@ def test_colour_modes_import_and_thumbnail_as_rgb(workspace, projects, tmp_path)
 
 
 def test_exif_rotated_jpeg_moves_its_box(workspace, projects, tmp_path, monkeypatch):
-    raw = Image.new("RGB", (60, 40), (0, 0, 0))
-    raw.paste((255, 0, 0), (10, 5, 20, 15))  # the object, in the raw (stored) frame
-    exif = Image.Exif()
-    exif[ORIENTATION_TAG] = 6
-    path = tmp_path / "src" / "rot.jpg"
-    path.parent.mkdir()
-    raw.save(path, "JPEG", exif=exif.tobytes(), quality=95)
-    parsed = ParsedDataset("fake", class_names=["thing"], images=[
-        ParsedImage(path=path, boxes=[Box(cls=0, x1=10, y1=5, x2=20, y2=15)], declared_size=(60, 40))])
-    monkeypatch.setitem(FORMATS, "fake", FakeReader(parsed))
-    p = projects.create("P", "object_detection")
-    import_dataset(workspace, p.id, tmp_path / "src", fmt="fake")
-    store = DatasetStore(workspace, p.id)
+    store = _import_exif_photo_with_a_box(workspace, projects, tmp_path, monkeypatch, 6, red_object=True)
     rec = store.load().images[0]
     assert (rec.width, rec.height) == (40, 60)
     b = rec.boxes[0]
@@ -160,18 +168,8 @@ def test_flipped_exif_keeps_boxes_drawn_on_the_upright_image(workspace, projects
                                                             orientation):
     """Flips and 180° keep the size, so a declared size cannot tell the raw frame from the upright
     one; annotation tools (labelme, CVAT) show the upright image, so boxes are taken as drawn."""
-    raw = Image.new("RGB", (60, 40), (0, 0, 0))
-    exif = Image.Exif()
-    exif[ORIENTATION_TAG] = orientation
-    path = tmp_path / "src" / "flip.jpg"
-    path.parent.mkdir()
-    raw.save(path, "JPEG", exif=exif.tobytes(), quality=95)
-    parsed = ParsedDataset("fake", class_names=["thing"], images=[
-        ParsedImage(path=path, boxes=[Box(cls=0, x1=10, y1=5, x2=20, y2=15)], declared_size=(60, 40))])
-    monkeypatch.setitem(FORMATS, "fake", FakeReader(parsed))
-    p = projects.create("P", "object_detection")
-    import_dataset(workspace, p.id, tmp_path / "src", fmt="fake")
-    b = DatasetStore(workspace, p.id).load().images[0].boxes[0]
+    store = _import_exif_photo_with_a_box(workspace, projects, tmp_path, monkeypatch, orientation)
+    b = store.load().images[0].boxes[0]
     assert (b.x1, b.y1, b.x2, b.y2) == (10, 5, 20, 15)
 
 
