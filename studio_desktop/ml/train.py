@@ -57,7 +57,7 @@ class Outcome:
 CPU_DDP_ENV = "STUDIO_CPU_DDP_PROCESSES"
 
 
-def _cpu(log) -> dict:
+def _cpu() -> dict:
     n = int(os.environ.get(CPU_DDP_ENV, "1") or 1)
     if n > 1:
         return {"accelerator": "cpu", "devices": n, "strategy": "ddp"}
@@ -67,7 +67,7 @@ def _cpu(log) -> dict:
 def trainer_device(device: str, log) -> dict:
     """Lightning accelerator/devices/strategy for the config's device setting."""
     if device == "cpu":
-        return _cpu(log)
+        return _cpu()
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise InvalidInput("invalid training setting 'device': no CUDA GPU is available on this computer; "
@@ -83,7 +83,7 @@ def trainer_device(device: str, log) -> dict:
         return {"accelerator": "gpu", "devices": n, "strategy": "ddp" if n > 1 else "auto"}
     if device == "mps" and torch.backends.mps.is_available():
         return {"accelerator": "mps", "devices": 1}
-    return _cpu(log)
+    return _cpu()
 
 
 def precision_for(dev: dict, mixed: bool, log) -> str:
@@ -236,7 +236,7 @@ class Run:
             # a request that cannot be honoured leaves the experiment exactly as it was
             self.emitter.emit("failed", error=exc.reason, hint=exc.hint)
             self.emitter.close()
-            return Outcome(self.exp.status, 1, error=str(exc))
+            return Outcome(self.exp.status, 1, error=exc.reason, hint=exc.hint)
         handler = _route_library_logs(self.emitter)
         try:
             return self._run(t0)
