@@ -51,6 +51,7 @@ class StudioModule(pl.LightningModule):
     def on_train_start(self) -> None:
         for m in self.frozen:  # also when a resumed run starts in mid-epoch (no epoch start then)
             m.eval()
+        self._loss_sum = self._loss_sum.to(self.device)  # (restored from a checkpoint on the CPU)
 
     def on_train_epoch_start(self) -> None:
         for m in self.frozen:  # frozen stages keep their pretrained batch-norm statistics
