@@ -208,6 +208,17 @@ class CurvesPanel(QWidget):
                     symbol="o" if len(xs) < 30 else None, symbolSize=4)
                 self._items[skey] = item
             item.setData(list(xs), list(ys))
+        self._fit_fraction_axis()
+
+    def _fit_fraction_axis(self) -> None:
+        """Scores between 0 and 1 (accuracy, F1...) get the whole 0-1 axis: an auto range that
+        zooms onto 0.99-1.0 makes a converged run look noisy and crowds the tick labels."""
+        values = [y for (_, key), (_, ys) in self._series.items() if plot_of(key) == "metrics" for y in ys]
+        plot = self.plots["metrics"].plotItem
+        if values and all(0.0 <= v <= 1.0 for v in values):
+            plot.setYRange(0.0, 1.0, padding=0.03)
+        else:
+            plot.enableAutoRange(axis="y")
 
     def redraw_now(self) -> None:
         """Draw all buffered points immediately (tests, screenshots)."""

@@ -89,6 +89,10 @@ class ResultsPanel(QWidget):
         split.addWidget(self.log)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
+        # initial 4:1 share: the plots are built after the page appears, so their size hint
+        # does not count when the splitter first divides the space
+        split.setSizes([800, 200])
+        self.split = split
         lay.addWidget(split, 1)
 
         self.job = None

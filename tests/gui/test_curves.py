@@ -1,0 +1,24 @@
+"""The curves panel: plots built over a few event-loop turns, points buffered meanwhile, and
+scores between 0 and 1 shown on the whole 0-1 axis."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+def test_points_wait_for_the_plots_then_scores_use_the_whole_axis(qtbot):
+    from studio_desktop.gui.widgets.curves import CurvesPanel
+
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    for epoch, acc in ((1, 0.991), (2, 0.995), (3, 1.0)):
+        panel.add_point(epoch, {"train_loss": 1.0 / epoch, "val_accuracy": acc, "lr": 0.01})
+    qtbot.waitUntil(lambda: panel.point_count() == 9, timeout=5000)  # built, then drawn
+    low, high = panel.plots["metrics"].plotItem.viewRange()[1]
+    assert low < 0.0 and 1.0 < high < 1.1  # not zoomed onto 0.99-1.0
+    panel.add_point(4, {"val_mae": 12.5})  # a score that is not a fraction: automatic range again
+    panel.redraw_now()
+    qtbot.waitUntil(lambda: panel.plots["metrics"].plotItem.viewRange()[1][1] > 10, timeout=5000)
