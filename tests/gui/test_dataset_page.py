@@ -278,16 +278,22 @@ def _fake_import(monkeypatch, tmp_path, body: str) -> None:
                         lambda *a: (sys.executable, [str(script)]))
 
 
-def test_cancel_terminates_a_running_import(qtbot, ctx, workspace, tmp_path, monkeypatch):
-    _fake_import(monkeypatch, tmp_path,
-                 "print(json.dumps({'event': 'started'}), flush=True)\n"
-                 "print(json.dumps({'event': 'progress', 'step': 3, 'total': 10, 'eta_s': 65}), flush=True)\n"
-                 "time.sleep(60)\n")
+def _start_import(qtbot, ctx, workspace, tmp_path):
+    """A 2-image detection project on the Dataset page, its import dialog started on ``tmp_path``."""
     project, _store = detection_project(workspace, n=2)
     page = _page(qtbot, ctx)
     _open(qtbot, page, ctx, project)
     dialog = page.open_import(tmp_path)
     qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    return page, dialog
+
+
+def test_cancel_terminates_a_running_import(qtbot, ctx, workspace, tmp_path, monkeypatch):
+    _fake_import(monkeypatch, tmp_path,
+                 "print(json.dumps({'event': 'started'}), flush=True)\n"
+                 "print(json.dumps({'event': 'progress', 'step': 3, 'total': 10, 'eta_s': 65}), flush=True)\n"
+                 "time.sleep(60)\n")
+    page, dialog = _start_import(qtbot, ctx, workspace, tmp_path)
     qtbot.waitUntil(lambda: dialog.progress.maximum() == 10 and dialog.progress.value() == 3, timeout=10000)
     assert "3 of 10 files" in dialog.status.text() and "1:05" in dialog.status.text()
     assert not dialog.import_button.isEnabled() and not dialog.source.isEnabled()
@@ -301,11 +307,7 @@ def test_a_failed_import_shows_its_reason_and_stays_open(qtbot, ctx, workspace, 
     _fake_import(monkeypatch, tmp_path,
                  "print(json.dumps({'event': 'failed', 'error': 'x.json: not a COCO file', "
                  "'hint': 'choose the format'}), flush=True)\nsys.exit(2)\n")
-    project, _store = detection_project(workspace, n=2)
-    page = _page(qtbot, ctx)
-    _open(qtbot, page, ctx, project)
-    dialog = page.open_import(tmp_path)
-    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    page, dialog = _start_import(qtbot, ctx, workspace, tmp_path)
     qtbot.waitUntil(lambda: "not a COCO file" in dialog.status.text(), timeout=10000)
     assert "choose the format" in dialog.status.text() and dialog.isVisible() and dialog.import_button.isEnabled()
     dialog.reject()
