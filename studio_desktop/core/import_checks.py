@@ -16,8 +16,8 @@ from ..tasks import TaskInfo
 from .formats import BACKGROUND_REGION, IGNORE_REGION, ImportIssue, ParsedDataset, ParsedImage
 from .geometry import rbox_corners, rbox_from_corners
 from .images import ImageInfo, orient_box, orient_flat
-from .projects import class_color
-from .schemas import Box, ClassInfo, ImageRecord, Instance, Project, RotatedBox
+from .projects import new_class
+from .schemas import Box, ImageRecord, Instance, Project, RotatedBox
 from .semantic_from_shapes import IGNORE, paint
 
 #: ParsedImage attribute -> the ImageRecord field (= TaskInfo.annotation) it feeds
@@ -40,9 +40,8 @@ def merge_classes(project: Project, parsed: ParsedDataset, has_classes: bool
         for name in parsed.class_names:
             key = name.strip().casefold()
             if key not in by_name:
-                new_id = max((c.id for c in classes), default=-1) + 1
-                classes.append(ClassInfo(id=new_id, name=name.strip(), color=class_color(new_id)))
-                by_name[key] = new_id
+                classes.append(new_class(classes, name.strip()))
+                by_name[key] = classes[-1].id
                 added.append(name.strip())
             mapping.append(by_name[key])
     targets = list(project.target_names)

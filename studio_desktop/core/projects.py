@@ -37,6 +37,12 @@ def make_classes(names: list[str]) -> list[ClassInfo]:
     return [ClassInfo(id=i, name=n, color=class_color(i)) for i, n in enumerate(names)]
 
 
+def new_class(classes: list[ClassInfo], name: str) -> ClassInfo:
+    """A class to append to ``classes``: the next free id and its palette colour."""
+    new_id = max((c.id for c in classes), default=-1) + 1
+    return ClassInfo(id=new_id, name=name, color=class_color(new_id))
+
+
 @dataclass(frozen=True)
 class ProjectSummary:
     """What the Project page and ``project list`` show for one project."""

@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .geometry import rle_decode, rle_from_polygons
-from .projects import class_color
-from .schemas import ClassInfo, Instance, Project
+from .projects import new_class
+from .schemas import Instance, Project
 
 BACKGROUND = "background"
 #: mask value of pixels training leaves out
@@ -35,9 +35,8 @@ def with_background(project: Project) -> tuple[Project, int, bool]:
     for c in project.classes:
         if c.name.strip().casefold() == BACKGROUND:
             return project, c.id, False
-    new_id = max((c.id for c in project.classes), default=-1) + 1
-    classes = [*project.classes, ClassInfo(id=new_id, name=BACKGROUND, color=class_color(new_id))]
-    return project.model_copy(update={"classes": classes}), new_id, True
+    background = new_class(project.classes, BACKGROUND)
+    return project.model_copy(update={"classes": [*project.classes, background]}), background.id, True
 
 
 def _drawn(polygons: list[list[float]], width: int, height: int) -> np.ndarray:
