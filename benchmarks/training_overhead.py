@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from studio_desktop.core.projects import make_classes
+from studio_desktop.core.protocol import Emitter
 from studio_desktop.core.schemas import Project
 from studio_desktop.core.train_config import defaults_for
 from studio_desktop.ml.allocator import keep_freed_memory
@@ -40,7 +41,6 @@ from studio_desktop.ml.callbacks import ProtocolCallback, StopFlag
 from studio_desktop.ml.module import StudioModule
 from studio_desktop.ml.optim import build_optimizer
 from studio_desktop.ml.tasks import make_head
-from studio_desktop.worker.protocol import Emitter
 
 
 class EpochTimer(pl.Callback):

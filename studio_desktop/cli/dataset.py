@@ -9,7 +9,6 @@ leaves the dataset as it was. Without ``--events`` a text progress bar goes to s
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import time
@@ -20,6 +19,7 @@ from ..core.errors import StudioError
 from ..core.formats.registry import FORMAT_CHOICES
 from ..core.importing import delete_images, import_dataset
 from ..core.projects import ProjectService
+from ..core.protocol import Emitter
 from ..core.stats import dataset_stats, format_stats
 from .common import open_workspace, print_json
 
@@ -57,9 +57,7 @@ def register(sub) -> None:
 
 
 def _event(event: str, **fields) -> None:
-    sys.stdout.write(json.dumps({"event": event, "time": round(time.time(), 3), **fields},
-                                ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+    Emitter(stdout=sys.stdout).emit(event, **fields)
 
 
 class _Reporter:

@@ -15,54 +15,10 @@ class handles, which is why it is kept apart from Qt and unit-tested on its own:
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-#: the events a worker may print (DESIGN §6 and the training contract)
-KNOWN_EVENTS = frozenset(
-    {"started", "progress", "epoch", "log", "artifact", "completed", "failed", "stopped"})
-#: events after which the worker has finished
-TERMINAL_EVENTS = frozenset({"completed", "failed", "stopped"})
-
-
-@dataclass(frozen=True)
-class Event:
-    """One protocol event: its name and the whole JSON object it came in."""
-
-    name: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def known(self) -> bool:
-        return self.name in KNOWN_EVENTS
-
-    @property
-    def terminal(self) -> bool:
-        return self.name in TERMINAL_EVENTS
-
-
-@dataclass(frozen=True)
-class Noise:
-    """A line that is not a protocol event (kept so the log can show it)."""
-
-    text: str
-
-
-def parse_line(line: str) -> Event | Noise | None:
-    """Parse one complete line: an :class:`Event`, :class:`Noise`, or None for a blank line."""
-    text = line.strip()
-    if not text:
-        return None
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        return Noise(text)
-    if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):
-        return Noise(text)
-    return Event(obj["event"], obj)
+from .protocol import KNOWN_EVENTS, TERMINAL_EVENTS, Event, Noise, parse_line
 
 
 class EventTail:
@@ -167,3 +123,7 @@ def read_tail_lines(path: str | Path, n: int = 200, max_bytes: int = 256 * 1024)
     if len(data) >= max_bytes and lines:
         lines = lines[1:]  # the first line is probably cut
     return lines[-n:]
+
+
+__all__ = ["Event", "EventTail", "KNOWN_EVENTS", "Noise", "TERMINAL_EVENTS", "file_size",
+           "offset_of_last_start", "parse_line", "read_tail_lines"]

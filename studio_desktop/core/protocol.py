@@ -1,5 +1,9 @@
 """The worker protocol (DESIGN §6): one JSON object per line, flushed, on stdout and in events.jsonl.
 
+One module for both ends: :class:`Emitter` writes events (training, evaluation, export, import,
+weight downloads) and :func:`parse_line` reads them (the GUI's job runner through
+``event_tail``, the import dialog from a pipe), so the two can never disagree on the format.
+
 Every event has ``"event"`` and ``"time"`` (Unix seconds). The same lines are appended to the
 experiment's ``events.jsonl`` so that a GUI that started the worker detached, or restarted
 since, follows the job by tailing that file. Human-readable log lines go to stderr and to
@@ -15,8 +19,52 @@ import math
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+#: the events a worker may print (DESIGN §6 and the training contract)
+KNOWN_EVENTS = frozenset(
+    {"started", "progress", "epoch", "log", "artifact", "completed", "failed", "stopped"})
+#: events after which the worker has finished
+TERMINAL_EVENTS = frozenset({"completed", "failed", "stopped"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One protocol event: its name and the whole JSON object it came in."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def known(self) -> bool:
+        return self.name in KNOWN_EVENTS
+
+    @property
+    def terminal(self) -> bool:
+        return self.name in TERMINAL_EVENTS
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A line that is not a protocol event (kept so the log can show it)."""
+
+    text: str
+
+
+def parse_line(line: str) -> Event | Noise | None:
+    """Parse one complete line: an :class:`Event`, :class:`Noise`, or None for a blank line."""
+    text = line.strip()
+    if not text:
+        return None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return Noise(text)
+    if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):
+        return Noise(text)
+    return Event(obj["event"], obj)
 
 
 def _clean(value: Any) -> Any:
@@ -159,4 +207,4 @@ class EmitterLogHandler(logging.Handler):
             pass
 
 
-__all__ = ["Emitter", "EmitterLogHandler"]
+__all__ = ["Emitter", "EmitterLogHandler", "Event", "KNOWN_EVENTS", "Noise", "TERMINAL_EVENTS", "parse_line"]

@@ -30,9 +30,9 @@ from ..core.errors import InvalidInput, StudioError
 from ..core.experiments import Experiment, ExperimentService, resolve_split, stable_hash
 from ..core.procs import EXPERIMENT_ENV, clear_control_files, is_secondary_rank
 from ..core.projects import ProjectService
+from ..core.protocol import Emitter, EmitterLogHandler
 from ..core.schemas import now
 from ..core.store import atomic_write_json
-from ..worker.protocol import Emitter, EmitterLogHandler
 from .augment import build_transforms, zooms
 from .callbacks import ProtocolCallback, StopFlag
 from .data import StudioDataModule

@@ -14,9 +14,9 @@ from ..core.datasets import DatasetStore
 from ..core.errors import InvalidInput
 from ..core.experiments import resolve_split
 from ..core.projects import ProjectService
+from ..core.protocol import Emitter
 from ..core.train_config import validate_config
 from ..core.workspace import Workspace
-from .protocol import Emitter
 
 
 def _config(text: str, task: str):
@@ -33,7 +33,15 @@ def _config(text: str, task: str):
     return validate_config(data, task)
 
 
-def run_augment_preview(args) -> int:
+def add_arguments(a) -> None:
+    a.add_argument("project", help="project name or id")
+    a.add_argument("--config-json", required=True, help="a TrainConfig as JSON, or @FILE")
+    a.add_argument("--out", required=True, help="folder for the PNG files")
+    a.add_argument("--n", type=int, default=8, help="number of images")
+    a.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def run_job(args) -> int:
     import torch
     from torchvision.io import write_png
     from torchvision.transforms import v2

@@ -6,11 +6,7 @@ import io
 import json
 import threading
 
-import pytest
-
-from studio_desktop.worker.protocol import Emitter
-
-pytestmark = pytest.mark.ml
+from studio_desktop.core.protocol import Emitter
 
 
 def test_every_line_is_json_with_event_and_time(tmp_path):
@@ -59,7 +55,7 @@ def test_human_mode_prints_readable_lines(tmp_path):
 def test_library_chatter_reaches_the_log_without_the_noise(tmp_path):
     import logging
 
-    from studio_desktop.worker.protocol import EmitterLogHandler
+    from studio_desktop.core.protocol import EmitterLogHandler
 
     em = Emitter(tmp_path / "events.jsonl", tmp_path / "train.log", stdout=io.StringIO(), stderr=io.StringIO())
     logger = logging.getLogger("studio-test-chatter")

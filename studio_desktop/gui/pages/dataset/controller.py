@@ -5,11 +5,11 @@ Kept Qt-free so it is tested directly; the widgets only display what these funct
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ....core.protocol import Noise, parse_line
 from ....tasks import get_task
 
 AUTO = "auto"
@@ -91,16 +91,12 @@ class ImportEvent:
 
 def parse_event(line: str) -> ImportEvent | None:
     """Parse one stdout line; blank lines give None, anything that is not an event gives 'text'."""
-    line = line.strip()
-    if not line:
+    item = parse_line(line)
+    if item is None:
         return None
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError:
-        return ImportEvent("text", {"message": line})
-    if not isinstance(data, dict) or "event" not in data:
-        return ImportEvent("text", {"message": line})
-    return ImportEvent(str(data["event"]), data)
+    if isinstance(item, Noise):
+        return ImportEvent("text", {"message": item.text})
+    return ImportEvent(item.name, item.data)
 
 
 def progress_text(step: int, total: int, eta_s: float | None) -> str:
