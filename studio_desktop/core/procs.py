@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from .store import atomic_write_text
@@ -119,7 +120,29 @@ def clear_control_files(exp_folder: str | Path) -> None:
             pass
 
 
-__all__ = ["pid_alive", "kill", "request_stop", "stop_requested", "mark_detached", "is_detached",
+class StopFlag:
+    """A graceful stop request from any source (thread-safe)."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = folder
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+        self._event.set()
+
+    def requested(self) -> bool:
+        if self._event.is_set():
+            return True
+        if self.folder is not None and stop_requested(self.folder):
+            self.set("stop requested (STOP file)")
+            return True
+        return False
+
+
+__all__ = ["StopFlag", "pid_alive", "kill", "request_stop", "stop_requested", "mark_detached", "is_detached",
            "clear_control_files", "STOP_FILE", "DETACHED_FILE"]
 
 

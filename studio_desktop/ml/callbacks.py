@@ -13,36 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 
-from ..core.procs import stop_requested
+from ..core.procs import StopFlag, stop_requested  # noqa: F401 - StopFlag is used by callers through here
 from .optim import plateau_warmup
-
-
-class StopFlag:
-    """A graceful stop request from any source (thread-safe)."""
-
-    def __init__(self, folder: Path | None = None):
-        self.folder = folder
-        self._event = threading.Event()
-        self.reason = ""
-
-    def set(self, reason: str) -> None:
-        if not self._event.is_set():
-            self.reason = reason
-        self._event.set()
-
-    def requested(self) -> bool:
-        if self._event.is_set():
-            return True
-        if self.folder is not None and stop_requested(self.folder):
-            self.set("stop requested (STOP file)")
-            return True
-        return False
 
 
 def append_jsonl(path: Path, row: dict) -> None:

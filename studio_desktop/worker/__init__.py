@@ -1,13 +1,28 @@
-"""`worker` entry: runs one job (train, augment-preview...) and prints protocol events.
+"""`worker` entry: runs one job (train, evaluate, export...) and prints protocol events.
 
 Started as ``python -m studio_desktop --workspace W worker <job> ...`` (in a bundle the app
-executable itself), usually detached by the GUI. Imports torch, so only worker processes and
-``studio train`` ever import this package.
+executable itself), usually detached by the GUI. The job modules import torch, so only worker
+processes and the foreground ML commands (``studio train``...) ever import them; this module
+only knows their names and where their argument definitions live.
+
+Adding a job: one module here with ``add_arguments(parser)`` (torch-free) and ``run_job(args)
+-> int``, and one line in :data:`JOBS`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+
+#: job name -> (module under studio_desktop.worker, one-line help)
+JOBS: dict[str, tuple[str, str]] = {
+    "train": ("train", "train (or resume) one experiment"),
+    "augment-preview": ("augment_preview", "write augmented training images as PNG"),
+}
+
+
+def _module(job: str):
+    return importlib.import_module(f"{__name__}.{JOBS[job][0]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,32 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_jobs(sub) -> None:
-    """Register the jobs' arguments (shared by `studio worker` and this module's own parser)."""
-    t = sub.add_parser("train", help="train (or resume) one experiment")
-    t.add_argument("project", help="project name or id")
-    t.add_argument("experiment", help="experiment name or id")
-    t.add_argument("--resume", action="store_true", help="continue from the experiment's last.ckpt")
-    t.add_argument("--epochs", type=int, help="total number of epochs (to extend a resumed run)")
-    t.add_argument("--parent-pid", type=int, help="stop gracefully when this process dies (unless DETACHED)")
-    a = sub.add_parser("augment-preview", help="write augmented training images as PNG")
-    a.add_argument("project", help="project name or id")
-    a.add_argument("--config-json", required=True, help="a TrainConfig as JSON, or @FILE")
-    a.add_argument("--out", required=True, help="folder for the PNG files")
-    a.add_argument("--n", type=int, default=8, help="number of images")
-    a.add_argument("--seed", type=int, default=0, help="random seed")
+    """Register the jobs' arguments (shared by `studio worker` and this module's own parser).
+
+    Each job module defines its arguments at module level without importing torch."""
+    for name, (_, help_text) in JOBS.items():
+        _module(name).add_arguments(sub.add_parser(name, help=help_text))
 
 
 def dispatch(args) -> int:
     """Run the job named by parsed ``args`` (``args.workspace`` may be None)."""
-    if args.job == "train":
-        from .train import run_train_job
-
-        return run_train_job(args)
-    if args.job == "augment-preview":
-        from .augment_preview import run_augment_preview
-
-        return run_augment_preview(args)
-    raise SystemExit(f"unknown job {args.job}")  # argparse prevents this
+    if args.job not in JOBS:
+        raise SystemExit(f"unknown job {args.job}")  # argparse prevents this
+    return int(_module(args.job).run_job(args) or 0)
 
 
 def run(argv: list[str] | None = None) -> int:
