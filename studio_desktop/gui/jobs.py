@@ -98,6 +98,11 @@ def worker_command(*args: str) -> tuple[str, list[str]]:
     return sys.executable, ["-m", "studio_desktop", *args]
 
 
+def job_key(experiment_id: str, kind: str) -> str:
+    """Training jobs keep the experiment id as their key; other kinds are ``kind:experiment``."""
+    return experiment_id if kind == "train" else f"{kind}:{experiment_id}"
+
+
 class Job(QObject):
     """One worker followed through its ``events.jsonl``; every protocol event becomes a signal."""
 
@@ -116,10 +121,14 @@ class Job(QObject):
 
     def __init__(self, folder: str | Path, *, experiment_id: str, name: str, project_id: str = "",
                  pid: int = 0, offset: int = 0, grace_s: float = DEFAULT_GRACE_S,
-                 poll_ms: int = POLL_MS, parent: QObject | None = None):
+                 poll_ms: int = POLL_MS, kind: str = "train", parent: QObject | None = None):
         super().__init__(parent)
         self.folder = Path(folder)
         self.experiment_id = experiment_id
+        #: what the worker does: train | evaluate | export | predict | download ...
+        self.kind = kind
+        #: the last progress message of a job without epochs ("exporting: validating 12/64")
+        self.message = ""
         self.project_id = project_id
         self.name = name
         self.pid = pid
@@ -151,6 +160,11 @@ class Job(QObject):
 
     # ----------------------------------------------------------------- state
     @property
+    def key(self) -> str:
+        """Identity in the job manager: one job of each kind per experiment at a time."""
+        return job_key(self.experiment_id, self.kind)
+
+    @property
     def is_running(self) -> bool:
         return self.state in ("starting", "running", "stopping")
 
@@ -173,6 +187,9 @@ class Job(QObject):
     def describe(self) -> str:
         if self.state == "starting":
             return f"{self.name}: starting…"
+        if self.kind != "train":
+            text = self.message or self.kind
+            return f"{self.name}: {'stopping… ' if self.state == 'stopping' else ''}{text}"
         epoch = f"epoch {self.epoch_no}/{self.total_epochs}" if self.total_epochs else ""
         if self.state == "stopping":
             return f"{self.name}: stopping… {epoch}".strip()
@@ -233,7 +250,8 @@ class Job(QObject):
                 else:
                     self._finish("failed", {
                         "event": "failed",
-                        "error": "the training process ended without reporting a result",
+                        "error": f"the {'training' if self.kind == 'train' else self.kind} process ended "
+                                 "without reporting a result",
                         "hint": f"it may have crashed or been killed; see {self.folder / 'train.log'}; "
                                 "you can resume it from its last checkpoint"})
 
@@ -255,6 +273,8 @@ class Job(QObject):
             self.eta_s = data.get("eta_s")
             if data.get("epoch") is not None:
                 self.epoch_no = int(data["epoch"])
+            if data.get("message"):
+                self.message = str(data["message"])
             self.progress.emit(data)
         elif name == "epoch":
             self.epoch_no = int(data.get("epoch") or self.epoch_no)
@@ -311,9 +331,14 @@ class JobManager(QObject):
     def running(self) -> list[Job]:
         return [j for j in self._jobs.values() if j.is_running]
 
-    def job_for(self, experiment_id: str) -> Job | None:
-        job = self._jobs.get(experiment_id)
+    def job_for(self, experiment_id: str, kind: str = "train") -> Job | None:
+        """The running job of this kind for the experiment, if any."""
+        job = self._jobs.get(job_key(experiment_id, kind))
         return job if job is not None and job.is_running else None
+
+    def last_job(self, experiment_id: str, kind: str) -> Job | None:
+        """The job of this kind for the experiment started in this session (running or not)."""
+        return self._jobs.get(job_key(experiment_id, kind))
 
     # ---------------------------------------------------------------- start
     def start_training(self, ws, project, experiment, resume: bool = False,
@@ -330,16 +355,25 @@ class JobManager(QObject):
         return self.start_process(program, full, folder, experiment_id=experiment.id,
                                   name=experiment.name, project_id=project.id)
 
+    def start_worker(self, ws, job: str, args: list[str], folder: str | Path, *, experiment_id: str,
+                     name: str, project_id: str = "") -> Job:
+        """Start ``worker JOB ARGS...`` (evaluate, export, download...) detached and follow the
+        protocol events it appends to ``folder/events.jsonl``."""
+        full_args = ["--workspace", str(ws.root), "worker", job, *args, "--parent-pid", str(os.getpid())]
+        program, full = worker_command(*full_args)
+        return self.start_process(program, full, folder, experiment_id=experiment_id, name=name,
+                                  project_id=project_id, kind=job)
+
     def start_process(self, program: str, args: list[str], folder: str | Path, *,
-                      experiment_id: str, name: str, project_id: str = "") -> Job:
+                      experiment_id: str, name: str, project_id: str = "", kind: str = "train") -> Job:
         """Start any worker-like process detached and follow ``folder/events.jsonl``.
 
         Only new events are followed (a resumed run appends to the previous run's file).
         The process's stderr goes to ``worker-stderr.log`` so that a crash before the
         worker's own logging is set up still leaves a trace.
         """
-        if self.job_for(experiment_id) is not None:
-            raise RuntimeError(f"experiment {name!r} is already running")
+        if self.job_for(experiment_id, kind) is not None:
+            raise RuntimeError(f"{name!r} is already running")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         try:
@@ -353,7 +387,7 @@ class JobManager(QObject):
         offset = file_size(folder / "events.jsonl")
         pid = spawn_detached(program, args, folder, folder / "worker-stderr.log")
         job = Job(folder, experiment_id=experiment_id, name=name, project_id=project_id, pid=int(pid),
-                  offset=offset, grace_s=self.grace_s, poll_ms=self.poll_ms, parent=self)
+                  offset=offset, grace_s=self.grace_s, poll_ms=self.poll_ms, kind=kind, parent=self)
         self._add(job)
         return job
 
@@ -380,7 +414,7 @@ class JobManager(QObject):
         return job
 
     def _add(self, job: Job) -> None:
-        self._jobs[job.experiment_id] = job
+        self._jobs[job.key] = job
         job.finished.connect(lambda j=job: self._on_finished(j))
         job.changed.connect(self.jobsChanged)
         self.jobsChanged.emit()

@@ -59,6 +59,8 @@ class JobRow(QWidget):
         eta = format_eta(job.eta_s)
         self.eta.setText(f"{eta} left" if eta and job.state == "running" else "")
         self.stop_button.setEnabled(job.state in ("starting", "running"))
+        if job.kind != "train":
+            self.stop_button.setToolTip(f"Cancel this {job.kind} job; nothing half-finished is kept")
         self.setToolTip(f"{job.name}: {job.state}; folder {job.folder}")
 
 
@@ -71,7 +73,7 @@ class JobStatusArea(QWidget):
         self._lay = QHBoxLayout(self)
         self._lay.setContentsMargins(0, 0, 0, 0)
         self.idle_label = QLabel("No jobs running")
-        self.idle_label.setToolTip("Training jobs appear here while they run, with their progress "
+        self.idle_label.setToolTip("Training, evaluation and export jobs appear here while they run, with their progress "
                                    "and a Stop button")
         self._lay.addWidget(self.idle_label)
         self.rows: dict[str, JobRow] = {}
@@ -83,7 +85,7 @@ class JobStatusArea(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        running = {j.experiment_id: j for j in self.manager.running()}
+        running = {j.key: j for j in self.manager.running()}
         for exp_id in list(self.rows):
             if exp_id not in running or self.rows[exp_id].job is not running[exp_id]:
                 row = self.rows.pop(exp_id)
