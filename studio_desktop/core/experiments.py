@@ -133,6 +133,11 @@ class ExperimentService:
     def checkpoint(self, exp_id: str, which: str = "last") -> Path:
         return self.folder(exp_id) / "checkpoints" / f"{which}.ckpt"
 
+    def checkpoints(self, exp_id: str) -> dict[str, Path]:
+        """The checkpoints that exist, ``{"best": path, "last": path}`` (only those on disk), so
+        that evaluation and export offer only what can be loaded."""
+        return {k: p for k in ("best", "last") if (p := self.checkpoint(exp_id, k)).is_file()}
+
     def _lock(self, exp_id: str) -> FileLock:
         return FileLock(str(self.folder(exp_id) / ".experiment.lock"), timeout=10)
 

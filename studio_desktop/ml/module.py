@@ -63,6 +63,9 @@ class StudioModule(pl.LightningModule):
         # the running training loss of the epoch: a run stopped in mid-epoch reports the whole
         # epoch's mean when it goes on
         checkpoint["studio_epoch_loss"] = {"sum": float(self._loss_sum), "count": self._loss_count}
+        # what the weights are for: evaluation, prediction and export check it and rebuild the
+        # network from it, so a checkpoint is usable on its own (``studio predict best.ckpt``)
+        checkpoint["studio"] = self.head.checkpoint_meta()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("studio_epoch_loss") or {}

@@ -62,6 +62,18 @@ class TaskHead:
     def decode(self, outputs: Any) -> list[dict]:
         raise NotImplementedError
 
+    # -- what a checkpoint carries
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """Stored in every checkpoint under ``"studio"``: enough to rebuild the network and to
+        refuse a checkpoint of another project (see ``ml/checkpoint.py``)."""
+        from ... import __version__
+
+        return {"schema_version": 1, "task": self.project.task, "project_id": self.project.id,
+                "project_name": self.project.name,
+                "classes": [{"id": c.id, "name": c.name} for c in self.project.classes],
+                "target_names": list(self.project.target_names), "config": self.config.model_dump(mode="json"),
+                "app_version": __version__}
+
     # -- names
     @property
     def monitor(self) -> str:
