@@ -1,0 +1,131 @@
+"""The operating point: the decision rule turned on a model's raw scores, stored with the model.
+
+A network outputs scores; a decision needs a rule. The default is plain argmax. A user can
+instead state a goal ("recall of class X at least 0.99", "a missed defect costs 10 false
+alarms") and the rule that meets it is chosen from the evaluation's cached scores
+(``core/evaluation/classification.py``). The rule is saved in ``evaluation/operating_point.json``
+and followed everywhere: the Evaluation page's counts, the images' colours, prediction, and
+exports (embedded in their metadata), so the numbers never disagree.
+
+Pure numpy: the GUI recomputes decisions instantly without torch; prediction and the exported
+usage snippets apply the very same rule (:func:`decide`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..schemas import Stored, now
+from ..store import read_model, write_model
+
+FILE_NAME = "operating_point.json"
+
+
+class OperatingPoint(Stored):
+    """How scores become decisions (classification; other tasks add their own fields)."""
+
+    KIND: ClassVar[str] = "operating point"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    model_config = ConfigDict(extra="ignore")
+
+    task: str = "classification"
+    #: argmax: the most probable class. threshold (two classes): the positive class when its
+    #: probability reaches ``threshold``, else the other class
+    rule: Literal["argmax", "threshold"] = "argmax"
+    #: class id (project.json) of the positive class, for the threshold rule
+    positive_class: int | None = None
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    #: a prediction whose probability is below this is flagged "uncertain" for review instead of
+    #: being counted right or wrong (None: never)
+    uncertain_below: float | None = Field(None, ge=0.0, le=1.0)
+    #: logits are divided by this before the softmax (temperature scaling, fitted on validation
+    #: images; calibrates probabilities without changing the argmax). None or 1: off
+    temperature: float | None = Field(None, gt=0.0)
+    #: the goal it was chosen from, in the user's words and numbers (None: set by hand / default)
+    goal: dict[str, Any] | None = None
+    #: what the goal gave on the images it was chosen on (e.g. {"recall": 0.991, "subset": "val"})
+    achieved: dict[str, Any] = Field(default_factory=dict)
+    chosen: str = Field(default_factory=lambda: now().isoformat())
+
+    @property
+    def is_default(self) -> bool:
+        return self.rule == "argmax" and self.uncertain_below is None and self.temperature in (None, 1.0)
+
+    def describe(self, class_names: dict[int, str] | None = None) -> str:
+        """One line for tooltips and the report: "argmax", "class 'scratch' if p >= 0.31"..."""
+        names = class_names or {}
+        if self.rule == "threshold" and self.positive_class is not None:
+            name = names.get(self.positive_class, str(self.positive_class))
+            text = f"'{name}' when its probability is at least {self.threshold:.3g}, otherwise the other class"
+        else:
+            text = "the most probable class (argmax)"
+        if self.temperature not in (None, 1.0):
+            text += f"; probabilities calibrated with temperature {self.temperature:.3g}"
+        if self.uncertain_below is not None:
+            text += f"; below {self.uncertain_below:.3g} a prediction is flagged uncertain"
+        return text
+
+
+def softmax(logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
+    """Row-wise softmax of ``logits`` (N, C), optionally divided by a temperature first."""
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature not in (None, 1.0):
+        z = z / float(temperature)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def decide(logits: np.ndarray, op: OperatingPoint | None, class_ids: list[int]) -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]:
+    """``(predicted output index, probabilities, uncertain flag)`` for each row of ``logits``.
+
+    ``class_ids`` maps output index -> class id (the model's output order)."""
+    op = op or OperatingPoint()
+    probs = softmax(logits, op.temperature)
+    pred = probs.argmax(axis=1)
+    if op.rule == "threshold" and op.positive_class is not None and op.threshold is not None \
+            and probs.shape[1] == 2 and op.positive_class in class_ids:
+        pos = class_ids.index(op.positive_class)
+        pred = np.where(probs[:, pos] >= op.threshold, pos, 1 - pos)
+    conf = probs[np.arange(len(pred)), pred] if len(pred) else np.zeros(0)
+    uncertain = conf < op.uncertain_below if op.uncertain_below is not None else np.zeros(len(pred), dtype=bool)
+    return pred, probs, uncertain
+
+
+def load_operating_point(folder: str | Path) -> OperatingPoint | None:
+    """The operating point saved in an evaluation folder, or None (then argmax applies)."""
+    path = Path(folder) / FILE_NAME
+    if not path.is_file():
+        return None
+    return read_model(path, OperatingPoint)
+
+
+def save_operating_point(folder: str | Path, op: OperatingPoint) -> Path:
+    path = Path(folder) / FILE_NAME
+    write_model(path, op)
+    return path
+
+
+class Goal(BaseModel):
+    """What the user wants of the decision rule (see ``classification.choose_operating_point``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: recall: class ``class_id`` must reach ``value`` recall; cost: minimise
+    #: ``cost_fp * FP + cost_fn * FN`` for the positive class ``class_id``; uncertain: flag
+    #: predictions below ``value`` probability
+    kind: Literal["recall", "precision", "cost", "uncertain"]
+    class_id: int | None = None
+    value: float = 0.0
+    cost_fp: float = 1.0
+    cost_fn: float = 1.0
+    #: which subset's cached scores to choose on (validation, so the test numbers stay honest)
+    subset: str = "val"
+
+
+__all__ = ["FILE_NAME", "Goal", "OperatingPoint", "decide", "load_operating_point", "save_operating_point",
+           "softmax"]
