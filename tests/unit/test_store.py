@@ -129,3 +129,36 @@ def test_register_migration_decorator(monkeypatch):
         return {**d, "x": 1}
 
     assert store.migrate("other", {"schema_version": 1}, 2) == {"schema_version": 2, "x": 1}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["022", "027"])
+def test_written_files_honour_the_umask(tmp_path, workspace_dir, umask):
+    """A workspace shared by a lab group must be readable by it: the atomic store's files get
+    the same mode as any other file the process creates (tempfile.mkstemp would give 0600)."""
+    from studio_desktop.core.projects import ProjectService
+    from studio_desktop.core.workspace import Workspace
+
+    old = os.umask(umask)
+    try:
+        expected = 0o666 & ~umask
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")  # what any other file gets: the reference
+        assert plain.stat().st_mode & 0o777 == expected
+        path = tmp_path / "thing.json"
+        store.write_model(path, Thing(title="shared"))
+        assert path.stat().st_mode & 0o777 == expected
+        # a file written private by an older version is replaced, readable, with the usual mode
+        path.chmod(0o600)
+        store.write_model(path, Thing(title="again"))
+        assert store.read_model(path, Thing).title == "again"
+        assert path.stat().st_mode & 0o777 == expected
+        ws = Workspace.open(workspace_dir)
+        try:
+            project = ProjectService(ws).create("Shared", "classification", ["a", "b"])
+            project_json = ws.project_dir(project.id) / "project.json"
+            assert project_json.stat().st_mode & 0o777 == expected
+        finally:
+            ws.close()
+    finally:
+        os.umask(old)
