@@ -77,6 +77,25 @@ def test_import_failures_are_one_line(studio, tmp_path: Path):
     assert rc == 1 and "between 1 and" in err
 
 
+@pytest.mark.parametrize(("task", "name", "text", "kind", "where"), [
+    ("object_detection", "annotations.json", '{"images": [', "JSON", "line 1, column 13"),
+    ("object_detection", "data.yaml", "names: [cat, dog\ntrain: images/train\n", "YAML", "line 2, column 6"),
+    ("object_detection", "data.yaml", "path: .\ntrain: [images\n", "YAML", "line 3, column 1"),
+    ("object_detection", "a.xml", "<annotation><object><name>cat</name>", "XML", "line 1, column 37"),
+    ("object_detection", "b.xml", '<?xml version="1.0"?>\n<annotati', "XML", "line 2, column 1"),
+    ("classification", "labels.json", '{"shapes": [}', "JSON", "line 1, column 13"),
+], ids=["truncated-coco", "yolo-yaml", "yaml-without-names", "voc-xml", "xml-before-root", "labelme"])
+def test_a_broken_file_named_directly_says_where_it_breaks(studio, tmp_path: Path, task, name, text, kind, where):
+    """Not "no known format recognised": the file is not valid JSON/YAML/XML, at this line and column."""
+    studio("project", "create", "P", "--task", task)
+    broken = tmp_path / name
+    broken.write_text(text, encoding="utf-8")
+    rc, _, err = studio("dataset", "import", "P", str(broken))
+    assert rc == 1 and err.count("\n") == 1, err
+    assert f"{broken}: not valid {kind} ({where}:" in err
+    assert "no known format" not in err
+
+
 def test_import_of_a_csv_file_path(studio, tmp_path: Path):
     studio("sample", "--task", "regression", str(tmp_path / "s"), "--images", "3")
     studio("project", "create", "R", "--task", "regression")

@@ -127,7 +127,7 @@ def test_image_lookup_and_broken_files(tmp_path):
     assert sorted(i.path.name for i in parsed.images) == ["pic.jpg", "same_name.png"]
     text = _reasons(parsed)
     assert "ann/embedded.json: image gone.png not found" in text and "imageData" in text
-    assert "ann/broken.json: broken JSON" in text
+    assert "ann/broken.json: not valid JSON (line 1, column 29: " in text
     with pytest.raises(InvalidInput, match="broken.json"):
         READER.read(tmp_path / "ann/broken.json", "instance_segmentation")
     with pytest.raises(InvalidInput, match="no labelme"):

@@ -92,6 +92,32 @@ def find_image(stem: str, folders: Iterable[Path]) -> Path | None:
     return None
 
 
+def not_valid(kind: str, line: int | str, column: int | str, problem: str) -> str:
+    """The one wording of a syntax error, whatever the language: where it breaks and why
+    (line and column count from 1, as editors show them)."""
+    return f"not valid {kind} (line {line}, column {column}: {problem})"
+
+
+def json_error(exc: json.JSONDecodeError) -> str:
+    return not_valid("JSON", exc.lineno, exc.colno, exc.msg)
+
+
+def yaml_error(exc: Exception) -> str:
+    """PyYAML's multi-line message folded to one line; its marks count from 0."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return f"not valid YAML ({problem})"
+    return not_valid("YAML", mark.line + 1, mark.column + 1, problem)
+
+
+def xml_error(exc: Exception) -> str:
+    """expat's message without its position (given apart); expat counts columns from 0."""
+    line, column = getattr(exc, "position", None) or ("?", -1)
+    problem = str(exc).split(": line ")[0]
+    return not_valid("XML", line, column + 1 if isinstance(column, int) and column >= 0 else "?", problem)
+
+
 def load_json(path: Path) -> object:
     """Parse a JSON file; InvalidInput naming the file and the position of the error otherwise."""
     try:
@@ -100,11 +126,45 @@ def load_json(path: Path) -> object:
     except UnicodeDecodeError as exc:
         raise InvalidInput("not UTF-8 text, so not a JSON annotation file", path=path) from exc
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=path) from exc
+        raise InvalidInput(json_error(exc), path=path) from exc
     except RecursionError as exc:
         raise InvalidInput("JSON nested too deeply", path=path) from exc
     except OSError as exc:
         raise InvalidInput(f"cannot be read ({exc.strerror or exc})", path=path) from exc
+
+
+def syntax_problem(path: Path) -> str | None:
+    """Why a .json, .yaml or .xml file cannot even be parsed, or None (also for other files).
+
+    Auto-detection recognises formats by a peek at their content, so a truncated or garbled
+    annotation file matches no format; when the user named that file, this says what is
+    wrong with it instead of "no known format recognised".
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml", ".xml") or not path.is_file():
+        return None
+    try:
+        if suffix == ".json":
+            load_json(path)
+        elif suffix == ".xml":
+            import xml.etree.ElementTree as ET
+
+            try:
+                ET.parse(path)
+            except ET.ParseError as exc:
+                return xml_error(exc)
+        else:
+            import yaml
+
+            try:
+                yaml.safe_load(read_text(path))
+            except yaml.YAMLError as exc:
+                return yaml_error(exc)
+    except InvalidInput as exc:
+        return exc.message
+    except (OSError, ValueError, RecursionError):
+        return None  # unreadable in some other way: the readers say so when asked
+    return None
 
 
 def read_text(path: Path) -> str:

@@ -4,7 +4,9 @@ Auto-detection asks each reader that can feed the project's task whether the fol
 like its format (each answers with a one-line reason). Specific formats (with their own
 annotation files) are asked first; the generic ones (a CSV table, folders per class) only
 when no specific one matched. Two specific matches are ambiguous: the user is told both
-candidates and their reasons and asked to pick with ``--format``.
+candidates and their reasons and asked to pick with ``--format``. A file named directly that
+matches nothing and cannot even be parsed (truncated JSON, broken YAML or XML) is reported as
+such, with the line and column where it breaks.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from ..errors import InvalidInput
 from . import FormatReader, coco, csv_format, dota, folder, labelme, masks, mvtec, voc, yolo
+from .annotation_files import syntax_problem
 
 #: format id -> reader, in auto-detection order (specific formats first)
 FORMATS: dict[str, FormatReader] = {
@@ -70,6 +73,9 @@ def detect_format(root: Path, task: str) -> tuple[str, str]:
                            path=root)
     if generic:
         return generic[0]
+    problem = syntax_problem(root) if root.is_file() else None
+    if problem:
+        raise InvalidInput(problem, path=root)
     wanted = ", ".join(n for n, r in FORMATS.items() if task in r.tasks)
     raise InvalidInput(f"no known format recognised for a {task.replace('_', ' ')} project "
                        f"(looked for: {wanted})", path=root)

@@ -23,7 +23,7 @@ from ..errors import InvalidInput
 from ..geometry import box_is_valid, clip_box
 from ..schemas import Box
 from . import ParsedDataset, ParsedImage
-from .annotation_files import IssueLog, display_name, find_image, peek_text, to_float, walk_files
+from .annotation_files import IssueLog, display_name, find_image, peek_text, to_float, walk_files, xml_error
 
 #: a box may overshoot the declared size by this much (rounding) before it is reported
 CLIP_TOLERANCE = 1.0
@@ -107,8 +107,7 @@ def _parse(xml: Path) -> ET.Element:
                 text = data.decode("utf-8", errors="replace")
             return ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", text))
     except ET.ParseError as exc:
-        line = exc.position[0] if getattr(exc, "position", None) else "?"
-        raise InvalidInput(f"broken XML at line {line}", path=xml) from exc
+        raise InvalidInput(xml_error(exc), path=xml) from exc
     except (ValueError, RecursionError) as exc:
         raise InvalidInput("unreadable XML", path=xml) from exc
 

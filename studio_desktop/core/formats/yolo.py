@@ -38,6 +38,7 @@ from .annotation_files import (
     subset_tag,
     to_float,
     walk_files,
+    yaml_error,
 )
 
 SUBSET_KEYS = ("train", "val", "test")
@@ -174,7 +175,7 @@ class _YoloRead:
             try:
                 data = yaml.safe_load(read_text(path))
             except yaml.YAMLError as exc:
-                raise InvalidInput(f"broken YAML ({str(exc).splitlines()[0]})", path=path) from exc
+                raise InvalidInput(yaml_error(exc), path=path) from exc
             if isinstance(data, dict) and "names" in data:
                 return path, data
             if self.root.is_file():
