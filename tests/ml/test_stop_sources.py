@@ -11,7 +11,7 @@ import pytest
 
 from studio_desktop.core.procs import request_stop
 from studio_desktop.ml.callbacks import StopFlag
-from studio_desktop.worker import train as worker_train
+from studio_desktop.worker import stops as worker_stops
 
 pytestmark = pytest.mark.ml
 
@@ -33,11 +33,11 @@ def test_stop_file(tmp_path):
 def test_stdin_stop_line(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("status\nstop\n"))
     flag = StopFlag()
-    worker_train._watch_stdin(flag)
+    worker_stops.watch_stdin(flag)
     assert _wait(flag) and flag.reason == "stop requested on stdin"
     eof = StopFlag()
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # EOF (parent closed the pipe) is not a stop
-    worker_train._watch_stdin(eof)
+    worker_stops.watch_stdin(eof)
     time.sleep(0.2)
     assert not eof.requested()
 
@@ -46,14 +46,14 @@ def test_ctrl_c_is_a_graceful_stop_then_an_abort():
     old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
         flag = StopFlag()
-        worker_train.install_signal_handlers(flag)
+        worker_stops.install_signal_handlers(flag)
         os.kill(os.getpid(), signal.SIGINT)  # first Ctrl+C: no exception, just the request
         assert _wait(flag) and "Ctrl+C" in flag.reason
         with pytest.raises(KeyboardInterrupt):  # second Ctrl+C: abort
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
         term = StopFlag()
-        worker_train.install_signal_handlers(term)
+        worker_stops.install_signal_handlers(term)
         os.kill(os.getpid(), signal.SIGTERM)
         assert _wait(term) and term.reason == "terminated"
     finally:

@@ -93,9 +93,9 @@ def test_parent_death_stops_unless_detached(workspace, tiny_project):
     # with DETACHED the same situation keeps training: it is the user's "keep running" choice
     mark_detached(folder)
     from studio_desktop.ml.callbacks import StopFlag
-    from studio_desktop.worker.train import _watch_parent
+    from studio_desktop.worker.stops import watch_parent
 
     flag = StopFlag()
-    _watch_parent(parent.pid, flag, lambda: folder, interval=0.05)
+    watch_parent(parent.pid, flag, lambda: folder, interval=0.05)
     time.sleep(0.5)
     assert not flag.requested()
