@@ -33,8 +33,8 @@ class OperatingPoint(Stored):
     model_config = ConfigDict(extra="ignore")
 
     task: str = "classification"
-    #: argmax: the most probable class. threshold (two classes): the positive class when its
-    #: probability reaches ``threshold``, else the other class
+    #: argmax: the most probable class. threshold: the positive class when its probability
+    #: reaches ``threshold``, else the most probable other class (with two classes: the other one)
     rule: Literal["argmax", "threshold"] = "argmax"
     #: class id (project.json) of the positive class, for the threshold rule
     positive_class: int | None = None
@@ -60,7 +60,8 @@ class OperatingPoint(Stored):
         names = class_names or {}
         if self.rule == "threshold" and self.positive_class is not None:
             name = names.get(self.positive_class, str(self.positive_class))
-            text = f"'{name}' when its probability is at least {self.threshold:.3g}, otherwise the other class"
+            text = (f"'{name}' when its probability is at least {self.threshold:.3g}, otherwise the most "
+                    "probable other class")
         else:
             text = "the most probable class (argmax)"
         if self.temperature not in (None, 1.0):
@@ -89,9 +90,11 @@ def decide(logits: np.ndarray, op: OperatingPoint | None, class_ids: list[int]) 
     probs = softmax(logits, op.temperature)
     pred = probs.argmax(axis=1)
     if op.rule == "threshold" and op.positive_class is not None and op.threshold is not None \
-            and probs.shape[1] == 2 and op.positive_class in class_ids:
+            and op.positive_class in class_ids and probs.shape[1] >= 2:
         pos = class_ids.index(op.positive_class)
-        pred = np.where(probs[:, pos] >= op.threshold, pos, 1 - pos)
+        others = probs.copy()
+        others[:, pos] = -1.0
+        pred = np.where(probs[:, pos] >= op.threshold, pos, others.argmax(axis=1))
     conf = probs[np.arange(len(pred)), pred] if len(pred) else np.zeros(0)
     uncertain = conf < op.uncertain_below if op.uncertain_below is not None else np.zeros(len(pred), dtype=bool)
     return pred, probs, uncertain
