@@ -5,6 +5,10 @@ line: ``started``, ``progress`` {step, total, eta_s}, ``log``, ``completed`` {re
 ``failed`` {error, hint}. The Dataset page runs the import this way in a subprocess and
 cancels it by terminating the process: the import is a transaction, so a killed import
 leaves the dataset as it was. Without ``--events`` a text progress bar goes to stderr.
+
+An import whose every image was skipped prints its report (issues included) like any other,
+then exits non-zero with one line on stderr, so that a script can tell; with ``--events`` the
+``completed`` report carries ``nothing_imported: true`` for the desktop app to warn.
 """
 
 from __future__ import annotations
@@ -119,6 +123,10 @@ def _import(args) -> int:
         if len(report.issues) > 50:
             print(f"  ... and {len(report.issues) - 50} more issues (use --json for all)")
         print(report.summary())
+    if report.nothing_imported:
+        print(f"error: nothing was imported from {args.path}: all {report.skipped} images were skipped "
+              "(the reasons are listed above; fix them or choose the format with --format)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -68,8 +68,15 @@ class ImportReport:
     classes_added: list[str] = field(default_factory=list)
     targets_added: list[str] = field(default_factory=list)
 
+    @property
+    def nothing_imported(self) -> bool:
+        """The source offered images and every one was skipped: a failed import, although the
+        transaction completed (images already in the dataset, duplicates, are not a failure)."""
+        return self.imported == 0 and self.skipped > 0
+
     def as_json(self) -> dict:
         return {"imported": self.imported, "duplicates": self.duplicates, "skipped": self.skipped,
+                "nothing_imported": self.nothing_imported,
                 "format": self.format, "detected_because": self.detected_because,
                 "classes_added": self.classes_added, "targets_added": self.targets_added,
                 "issues": [i.as_json() for i in self.issues]}
@@ -282,7 +289,9 @@ def import_dataset(ws: Workspace, project_id: str, source: Path, fmt: str = "aut
         dataset.imports.append(ImportEntry(source=str(source), format=report.format,
                                            imported=report.imported, duplicates=report.duplicates,
                                            skipped=report.skipped))
-        if records or new_project != project:
+        if report.nothing_imported:  # a failed import changes nothing, not even the classes
+            report.classes_added, report.targets_added = [], []
+        elif records or new_project != project:
             _commit(store, projects, staging, records, dataset,
                     (project, new_project) if new_project != project else None)
         return report

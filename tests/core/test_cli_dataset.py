@@ -96,6 +96,39 @@ def test_a_broken_file_named_directly_says_where_it_breaks(studio, tmp_path: Pat
     assert "no known format" not in err
 
 
+def test_an_import_that_imports_nothing_exits_non_zero_with_its_report(studio, tmp_path: Path):
+    """A script must be able to tell: every file skipped is a failure (report still printed);
+    a re-import where everything is already there (duplicates only) is not."""
+    src = tmp_path / "pets"
+    for cls in ("cat", "dog"):
+        (src / cls).mkdir(parents=True)
+        (src / cls / f"{cls}.jpg").write_bytes(f"not a picture of a {cls}".encode())
+    studio("project", "create", "Pets", "--task", "classification")
+    rc, out, err = studio("dataset", "import", "Pets", str(src))
+    assert rc == 1
+    assert "imported 0 images" in out and "2 skipped" in out and "cat/cat.jpg" in out
+    last = err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("error: ") and "nothing was imported" in last and "2 images were skipped" in last
+    rc, out, err = studio("dataset", "import", "Pets", str(src), "--json")
+    assert rc == 1 and json.loads(out)["imported"] == 0 and json.loads(out)["nothing_imported"] is True
+    rc, out, _ = studio("dataset", "import", "Pets", str(src), "--events")
+    events = [json.loads(line) for line in out.splitlines()]
+    assert rc == 1 and events[-1]["event"] == "completed" and events[-1]["report"]["nothing_imported"]
+    assert not _listed_images(studio, "Pets")
+    rc, out, _ = studio("project", "list", "--json")
+    assert rc == 0 and json.loads(out)["projects"][0]["classes"] == 0, "a failed import changes nothing"
+    studio("sample", "--task", "classification", str(tmp_path / "s"), "--images", "3")
+    assert studio("dataset", "import", "Pets", str(tmp_path / "s"))[0] == 0
+    rc, out, err = studio("dataset", "import", "Pets", str(tmp_path / "s"))  # all duplicates
+    assert rc == 0 and "imported 0 images" in out and "3 duplicates" in out, err
+
+
+def _listed_images(studio, project: str) -> list:
+    rc, out, _ = studio("dataset", "list", project, "--json")
+    assert rc == 0
+    return json.loads(out)["images"]
+
+
 def test_import_of_a_csv_file_path(studio, tmp_path: Path):
     studio("sample", "--task", "regression", str(tmp_path / "s"), "--images", "3")
     studio("project", "create", "R", "--task", "regression")

@@ -17,6 +17,7 @@ from studio_desktop.gui.models.images import ANNOTATED_NO, ANNOTATED_YES, ImageF
 from studio_desktop.gui.pages.dataset import DatasetPage
 from studio_desktop.gui.pages.dataset.controller import ImportReport, counts_text, parse_event
 from studio_desktop.gui.pages.dataset.health import health_charts
+from studio_desktop.gui.pages.dataset.import_dialog import ImportReportDialog
 from studio_desktop.gui.pages.dataset.page import BROWSE, EMPTY, NO_PROJECT
 
 pytestmark = pytest.mark.gui
@@ -311,6 +312,30 @@ def test_a_failed_import_shows_its_reason_and_stays_open(qtbot, ctx, workspace, 
     qtbot.waitUntil(lambda: "not a COCO file" in dialog.status.text(), timeout=10000)
     assert "choose the format" in dialog.status.text() and dialog.isVisible() and dialog.import_button.isEnabled()
     dialog.reject()
+
+
+def test_an_import_that_imports_nothing_shows_its_report_as_a_warning(qtbot, ctx, workspace, tmp_path,
+                                                                     monkeypatch):
+    report = {"imported": 0, "duplicates": 0, "skipped": 2, "format": "folder", "nothing_imported": True,
+              "issues": [{"file": f"{c}/{c}.jpg", "reason": "not an image", "action": "skipped"}
+                         for c in ("cat", "dog")]}
+    _fake_import(monkeypatch, tmp_path,  # the CLI's protocol for it: the report, then exit code 1
+                 f"print(json.dumps({{'event': 'completed', 'report': {report!r}}}), flush=True)\nsys.exit(1)\n")
+    shown = []
+    monkeypatch.setattr("studio_desktop.gui.pages.dataset.import_dialog.ImportReportDialog.open",
+                        lambda self: (shown.append(self), self.show()))
+    page, dialog = _start_import(qtbot, ctx, workspace, tmp_path)
+    qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+    assert dialog.report is not None and dialog.report.nothing_imported
+    warned = shown[0]
+    qtbot.addWidget(warned)
+    assert warned.warning.isVisible() and "Nothing was imported" in warned.warning.text()
+    assert "2" in warned.warning.text() and "nothing imported" in warned.windowTitle().lower()
+    assert warned.table.rowCount() == 2
+    ok = ImportReportDialog(ImportReport.from_json({**report, "imported": 3, "nothing_imported": False}))
+    qtbot.addWidget(ok)
+    ok.show()
+    assert not ok.warning.isVisible() and "nothing" not in ok.windowTitle().lower()
 
 
 def test_class_filter_is_offered_only_where_records_name_classes(qtbot, ctx, workspace):

@@ -63,6 +63,8 @@ class ImportReport:
     skipped: int = 0
     format: str = ""
     issues: list[ImportIssueRow] = field(default_factory=list)
+    #: every image was skipped (the CLI exits non-zero): shown as a warning, not a success
+    nothing_imported: bool = False
 
     @classmethod
     def from_json(cls, data: dict) -> ImportReport:
@@ -73,7 +75,8 @@ class ImportReport:
         issues = [ImportIssueRow(str(i.get("file", "")), str(i.get("reason", "")), str(i.get("action", "")))
                   for i in data.get("issues") or [] if isinstance(i, dict)]
         return cls(imported=count("imported"), duplicates=count("duplicates"), skipped=count("skipped"),
-                   format=str(data.get("format", "")), issues=issues)
+                   format=str(data.get("format", "")), issues=issues,
+                   nothing_imported=bool(data.get("nothing_imported", False)))
 
     def summary(self) -> str:
         parts = [f"{self.imported:,} imported", f"{self.duplicates:,} duplicates ignored",

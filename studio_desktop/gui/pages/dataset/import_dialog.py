@@ -2,7 +2,8 @@
 
 The import itself runs as the CLI in a subprocess (``studio dataset import ... --events``): it
 may take minutes and must never freeze the window. Cancel terminates the process; the import is
-a transaction, so a stopped import leaves the dataset as it was.
+a transaction, so a stopped import leaves the dataset as it was. An import that skipped every
+image (the CLI exits non-zero after its report) opens the report as a warning.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -64,9 +66,24 @@ class ImportReportDialog(QDialog):
 
     def __init__(self, report: ImportReport, parent=None):
         super().__init__(parent)
-        self.setWindowTitle("Import report")
+        self.setWindowTitle("Import report: nothing imported" if report.nothing_imported else "Import report")
         self.resize(720, 420)
         lay = QVBoxLayout(self)
+        self.warning = QLabel()
+        self.warning.setObjectName("import_warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #b35900;")
+        row = QHBoxLayout()
+        if report.nothing_imported:
+            icon = QLabel()
+            icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(32, 32))
+            row.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
+            self.warning.setText(f"<b>Nothing was imported:</b> all {report.skipped:,} images were skipped. "
+                                 "The reasons are listed below; fix them, or choose the format yourself, "
+                                 "and import again.")
+        row.addWidget(self.warning, 1)
+        self.warning.setVisible(report.nothing_imported)
+        lay.addLayout(row)
         self.summary = QLabel(f"<b>{report.summary()}</b>")
         lay.addWidget(self.summary)
         self.table = QTableWidget(len(report.issues), 3)
