@@ -83,8 +83,11 @@ class Emitter:
 
     def __init__(self, events_path: str | Path | None = None, log_path: str | Path | None = None, *,
                  stdout: IO[str] | None = None, stderr: IO[str] | None = None, human: bool = False,
-                 enabled: bool = True):
+                 enabled: bool = True, job: str | None = None):
         self._lock = threading.Lock()
+        #: the job kind stamped on every event ("evaluate", "export"...; None for training, whose
+        #: events predate the field)
+        self.job = job
         self._events = open(events_path, "a", encoding="utf-8") if events_path else None  # noqa: SIM115
         self._log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
         self._stdout = stdout if stdout is not None else sys.stdout
@@ -96,6 +99,8 @@ class Emitter:
 
     def emit(self, event: str, **fields: Any) -> dict:
         record = {"event": event, "time": round(time.time(), 3), **_clean(fields)}
+        if self.job is not None:
+            record.setdefault("job", self.job)
         if not self.enabled:
             return record
         line = json.dumps(record, ensure_ascii=False, default=str)
@@ -158,6 +163,12 @@ def _fmt(metrics: dict) -> str:
 def _human(r: dict) -> str:
     """The one-line text `studio train` prints for an event (progress is too chatty: skipped)."""
     ev = r["event"]
+    job = r.get("job")
+    if job not in (None, "train"):  # evaluate, export, predict, download...: the CLI prints the result
+        if ev in ("started", "completed", "artifact"):
+            return ""
+        if ev == "stopped":
+            return f"stopped: {r.get('reason') or 'stop requested'}"
     if ev == "started":
         return f"training {r.get('experiment')} for {r.get('total_epochs')} epochs (pid {r.get('pid')})"
     if ev == "epoch":

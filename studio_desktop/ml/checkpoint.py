@@ -64,6 +64,8 @@ class TrainedModel:
     experiment: Experiment | None = None
     #: "best" / "last" / "file"
     which: str = "file"
+    #: the epoch the weights are from (1-based, as the curves number them), when recorded
+    epoch: int | None = None
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -72,6 +74,10 @@ class TrainedModel:
     @property
     def class_names(self) -> list[str]:
         return [c.name for c in self.project.classes]
+
+    def describe_checkpoint(self) -> dict:
+        return {"which": self.which, "path": str(self.checkpoint), "sha256": self.checkpoint_sha256,
+                "epoch": self.epoch}
 
     def to(self, device: torch.device | str) -> TrainedModel:
         self.model.to(device)
@@ -115,8 +121,10 @@ def build_trained(project: Project, config: TrainConfig, ckpt: dict, path: Path,
         raise InvalidInput(f"the checkpoint does not fit the {config.model} network of this experiment "
                            f"(is it from another project or model?): {detail}", path=path) from None
     model.eval()
+    epoch = ckpt.get("epoch")
     return TrainedModel(project=project, config=config, head=head, model=model, checkpoint=path,
-                        checkpoint_sha256=file_sha256(path), experiment=experiment, which=which)
+                        checkpoint_sha256=file_sha256(path), experiment=experiment, which=which,
+                        epoch=int(epoch) + 1 if isinstance(epoch, int) else None)
 
 
 def load_trained(ws, project_ref: str, experiment_ref: str, checkpoint: str = "best") -> TrainedModel:

@@ -18,6 +18,7 @@ import importlib
 JOBS: dict[str, tuple[str, str]] = {
     "train": ("train", "train (or resume) one experiment"),
     "augment-preview": ("augment_preview", "write augmented training images as PNG"),
+    "evaluate": ("evaluate", "evaluate an experiment's checkpoint on some subsets"),
 }
 
 

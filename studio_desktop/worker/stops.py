@@ -50,7 +50,10 @@ def watch_stdin(stop) -> None:
     threading.Thread(target=loop, name="stdin-stop", daemon=True).start()
 
 
-def install_signal_handlers(stop) -> None:
+TRAINING_STOP_MESSAGE = "stopping after this step and saving last.ckpt (Ctrl+C again to abort)..."
+
+
+def install_signal_handlers(stop, message: str = TRAINING_STOP_MESSAGE) -> None:
     """First Ctrl+C / SIGTERM: graceful stop after the current step. Second Ctrl+C: abort."""
     if threading.current_thread() is not threading.main_thread():
         return
@@ -60,20 +63,20 @@ def install_signal_handlers(stop) -> None:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         stop.set("interrupted (Ctrl+C)" if signum == signal.SIGINT else "terminated")
-        print("stopping after this step and saving last.ckpt (Ctrl+C again to abort)...", file=sys.stderr)
+        print(message, file=sys.stderr)
 
     signal.signal(signal.SIGINT, on_signal)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, on_signal)
 
 
-def wire_stop_sources(stop: StopFlag, folder: Path, parent_pid: int | None = None, *,
-                      stdin: bool = True) -> StopFlag:
+def wire_stop_sources(stop: StopFlag, folder: Path, parent_pid: int | None = None, *, stdin: bool = True,
+                      message: str = "stopping after this batch (Ctrl+C again to abort)...") -> StopFlag:
     """Connect every stop source to ``stop`` for a job writing into ``folder``."""
     stop.folder = folder
     if parent_pid:
         watch_parent(parent_pid, stop, lambda: folder)
     if stdin:
         watch_stdin(stop)
-    install_signal_handlers(stop)
+    install_signal_handlers(stop, message)
     return stop

@@ -166,3 +166,18 @@ def test_temperature_fits_overconfident_logits():
     t = fit_temperature(logits * 5, truth)  # the same model made 5x over-confident
     assert t == pytest.approx(5 * fit_temperature(logits, truth), rel=0.02)
     assert t > 2
+
+
+def test_mcnemar_matches_the_exact_binomial_and_the_chi_square():
+    from scipy.stats import binomtest, chi2
+
+    from studio_desktop.core.evaluation.compare import compare, mcnemar
+
+    p, method = mcnemar(2, 9)
+    assert p == pytest.approx(binomtest(2, 11, 0.5).pvalue) and "exact" in method
+    p, method = mcnemar(20, 45)
+    assert p == pytest.approx(chi2.sf((abs(20 - 45) - 1) ** 2 / 65, 1)) and "chi-square" in method
+    cmp = compare(["a", "b", "c", "d"], ["test"] * 4, [True, False, True, None],
+                  ["a", "b", "c", "d"], ["test"] * 4, [False, True, True, True])
+    assert (cmp.common, cmp.only_a_right, cmp.only_b_right, cmp.both_right) == (3, ["a"], ["b"], 1)
+    assert "no significant difference" in cmp.verdict()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -12,6 +13,24 @@ from torchmetrics import MetricCollection
 from ...core.schemas import ImageRecord, Project
 from ...core.train_config import TrainConfig
 from ...tasks import LOWER_IS_BETTER, get_task
+
+
+@dataclass
+class EvaluationResult:
+    """What a task's evaluation hands back to the generic evaluator to write."""
+
+    aggregate: dict[str, Any]
+    lines: list[dict]
+    scores: dict[str, Any]
+    #: extra JSON files of the evaluation folder (e.g. label_issues.json)
+    files: dict[str, Any] = field(default_factory=dict)
+    #: a few numbers for the completed event and the CLI's summary line
+    headline: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskEvaluation(Protocol):
+    def evaluate(self, *, records: list[ImageRecord], subsets, targets: list, arrays: dict, op,
+                 log: Callable[[str, str], None]) -> EvaluationResult: ...
 
 
 class TaskHead:
@@ -60,6 +79,19 @@ class TaskHead:
         return {}
 
     def decode(self, outputs: Any) -> list[dict]:
+        raise NotImplementedError
+
+    # -- evaluation (ml/evaluate.py): the evaluator is generic, these say what is task-specific
+    def scorable(self, record: ImageRecord) -> bool:
+        """Whether this model can be judged on the record (e.g. its class existed when it was trained)."""
+        return True
+
+    def eval_batch(self, outputs: Any) -> dict[str, Any]:
+        """Per-image raw outputs of one batch to cache (numpy arrays, first axis = images)."""
+        raise NotImplementedError
+
+    def evaluation(self) -> TaskEvaluation:
+        """The task's metrics, result lines and cached scores from the raw outputs."""
         raise NotImplementedError
 
     # -- what a checkpoint carries

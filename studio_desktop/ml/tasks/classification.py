@@ -76,6 +76,17 @@ class ClassificationHead(TaskHead):
         return {"confusion": {"classes": self.names, "matrix": matrix,
                               "note": "rows: true class, columns: predicted class"}}
 
+    def scorable(self, record: ImageRecord) -> bool:
+        return record.label in self.index
+
+    def eval_batch(self, outputs: torch.Tensor) -> dict:
+        return {"logits": outputs.float().cpu().numpy()}
+
+    def evaluation(self):
+        from .classification_eval import ClassificationEvaluation
+
+        return ClassificationEvaluation(self)
+
     def decode(self, outputs: torch.Tensor) -> list[dict]:
         probs = outputs.float().softmax(1)
         conf, idx = probs.max(1)
