@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .overlays import LAYER_ROLE, LAYERS, ClassStyle, build_items
+from .overlays import LAYER_ROLE, LAYERS, ClassStyle, build_items, set_caption_scale
 
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 64.0
@@ -38,7 +38,8 @@ def decode_image(path: str) -> tuple[QImage | None, str]:
 
 class ImageCanvas(QGraphicsView):
     """Image viewer: wheel zooms around the cursor, drag pans, F / double-click fits,
-    Left/Right and PgUp/PgDn ask for the previous/next image."""
+    Left/Right and PgUp/PgDn ask for the previous/next image. Object names show where they fit
+    on screen (zoom in to see more of them) and on the object under the pointer."""
 
     previousRequested = Signal()
     nextRequested = Signal()
@@ -115,12 +116,18 @@ class ImageCanvas(QGraphicsView):
         if not rect.isEmpty():
             self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         self._fitted = True
+        self._zoom_changed()
 
     def zoom(self, factor: float) -> None:
         scale = self.transform().m11() * factor
         if MIN_SCALE <= scale <= MAX_SCALE:
             self.scale(factor, factor)
             self._fitted = False
+            self._zoom_changed()
+
+    def _zoom_changed(self) -> None:
+        """Object names are drawn only where they fit at this zoom (see overlays.CaptionItem)."""
+        set_caption_scale(self.overlay_items, self.transform().m11())
 
     def wheelEvent(self, event) -> None:
         delta = event.angleDelta().y()
@@ -165,6 +172,10 @@ class OverlayLegend(QWidget):
             box = QCheckBox(title)
             box.setChecked(True)
             box.setToolTip(f"Show or hide the {title.lower()} drawn over the image")
+            if key == "labels":
+                box.setToolTip("Show or hide the class names. A name is drawn where it fits on its "
+                               "object at the current zoom (zoom in to see more) and on the object "
+                               "under the pointer.")
             box.toggled.connect(lambda on, k=key: canvas.set_layer_visible(k, on))
             box.setVisible(False)
             self.checks[key] = box

@@ -5,6 +5,12 @@ same shapes): :func:`shapes_of` turns an ``ImageRecord`` into plain frozen datac
 extractor per annotation field (:data:`EXTRACTORS`); :func:`build_items` turns each shape into
 a ``QGraphicsItem`` through :data:`ITEM_BUILDERS` (shape type → builder). Every item carries
 its layer name so the canvas can toggle layers.
+
+An object's class name is drawn only where it fits: a tag keeps its size on screen whatever the
+zoom, so on an aerial image with hundreds of small boxes the tags would cover the picture. Each
+object caption knows its object's size; the canvas tells the captions the zoom
+(:func:`set_caption_scale`) and a caption is painted when its object is large enough on screen,
+or while the pointer is over that object.
 """
 
 from __future__ import annotations
@@ -108,6 +114,11 @@ class TextShape:
     layer: str = "labels"
     #: image-level captions (label, anomaly status, values) stack in rows at the top-left
     row: int = 0
+    #: an object's caption: the object's extent in image pixels along and across (its box's
+    #: width and height; a rotated box's long and short side). 0: an image-level caption,
+    #: always drawn
+    fit_w: float = 0.0
+    fit_h: float = 0.0
 
 
 Shape = BoxShape | PolygonShape | RotatedBoxShape | MaskShape | RleShape | AnomalyMaskShape | TextShape
@@ -133,7 +144,8 @@ def _boxes(rec, classes, path_of):
     out: list[Shape] = []
     for b in rec.boxes:
         out.append(BoxShape(b.cls, b.x1, b.y1, b.x2, b.y2))
-        out.append(TextShape(_name(classes, b.cls), b.x1, b.y1, color_of(classes, b.cls)))
+        out.append(TextShape(_name(classes, b.cls), b.x1, b.y1, color_of(classes, b.cls),
+                             fit_w=b.x2 - b.x1, fit_h=b.y2 - b.y1))
     return out
 
 
@@ -149,8 +161,23 @@ def _instances(rec, classes, path_of):
                                 counts if isinstance(counts, str) else tuple(counts or ())))
         anchor = inst.box[:2] if len(inst.box) >= 2 else (inst.polygons[0][:2] if inst.polygons else None)
         if anchor is not None and len(anchor) == 2:
-            out.append(TextShape(_name(classes, inst.cls), anchor[0], anchor[1], color_of(classes, inst.cls)))
+            w, h = _extent(inst)
+            out.append(TextShape(_name(classes, inst.cls), anchor[0], anchor[1], color_of(classes, inst.cls),
+                                 fit_w=w, fit_h=h))
     return out
+
+
+def _extent(inst) -> tuple[float, float]:
+    """Width and height of an instance: its box, else its polygons' bounds (an RLE-only instance
+    without a box gives its mask size, the most its name may claim)."""
+    if len(inst.box) >= 4:
+        return max(0.0, inst.box[2] - inst.box[0]), max(0.0, inst.box[3] - inst.box[1])
+    xs = [v for poly in inst.polygons for v in poly[0::2]]
+    ys = [v for poly in inst.polygons for v in poly[1::2]]
+    if xs and ys:
+        return max(xs) - min(xs), max(ys) - min(ys)
+    size = (inst.rle or {}).get("size") or (0, 0)
+    return float(size[1]), float(size[0])
 
 
 def _mask(rec, classes, path_of):
@@ -162,7 +189,8 @@ def _rboxes(rec, classes, path_of):
     for r in rec.rboxes:
         corners = tuple(r.corners) if len(r.corners) == 8 else rotated_corners(r.cx, r.cy, r.w, r.h, r.angle)
         out.append(RotatedBoxShape(r.cls, corners))
-        out.append(TextShape(_name(classes, r.cls), corners[0], corners[1], color_of(classes, r.cls)))
+        out.append(TextShape(_name(classes, r.cls), corners[0], corners[1], color_of(classes, r.cls),
+                             fit_w=max(r.w, r.h), fit_h=min(r.w, r.h)))
     return out
 
 
@@ -228,14 +256,48 @@ def _polygon(points) -> QPolygonF:
     return QPolygonF([QPointF(points[i], points[i + 1]) for i in range(0, len(points) - 1, 2)])
 
 
+class _ShowsNameOnHover:
+    """Mixin for object items: their name captions are drawn while the pointer is over them."""
+
+    captions: list[CaptionItem]
+
+    def hoverEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        for c in self.captions:
+            c.set_hovered(True)
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        for c in self.captions:
+            c.set_hovered(False)
+        super().hoverLeaveEvent(event)
+
+
+class ObjectRectItem(_ShowsNameOnHover, QGraphicsRectItem):
+    """A box, linked to its name caption."""
+
+    def __init__(self, rect: QRectF):
+        QGraphicsRectItem.__init__(self, rect)
+        self.captions = []
+        self.setAcceptHoverEvents(True)
+
+
+class ObjectPolygonItem(_ShowsNameOnHover, QGraphicsPolygonItem):
+    """An outline (instance polygon, rotated box), linked to its name caption."""
+
+    def __init__(self, polygon: QPolygonF):
+        QGraphicsPolygonItem.__init__(self, polygon)
+        self.captions = []
+        self.setAcceptHoverEvents(True)
+
+
 def _build_box(s: BoxShape, classes) -> QGraphicsItem:
-    item = QGraphicsRectItem(QRectF(QPointF(s.x1, s.y1), QPointF(s.x2, s.y2)))
+    item = ObjectRectItem(QRectF(QPointF(s.x1, s.y1), QPointF(s.x2, s.y2)))
     item.setPen(_pen(color_of(classes, s.cls)))
     return item
 
 
 def _build_polygon(s: PolygonShape, classes) -> QGraphicsItem:
-    item = QGraphicsPolygonItem(_polygon(s.points))
+    item = ObjectPolygonItem(_polygon(s.points))
     color = color_of(classes, s.cls)
     item.setPen(_pen(color))
     item.setBrush(_fill(color, 70))
@@ -243,7 +305,7 @@ def _build_polygon(s: PolygonShape, classes) -> QGraphicsItem:
 
 
 def _build_rotated(s: RotatedBoxShape, classes) -> QGraphicsItem:
-    item = QGraphicsPolygonItem(_polygon(s.corners))
+    item = ObjectPolygonItem(_polygon(s.corners))
     item.setPen(_pen(color_of(classes, s.cls)))
     return item
 
@@ -303,26 +365,77 @@ def _build_anomaly_mask(s: AnomalyMaskShape, classes) -> QGraphicsItem:
     return QGraphicsPixmapItem(_rgba_pixmap(rgba))
 
 
-class CaptionItem(QGraphicsSimpleTextItem):
-    """A caption readable on any image: text on a tag filled with its (class) colour."""
+#: an object's name is drawn when its object, on screen, is at least as wide as the tag and this
+#: many tags tall (so that the tag never hides most of the object)
+FIT_HEIGHTS = 2.0
 
-    def __init__(self, text: str, color: str):
+
+class CaptionItem(QGraphicsSimpleTextItem):
+    """A caption readable on any image: text on a tag filled with its (class) colour.
+
+    An object's caption (``fit_w``/``fit_h`` > 0, the object's size in image pixels) is painted
+    only when the object is large enough on screen at the current zoom (:meth:`set_view_scale`),
+    or while the pointer is over the object; image-level captions are always painted.
+    """
+
+    def __init__(self, text: str, color: str, fit_w: float = 0.0, fit_h: float = 0.0):
         super().__init__(text)
         self.tag = QColor(color)
         self.tag.setAlpha(210)
         light = self.tag.lightnessF() > 0.6
         self.setBrush(QColor("#000000" if light else "#ffffff"))
+        self.fit_w, self.fit_h = fit_w, fit_h
+        self.fits = True
+        self._pointers = 0  # the object items under the pointer (an instance may have several)
+
+    @property
+    def for_object(self) -> bool:
+        return self.fit_w > 0 or self.fit_h > 0
+
+    def set_view_scale(self, scale: float) -> None:
+        """Decide from the view's zoom (view pixels per image pixel) whether the name fits."""
+        if not self.for_object:
+            return
+        tag = self.boundingRect()  # in view pixels: the item ignores the zoom
+        fits = self.fit_w * scale >= tag.width() and self.fit_h * scale >= FIT_HEIGHTS * tag.height()
+        if fits != self.fits:
+            self.fits = fits
+            self.update()
+
+    def set_hovered(self, on: bool) -> None:
+        was = self.hovered
+        self._pointers = max(0, self._pointers + (1 if on else -1))
+        if self.hovered != was:
+            self.setZValue(self.zValue() + (0.5 if self.hovered else -0.5))  # over the neighbours' tags
+            self.update()
+
+    @property
+    def hovered(self) -> bool:
+        return self._pointers > 0
+
+    @property
+    def drawn(self) -> bool:
+        return self.fits or self.hovered
 
     def boundingRect(self) -> QRectF:
         return super().boundingRect().adjusted(-2, -1, 2, 1)
 
     def paint(self, painter, option, widget=None) -> None:
+        if not self.drawn:
+            return
         painter.fillRect(self.boundingRect(), self.tag)
         super().paint(painter, option, widget)
 
 
+def set_caption_scale(items, scale: float) -> None:
+    """Tell every caption among ``items`` the view's zoom (call after each zoom change)."""
+    for item in items:
+        if isinstance(item, CaptionItem):
+            item.set_view_scale(scale)
+
+
 def _build_text(s: TextShape, classes) -> QGraphicsItem:
-    item = CaptionItem(s.text, s.color)
+    item = CaptionItem(s.text, s.color, s.fit_w, s.fit_h)
     font = QFont()
     font.setPointSizeF(8.5)
     item.setFont(font)
@@ -354,6 +467,7 @@ def build_items(shapes: list[Shape], classes: dict[int, ClassStyle]) -> tuple[li
     items: list[QGraphicsItem] = []
     problems: list[str] = []
     order = list(LAYERS)
+    objects: list = []  # object items since the last caption: the extractors emit a name after its shapes
     for shape in shapes:
         try:
             item = ITEM_BUILDERS[type(shape)](shape, classes)
@@ -364,6 +478,13 @@ def build_items(shapes: list[Shape], classes: dict[int, ClassStyle]) -> tuple[li
         item.setData(LAYER_ROLE, shape.layer)
         item.setZValue(1 + order.index(shape.layer))
         items.append(item)
+        if hasattr(item, "captions"):
+            objects.append(item)
+        elif isinstance(item, CaptionItem):
+            if item.for_object:
+                for obj in objects:
+                    obj.captions.append(item)
+            objects = []
     return items, problems
 
 
