@@ -243,3 +243,56 @@ def test_read_only_window_cannot_save_or_delete(qtbot, project, workspace):
         assert [s.name for s in svc.list()] == ["kept"]
     finally:
         other.close()
+
+
+def _tiny_project(workspace):
+    """3 images: an 80/10/10 split leaves the test subset empty (a warning saved with the split)."""
+    p = ProjectService(workspace).create("tiny", "object_detection", classes=["rbc", "wbc"])
+    DatasetStore(workspace, p.id).save(Dataset(images=[
+        ImageRecord(id=f"{i:012d}", file=f"images/{i}.png", width=32, height=32,
+                    sha256=hashlib.sha256(str(i).encode()).hexdigest(),
+                    boxes=[Box(cls=i % 2, x1=1, y1=1, x2=9, y2=9)]) for i in range(3)]))
+    return p
+
+
+def _selected_name(page) -> str | None:
+    rows = page.table.selectionModel().selectedRows()
+    return page.table.item(rows[0].row(), 0).text() if rows else None
+
+
+def test_a_saved_split_shows_its_distribution_without_preview(qtbot, ctx, workspace):
+    project = _tiny_project(workspace)
+    svc = SplitService(workspace, project.id)
+    dataset = DatasetStore(workspace, project.id).load()
+    svc.create("three", svc.plan(project, dataset, ratios=[0.8, 0.1, 0.1]))
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1100, 760)
+    page.show()
+    ctx.open_project(project)  # the page opens on a project with a split: it shows it at once
+    chart, panel = page.preview.chart, page.preview
+    assert _selected_name(page) == "three"
+    assert set(chart.bars) == {"train", "val", "test"}
+    assert list(chart.bars["train"].opts["height"]) == [50, 50]  # rbc, wbc: 1 of 2 images each
+    assert list(chart.bars["val"].opts["height"]) == [100, 0]
+    assert [panel.table.item(0, c).text().split()[0] for c in (1, 2, 3)] == ["2", "1", "0"]
+    assert "three" in panel.summary.text() and "Preview" not in panel.summary.text()
+    assert panel.warnings.isVisibleTo(page) and "the test subset is empty" in panel.warnings.toPlainText()
+    assert not page.save_button.isEnabled()  # nothing to save: this split is saved already
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.grab().save(str(SHOTS / "split_page_saved.png"))
+
+    svc.create("two", svc.plan(project, dataset, ratios=[0.67, 0.33]))
+    page.refresh_list()
+    assert _selected_name(page) == "three"  # a refresh keeps what the user looks at
+    row = next(r for r in range(page.table.rowCount()) if page.table.item(r, 0).text() == "two")
+    page.table.selectRow(row)  # selecting another split shows that one
+    assert set(chart.bars) == {"train", "val"} and "two" in panel.summary.text()
+    assert "the test subset is empty" not in panel.warnings.toPlainText()
+
+    qtbot.mouseClick(page.preview_button, Qt.MouseButton.LeftButton)  # a preview replaces it
+    assert page.plan is not None and "Preview" in panel.summary.text() and _selected_name(page) is None
+    page.options.name.setText("four")
+    with qtbot.waitSignal(ctx.splitsChanged):
+        qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    assert _selected_name(page) == "four" and "four" in panel.summary.text()  # saved: shown as saved

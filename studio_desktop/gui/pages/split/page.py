@@ -3,6 +3,10 @@
 Settings on the left, the preview (chart, table, warnings) on the right, saved splits below.
 A split is previewed (Ctrl+P), then saved (Ctrl+S); a saved split is locked for good because
 experiments refer to it. Without a project, or without images, the page says what to do first.
+
+The right side shows one split at a time: the preview, or the saved split selected in the list
+(from its saved stats and warnings). The page opens on the newest saved split; selecting one
+drops an unsaved preview (Preview computes it again from the settings, which are kept).
 """
 
 from __future__ import annotations
@@ -88,6 +92,10 @@ class SplitPage(QWidget):
         #: bumped by every settings change, so that a preview finishing late is recognised as stale
         self._generation = 0
         self._lock = lock_icon()
+        #: id of the saved split on display (None: a preview, or nothing)
+        self._shown_split: str | None = None
+        #: split to select once the list is loaded (the one just saved)
+        self._select_next: str | None = None
 
         self.stack = QStackedWidget(self)
         QVBoxLayout(self).addWidget(self.stack)
@@ -178,7 +186,7 @@ class SplitPage(QWidget):
         self.save_button.clicked.connect(self.save_split)
         self.delete_button.clicked.connect(self.delete_selected)
         self.options.changed.connect(self._invalidate)
-        self.table.itemSelectionChanged.connect(self._update_actions)
+        self.table.itemSelectionChanged.connect(self._on_selection)
 
         ctx.projectChanged.connect(lambda _p: self.refresh())
         ctx.projectUpdated.connect(lambda _p: self.refresh())
@@ -191,6 +199,7 @@ class SplitPage(QWidget):
         """Rebuild for the current project: message panel, or settings + list."""
         project = self.ctx.project
         self.plan = None
+        self._shown_split = None
         self.preview.show_plan(None)
         if project is None:
             self.controller = None
@@ -225,6 +234,9 @@ class SplitPage(QWidget):
         name = self.options.name.text().strip()
         if not name or name.casefold() in {r.split.name.casefold() for r in listing.rows}:
             self.options.name.setText(SplitController.next_name(listing))
+        keep = self._select_next or self.selected_split_id()
+        self._select_next = None
+        self.table.blockSignals(True)  # the rebuild is not the user selecting
         self.table.setRowCount(len(listing.rows))
         for r, row in enumerate(listing.rows):
             s = row.split
@@ -244,7 +256,39 @@ class SplitPage(QWidget):
         self.list_title.setText(f"<b>Saved splits</b> ({len(listing.rows)})" if listing.rows
                                 else "<b>Saved splits</b>: none yet — preview one above and save it.")
         self.problems.setText("\n".join(f"Cannot read {p}" for p in listing.problems))
+        ids = [row.split.id for row in listing.rows]
+        # keep the split the user looks at; with no preview on display, show the newest one
+        target = keep if keep in ids else (ids[-1] if ids and self.plan is None else None)
+        if target is not None:
+            self.table.selectRow(ids.index(target))
+        else:
+            self.table.clearSelection()
+        self.table.blockSignals(False)
+        if target is not None:
+            self._show_saved(target)
+        elif self._shown_split is not None:  # the split on display was deleted
+            self._shown_split = None
+            self.preview.show_plan(None)
         self._update_actions()
+
+    def _on_selection(self) -> None:
+        split_id = self.selected_split_id()
+        if split_id is not None and split_id != self._shown_split:
+            self._show_saved(split_id)
+        self._update_actions()
+
+    def _show_saved(self, split_id: str) -> None:
+        """Show a saved split from its saved stats; an unsaved preview gives way (Preview again
+        computes it from the settings, which stay as they are)."""
+        row = next((r for r in self.listing.rows if r.split.id == split_id), None)
+        if row is None:
+            return
+        if self.plan is not None:
+            self.plan = None
+            self.status.setText(f"Showing the saved split '{row.split.name}'. Preview (Ctrl+P) shows "
+                                "the current settings again.")
+        self._shown_split = split_id
+        self.preview.show_plan(row.split)
 
     def _invalidate(self) -> None:
         self._generation += 1
@@ -312,6 +356,10 @@ class SplitPage(QWidget):
             self.status.setText("Settings changed while computing: preview again.")
             return
         self.plan = plan
+        self._shown_split = None
+        self.table.blockSignals(True)
+        self.table.clearSelection()  # the right side now shows the preview, not a saved split
+        self.table.blockSignals(False)
         self.preview.show_plan(plan)
         self.status.setText("Previewed. Save (Ctrl+S) to keep this split; it cannot be changed afterwards.")
         self._update_actions()
@@ -327,6 +375,7 @@ class SplitPage(QWidget):
         self.plan = None
         self.status.setText(f"Saved split '{split.name}'. It is locked: experiments can rely on it.")
         self.options.name.clear()
+        self._select_next = split.id
         self.refresh_list()
         self.ctx.splitsChanged.emit()
 

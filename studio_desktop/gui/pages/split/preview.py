@@ -1,8 +1,13 @@
-"""The preview of a split: grouped bars per class and subset, a table, and the warnings."""
+"""The distribution of a split: grouped bars per class and subset, a table, and the warnings.
+
+Shows either a preview (a :class:`SplitPlan`, not saved yet) or a saved :class:`Split` (from
+the stats saved with it: nothing is recomputed).
+"""
 
 from __future__ import annotations
 
 import math
+from html import escape
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core.splits import SplitPlan
+from ....core.splits import Split, SplitPlan
 from .controller import SUBSET_COLORS, SUBSET_TITLES
 
 
@@ -47,7 +52,7 @@ class SplitChart(pg.PlotWidget):
         self.bars: dict[str, pg.BarGraphItem] = {}
         self.names: list[str] = []
 
-    def show_plan(self, plan: SplitPlan | None) -> None:
+    def show_plan(self, plan: SplitPlan | Split | None) -> None:
         for bar in self.bars.values():
             self.removeItem(bar)
         self.legend.clear()
@@ -125,7 +130,8 @@ class PreviewPanel(QWidget):
         lay.addWidget(self.table, 2)
         lay.addWidget(self.warnings)
 
-    def show_plan(self, plan: SplitPlan | None) -> None:
+    def show_plan(self, plan: SplitPlan | Split | None) -> None:
+        """Show a preview, or a saved split (its name and lock in the summary), or nothing."""
         self.chart.show_plan(plan)
         self.table.clear()
         self.table.setRowCount(0)
@@ -136,9 +142,11 @@ class PreviewPanel(QWidget):
             self.warnings.setVisible(False)
             return
         subsets = plan.subsets
+        total = plan.image_count or sum(plan.stats[s].images for s in subsets)
         parts = ", ".join(f"{SUBSET_TITLES[s].lower()} {plan.stats[s].images}" for s in subsets)
-        self.summary.setText(f"<b>Preview</b> of {plan.image_count} images: {parts}. "
-                             f"Method: {plan.method}, seed {plan.seed}.")
+        what = (f"<b>Saved split '{escape(plan.name)}'</b> (locked)" if isinstance(plan, Split)
+                else "<b>Preview</b>")
+        self.summary.setText(f"{what} of {total} images: {parts}. Method: {plan.method}, seed {plan.seed}.")
         self.table.setColumnCount(1 + len(subsets))
         self.table.setHorizontalHeaderLabels(["Class"] + [SUBSET_TITLES[s] for s in subsets])
         rows = [("All images", None)] + [(name, key) for key, name in plan.strata_names.items()]
@@ -148,7 +156,7 @@ class PreviewPanel(QWidget):
             for c, s in enumerate(subsets, start=1):
                 st = plan.stats[s]
                 n = st.images if key is None else st.classes.get(key, 0)
-                whole = plan.image_count if key is None else st.images
+                whole = total if key is None else st.images
                 item = QTableWidgetItem(f"{n}  ({percent(n, whole):.1f} %)")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if key is not None and n == 0:
