@@ -296,3 +296,33 @@ def test_a_saved_split_shows_its_distribution_without_preview(qtbot, ctx, worksp
     with qtbot.waitSignal(ctx.splitsChanged):
         qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
     assert _selected_name(page) == "four" and "four" in panel.summary.text()  # saved: shown as saved
+
+
+def _left_axis_labels(chart) -> list[str]:
+    """The tick labels the chart's left axis draws, computed the way pyqtgraph's AxisItem does."""
+    axis = chart.getAxis("left")
+    lo, hi = axis.range
+    return [text for spacing, values in axis.tickValues(lo, hi, max(axis.height(), 200))
+            for text in axis.tickStrings(values, axis.autoSIPrefixScale * axis.scale, spacing) if text]
+
+
+def test_the_chart_axis_shows_percentages(qtbot, ctx, workspace):
+    """It said "% of the subset's images" but counted 0.1 … 0.9 (the empty chart's range)."""
+    project = _tiny_project(workspace)
+    page = SplitPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1100, 760)
+    page.show()
+    ctx.open_project(project)  # no saved split: the chart is empty until Preview
+    chart = page.preview.chart
+
+    def values() -> list[float]:
+        labels = _left_axis_labels(chart)
+        assert labels and all(t.endswith("%") for t in labels), labels
+        return [float(t.rstrip(" %")) for t in labels]
+
+    empty = values()
+    assert max(empty) >= 50 and min(empty) >= 0 and max(empty) <= 100
+    qtbot.mouseClick(page.preview_button, Qt.MouseButton.LeftButton)
+    shown = values()  # bars of 100 %: the headroom above them (for the legend) has no "120 %"
+    assert max(shown) == 100 and min(shown) >= 0

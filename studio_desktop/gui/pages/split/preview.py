@@ -31,6 +31,18 @@ def percent(part: int, whole: int) -> float:
     return 100.0 * part / whole if whole else 0.0
 
 
+class PercentAxis(pg.AxisItem):
+    """A value axis in percent: "20 %" labels, none above 100 % (the range goes higher only to
+    leave room for the legend) and none below 0."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph override
+        return [(spacing, [v for v in values if -1e-9 <= v <= 100 + 1e-9])
+                for spacing, values in super().tickValues(minVal, maxVal, size)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
+        return [f"{v * scale:g} %" for v in values]
+
+
 class SplitChart(pg.PlotWidget):
     """For each class, one bar per subset: the % of that subset's images showing the class.
 
@@ -39,13 +51,14 @@ class SplitChart(pg.PlotWidget):
     """
 
     def __init__(self, parent=None):
-        super().__init__(parent, background="w")
+        super().__init__(parent, background="w", axisItems={"left": PercentAxis("left")})
         self.setObjectName("split_chart")
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.setMinimumHeight(220)
         self.showGrid(y=True, alpha=0.25)
-        self.setLabel("left", "% of the subset's images")
+        self.setLabel("left", "share of the subset's images")
+        self.setYRange(0, 100, padding=0)  # empty until a split is shown: still a 0-100 % scale
         self.setToolTip("Each group of bars is one class; each colour one subset. Bars of similar "
                         "height mean the subsets have the same class balance.")
         self.legend = self.addLegend(offset=(-10, 5), colCount=3)
@@ -60,6 +73,7 @@ class SplitChart(pg.PlotWidget):
         self.names = []
         if plan is None:
             self._update_ticks()
+            self.setYRange(0, 100, padding=0)
             return
         keys = list(plan.strata_names) or ["__all__"]
         subsets = plan.subsets
