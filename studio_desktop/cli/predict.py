@@ -1,11 +1,60 @@
-"""`studio predict` (placeholder until its issue is built)."""
+"""`studio predict MODEL IMAGE_OR_FOLDER...`: predict new images, in the foreground.
+
+MODEL is an experiment (name or id; ``--project`` when several projects have one of that name),
+a checkpoint file, or an exported model (file or export folder). Prints one line per image (or
+JSON with ``--json``) and writes ``predictions.json`` and ``predictions.csv`` to ``--out``
+(default: ./predictions). An unreadable image is reported by name and the others are predicted;
+the exit status is 1 when any image failed.
+"""
 
 from __future__ import annotations
 
-from .common import not_built
+import sys
+from pathlib import Path
+
+from .common import open_workspace, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("predict", help="predict (not built yet)")
-    p.add_argument("rest", nargs="*")
-    p.set_defaults(func=not_built("predict"))
+    p = sub.add_parser("predict", help="predict new images with a trained or exported model",
+                       description="Predict images with an experiment's checkpoint, a checkpoint file or an "
+                                   "exported model; writes predictions.json and predictions.csv.")
+    p.add_argument("model", metavar="EXPERIMENT_OR_MODEL_FILE",
+                   help="experiment name or id, a .ckpt file, or an exported model (.onnx, .xml, .pt or its folder)")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders (recursive)")
+    p.add_argument("--out", default="predictions", metavar="DIR",
+                   help="folder for predictions.json and predictions.csv (default: ./predictions)")
+    p.add_argument("--project", help="the experiment's project, when several projects have one of that name")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="the experiment's checkpoint")
+    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per batch (default: 16)")
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    p.set_defaults(func=run)
+
+
+def _line(row: dict) -> str:
+    if not row.get("ok"):
+        return f"{row['file']}: FAILED {row.get('error')}"
+    flag = "  (uncertain: review it)" if row.get("uncertain") else ""
+    return f"{row['file']}: {row['prediction']['name']} {row['confidence']:.3f}{flag}"
+
+
+def run(args) -> int:
+    from ..ml.predict import predict  # torch loads only now
+
+    out = Path(args.out).expanduser()
+    if Path(args.model).expanduser().exists():  # a model file needs no workspace
+        rows, predictor, seconds = predict(None, args.model, args.images, out, batch_size=args.batch_size)
+    else:
+        with open_workspace(args, write=False) as ws:
+            rows, predictor, seconds = predict(ws, args.model, args.images, out, project=args.project,
+                                               checkpoint=args.checkpoint, batch_size=args.batch_size)
+    failed = [r for r in rows if not r.get("ok")]
+    if args.json:
+        print_json({"model": predictor.describe, "predictions": rows})
+    else:
+        for row in rows:
+            print(_line(row))
+        ok = len(rows) - len(failed)
+        print(f"{ok} image(s) predicted in {seconds:.2f} s" + (f", {len(failed)} failed" if failed else "")
+              + f"; wrote {out / 'predictions.json'} and predictions.csv", file=sys.stderr)
+    return 1 if failed else 0

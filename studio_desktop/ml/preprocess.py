@@ -58,13 +58,37 @@ class Preprocessing:
     def detail(self) -> Detail:
         return Detail(self.input_size)
 
-    def tensor(self, path: str | Path, transform=None) -> torch.Tensor:
-        """One image file as the network's input (C, S, S); unreadable files raise InvalidInput."""
+    def tensor(self, path: str | Path, transform=None, *, oriented: bool = False) -> torch.Tensor:
+        """One image file as the network's input (C, S, S); unreadable files raise InvalidInput.
+
+        ``oriented``: apply the file's EXIF orientation first, as the importer does for dataset
+        images (a phone photo of a new image is otherwise seen lying on its side)."""
         from torchvision import tv_tensors
 
         detail = self.detail()
-        image = shrink(decode(Path(path), detail), detail)
-        return (transform or self.transform())(tv_tensors.Image(image))
+        image = read_oriented(Path(path), detail) if oriented else decode(Path(path), detail)
+        return (transform or self.transform())(tv_tensors.Image(shrink(image, detail)))
+
+
+def read_oriented(path: Path, detail: Detail) -> torch.Tensor:
+    """uint8 RGB CHW of a new image file as the user sees it (EXIF orientation applied)."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2 import functional as TF
+
+    from ..core.errors import InvalidInput
+    from ..core.images import ORIENTATION_TAG, open_rgb
+
+    try:
+        with Image.open(path) as im:
+            orientation = im.getexif().get(ORIENTATION_TAG, 1)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise InvalidInput(f"cannot decode image: {exc}", path=path) from None
+    if orientation in (None, 1):
+        return decode(path, detail)
+    try:
+        return TF.pil_to_tensor(open_rgb(path, oriented=True))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets one message naming it
+        raise InvalidInput(f"cannot decode image: {exc}", path=path) from None
 
 
 __all__ = ["Preprocessing"]

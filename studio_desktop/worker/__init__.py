@@ -19,6 +19,7 @@ JOBS: dict[str, tuple[str, str]] = {
     "train": ("train", "train (or resume) one experiment"),
     "augment-preview": ("augment_preview", "write augmented training images as PNG"),
     "evaluate": ("evaluate", "evaluate an experiment's checkpoint on some subsets"),
+    "predict": ("predict", "predict new images with an experiment, a checkpoint or an exported model"),
 }
 
 

@@ -1,0 +1,105 @@
+"""Predictions on new images: one decode per task, and the two files every prediction writes.
+
+The raw outputs of a checkpoint or of an exported model go through the same decoder (numpy, the
+operating point's :func:`~.operating_point.decide`), so "Try it", ``studio predict`` and the
+Evaluation page never disagree about what a score means. Files: ``predictions.json`` (everything,
+machine-readable) and ``predictions.csv`` (one row per image, one column per class probability).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..images import is_image_file
+from ..store import atomic_write_json, atomic_write_text
+from .operating_point import OperatingPoint, decide
+
+
+def classification_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint | None,
+                               classes: list[dict]) -> list[dict]:
+    """One prediction per row of ``arrays["logits"]`` in the §5 annotation model."""
+    ids = [int(c["id"]) for c in classes]
+    names = [str(c["name"]) for c in classes]
+    pred, probs, uncertain = decide(arrays["logits"], op, ids)
+    return [{"prediction": {"label": ids[p], "name": names[p]}, "confidence": round(float(probs[i, p]), 6),
+             "probabilities": {n: round(float(v), 6) for n, v in zip(names, probs[i], strict=True)},
+             "uncertain": bool(uncertain[i])} for i, p in enumerate(pred.tolist())]
+
+
+#: task id -> decoder of raw outputs (arrays of one batch, operating point, classes in output order)
+DECODERS: dict[str, Callable[[dict, OperatingPoint | None, list[dict]], list[dict]]] = {
+    "classification": classification_predictions,
+}
+
+
+def decode_predictions(task: str, arrays: dict[str, np.ndarray], op: OperatingPoint | None,
+                       classes: list[dict]) -> list[dict]:
+    try:
+        decoder = DECODERS[task]
+    except KeyError:
+        raise ValueError(f"prediction is not available for {task} models yet") from None
+    return decoder(arrays, op, classes)
+
+
+def collect_images(inputs: list[str | Path]) -> tuple[list[Path], list[dict]]:
+    """The image files named or found (recursively, sorted) in the folders named, and the
+    problems: a name that does not exist, or a named file that is not an image. Files in a folder
+    that are not images (a README, labels) are simply not images to predict."""
+    files: list[Path] = []
+    problems: list[dict] = []
+    for raw in inputs:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                            and is_image_file(p))
+        elif path.is_file():
+            if is_image_file(path):
+                files.append(path)
+            else:
+                problems.append({"file": str(path), "ok": False,
+                                 "error": "not an image file (jpg, png, bmp, tif or webp)"})
+        else:
+            problems.append({"file": str(path), "ok": False, "error": "no such file or folder"})
+    seen, unique = set(), []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, problems
+
+
+def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint | None, rows: list[dict],
+                           class_names: list[str]) -> tuple[Path, Path]:
+    """``predictions.json`` and ``predictions.csv`` in ``out`` (atomic)."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "predictions.json"
+    atomic_write_json(json_path, {"schema_version": 1, "model": model,
+                                  "operating_point": op.model_dump(mode="json") if op else None,
+                                  "images": len(rows), "failed": sum(1 for r in rows if not r.get("ok")),
+                                  "predictions": rows})
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["file", "status", "class", "confidence", "uncertain", "error",
+                     *[f"p_{n}" for n in class_names]])
+    for r in rows:
+        if r.get("ok"):
+            probs = r.get("probabilities") or {}
+            writer.writerow([r["file"], "ok", r["prediction"]["name"], f"{r['confidence']:.6f}",
+                             "yes" if r.get("uncertain") else "no", "",
+                             *[f"{probs.get(n, 0.0):.6f}" for n in class_names]])
+        else:
+            writer.writerow([r["file"], "failed", "", "", "", r.get("error", ""), *[""] * len(class_names)])
+    csv_path = out / "predictions.csv"
+    atomic_write_text(csv_path, buf.getvalue())
+    return json_path, csv_path
+
+
+__all__ = ["DECODERS", "classification_predictions", "collect_images", "decode_predictions",
+           "write_prediction_files"]

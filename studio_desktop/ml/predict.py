@@ -1,0 +1,162 @@
+"""Prediction on new images with a checkpoint or an exported model, through one decode.
+
+``MODEL`` may be an experiment (name or id), a checkpoint file, or an exported model (its file or
+its export folder). Whatever runs the network, the images are prepared by the same
+:class:`~.preprocess.Preprocessing` (EXIF orientation applied, as at import) and the raw outputs
+are decoded by the same task decoder and operating point (``core/evaluation/predictions.py``), so
+a checkpoint and its export give the same answers. A file that cannot be read is reported by
+name and the others are still predicted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.errors import InvalidInput, NotFound, StudioError
+from ..core.evaluation.operating_point import OperatingPoint, load_operating_point
+from ..core.evaluation.predictions import collect_images, decode_predictions, write_prediction_files
+from ..core.evaluation.store import evaluation_folder
+from ..core.experiments import ExperimentService
+from ..core.procs import StopFlag
+from ..core.projects import ProjectService
+from .preprocess import Preprocessing
+
+EXPORT_SUFFIXES = (".onnx", ".xml", ".pt", ".ts", ".torchscript")
+
+
+@dataclass
+class Predictor:
+    """Runs a batch of prepared images and says how to read the outputs."""
+
+    task: str
+    classes: list[dict]  # output order: id, name
+    preprocessing: Preprocessing
+    op: OperatingPoint | None
+    run: Callable[[torch.Tensor], dict[str, np.ndarray]]
+    describe: dict[str, Any]
+
+
+def _from_trained(trained, op: OperatingPoint | None, describe: dict) -> Predictor:
+    head = trained.head
+
+    @torch.inference_mode()
+    def run(batch: torch.Tensor) -> dict[str, np.ndarray]:
+        return head.eval_batch(trained(batch))
+
+    return Predictor(task=trained.project.task, classes=[{"id": c.id, "name": c.name} for c in trained.project.classes],
+                     preprocessing=trained.preprocessing, op=op, run=run,
+                     describe={**describe, "checkpoint": trained.describe_checkpoint(), "model": trained.config.model})
+
+
+def _from_export(path: Path) -> Predictor:
+    try:
+        from .export.runtime import load_exported
+    except ImportError:  # pragma: no cover - the export module ships with the app
+        raise InvalidInput("this version cannot run exported models", path=path) from None
+    exported = load_exported(path)
+    meta = exported.metadata
+    op = OperatingPoint.model_validate(meta["operating_point"]) if meta.get("operating_point") else None
+    classes = meta.get("classes") or [{"id": i, "name": n} for i, n in enumerate(meta.get("class_names") or [])]
+
+    def run(batch: torch.Tensor) -> dict[str, np.ndarray]:
+        return {"logits": np.asarray(exported.run(batch.numpy().astype(np.float32)), dtype=np.float32)}
+
+    return Predictor(task=str(meta.get("task", "classification")), classes=classes,
+                     preprocessing=exported.preprocessing, op=op, run=run,
+                     describe={"kind": "export", "path": str(exported.path), "format": exported.format,
+                               "experiment": meta.get("experiment_id")})
+
+
+def _experiment(ws, ref: str, project_ref: str | None):
+    """(project, experiment) for an experiment name or id, searching every project unless told."""
+    projects = [ProjectService(ws).get(project_ref)] if project_ref else ProjectService(ws).list()
+    found = []
+    for project in projects:
+        try:
+            found.append((project, ExperimentService(ws, project.id).get(ref)))
+        except NotFound:
+            continue
+    if not found:
+        where = f"project '{projects[0].name}'" if project_ref else "any project"
+        raise InvalidInput(f"'{ref}' is neither a model file nor an experiment of {where}")
+    if len(found) > 1:
+        names = ", ".join(p.name for p, _ in found)
+        raise InvalidInput(f"several projects have an experiment '{ref}' ({names}); name one with --project")
+    return found[0]
+
+
+def load_predictor(ws, model: str, *, project: str | None = None, checkpoint: str = "best") -> Predictor:
+    from .checkpoint import load_checkpoint_file, load_trained
+
+    path = Path(model).expanduser()
+    if path.exists():
+        if path.is_dir() or path.suffix.lower() in EXPORT_SUFFIXES:
+            return _from_export(path)
+        trained = load_checkpoint_file(path)
+        # a checkpoint inside its experiment folder follows that experiment's operating point
+        op = load_operating_point(evaluation_folder(path.parent.parent)) if path.parent.name == "checkpoints" else None
+        return _from_trained(trained, op, {"kind": "checkpoint", "path": str(path)})
+    if ws is None:
+        raise InvalidInput(f"no such model file: {model}")
+    proj, exp = _experiment(ws, model, project)
+    trained = load_trained(ws, proj.id, exp.id, checkpoint)
+    folder = ExperimentService(ws, proj.id).folder(exp.id)
+    return _from_trained(trained, load_operating_point(evaluation_folder(folder)),
+                         {"kind": "experiment", "project": proj.name, "experiment": exp.name, "id": exp.id})
+
+
+def predict_files(predictor: Predictor, inputs: list[str | Path], *, batch_size: int = 16,
+                  progress: Callable[[int, int], None] | None = None, stop: StopFlag | None = None) -> list[dict]:
+    """One row per image (``ok`` with the decoded prediction, or ``ok: False`` with the error)."""
+    files, rows = collect_images(inputs)
+    if not files and not rows:
+        raise InvalidInput("no images to predict: name image files or folders that contain images")
+    pre = predictor.preprocessing
+    transform = pre.transform()
+    done = 0
+    for start in range(0, len(files), batch_size):
+        if stop is not None and stop.requested():
+            break
+        chunk = files[start: start + batch_size]
+        tensors, good = [], []
+        for f in chunk:
+            try:
+                tensors.append(pre.tensor(f, transform, oriented=True))
+                good.append(f)
+            except StudioError as exc:
+                rows.append({"file": str(f), "ok": False, "error": exc.message})
+        if tensors:
+            arrays = predictor.run(torch.stack(tensors))
+            for f, pred in zip(good, decode_predictions(predictor.task, arrays, predictor.op, predictor.classes),
+                               strict=True):
+                rows.append({"file": str(f), "ok": True, **pred})
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(files))
+    order = {str(f): i for i, f in enumerate(files)}
+    rows.sort(key=lambda r: order.get(r["file"], -1))
+    return rows
+
+
+def predict(ws, model: str, inputs: list[str | Path], out: Path | None, *, project: str | None = None,
+            checkpoint: str = "best", batch_size: int = 16, progress=None, stop: StopFlag | None = None
+            ) -> tuple[list[dict], Predictor, float]:
+    """Predict and (with ``out``) write predictions.json / .csv; returns (rows, predictor, seconds)."""
+    predictor = load_predictor(ws, model, project=project, checkpoint=checkpoint)
+    t0 = time.monotonic()
+    rows = predict_files(predictor, inputs, batch_size=batch_size, progress=progress, stop=stop)
+    elapsed = time.monotonic() - t0
+    if out is not None:
+        write_prediction_files(out, predictor.describe | {"task": predictor.task}, predictor.op, rows,
+                               [c["name"] for c in predictor.classes])
+    return rows, predictor, elapsed
+
+
+__all__ = ["Predictor", "load_predictor", "predict", "predict_files"]
