@@ -11,10 +11,22 @@ import argparse
 import sys
 
 from ..core.errors import StudioError
-from . import dataset, evaluate, export, predict, project, sample, split, train, worker
+from . import (
+    dataset,
+    evaluate,
+    export,
+    operating_point,
+    predict,
+    project,
+    sample,
+    split,
+    train,
+    weights,
+    worker,
+)
 
 #: command modules, in the order ``studio --help`` lists them
-COMMANDS = [project, sample, dataset, split, train, evaluate, export, predict, worker]
+COMMANDS = [project, sample, dataset, split, train, evaluate, operating_point, export, predict, weights, worker]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

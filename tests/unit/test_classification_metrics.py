@@ -181,3 +181,23 @@ def test_mcnemar_matches_the_exact_binomial_and_the_chi_square():
                   ["a", "b", "c", "d"], ["test"] * 4, [False, True, True, True])
     assert (cmp.common, cmp.only_a_right, cmp.only_b_right, cmp.both_right) == (3, ["a"], ["b"], 1)
     assert "no significant difference" in cmp.verdict()
+
+
+def test_uncertain_goal_follows_the_threshold_rule_and_calibration_refits_goals():
+    from studio_desktop.core.evaluation.classification import refit
+
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 2, 300)
+    logits = np.zeros((300, 2))
+    logits[:, 1] = 2 * truth - 1 + rng.normal(size=300)
+    sc = _scores(truth, logits, ["val"] * 300)
+    op = choose_operating_point(sc, Goal(kind="recall", class_id=20, value=0.97))
+    op = choose_operating_point(sc, Goal(kind="uncertain", value=0.95), op)
+    pred, _, unsure = decide(sc.logits, op, sc.class_ids)
+    kept = ~unsure
+    assert op.rule == "threshold" and (pred[kept] == truth[kept]).mean() == pytest.approx(op.achieved["accuracy"])
+    assert op.achieved["accuracy"] >= 0.95
+    hot = refit(sc, op.model_copy(update={"temperature": 3.0}))
+    pred, _, _ = decide(sc.logits, hot, sc.class_ids)
+    assert hot.threshold != op.threshold and set(hot.goals) == {"threshold", "uncertain"}
+    assert skm.recall_score(truth, pred) >= 0.97

@@ -302,6 +302,19 @@ def fit_temperature(logits: np.ndarray, truth: np.ndarray) -> float:
     return float(np.exp((lo + hi) / 2))
 
 
+def refit(scores: Scores, op: OperatingPoint) -> OperatingPoint:
+    """Choose ``op``'s goals again (threshold goal first, then the uncertain cut-off), e.g. after
+    its temperature changed: a threshold means another thing on recalibrated probabilities."""
+    out = op.model_copy(update={"rule": "argmax", "positive_class": None, "threshold": None,
+                                "uncertain_below": None, "achieved": {}})
+    for slot in ("threshold", "uncertain"):
+        if slot in op.goals:
+            out = choose_operating_point(scores, Goal.model_validate(op.goals[slot]), out)
+    if not op.goals:
+        out = op.model_copy()
+    return out
+
+
 class GoalNotReachable(ValueError):
     """No operating point meets the goal on the chosen images (the message says what is reachable)."""
 
@@ -318,10 +331,15 @@ def choose_operating_point(scores: Scores, goal: Goal, base: OperatingPoint | No
         raise GoalNotReachable(f"there are no {goal.subset} images in this evaluation to choose on")
     probs = softmax(scores.logits[rows], base.temperature)
     truth = scores.truth[rows]
-    common = {"temperature": base.temperature, "goal": goal.model_dump()}
+    slot = "uncertain" if goal.kind == "uncertain" else "threshold"
+    common = {"temperature": base.temperature, "goal": goal.model_dump(),
+              "goals": {**base.goals, slot: goal.model_dump()}}
     if goal.kind == "uncertain":
-        conf = probs.max(axis=1)
-        right = probs.argmax(axis=1) == truth
+        # the decisions of the rule in force (a threshold too), without any cut-off yet
+        pred, dprobs, _ = decide(scores.logits[rows], base.model_copy(update={"uncertain_below": None}),
+                                 scores.class_ids)
+        conf = dprobs[np.arange(len(pred)), pred]
+        right = pred == truth
         for cut in np.unique(np.r_[0.0, conf]):
             counted = conf >= cut
             if counted.any() and right[counted].mean() >= goal.value:
@@ -372,5 +390,5 @@ def choose_operating_point(scores: Scores, goal: Goal, base: OperatingPoint | No
 
 
 __all__ = ["CALIBRATION_BINS", "Decisions", "GoalNotReachable", "HEADLINE", "Scores", "SubsetReport", "binary_curves",
-           "calibration", "choose_operating_point", "confusion", "decisions", "fit_temperature", "from_confusion",
+           "calibration", "choose_operating_point", "refit", "confusion", "decisions", "fit_temperature", "from_confusion",
            "subset_report", "thin", "top_k_accuracy"]

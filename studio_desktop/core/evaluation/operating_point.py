@@ -45,8 +45,11 @@ class OperatingPoint(Stored):
     #: logits are divided by this before the softmax (temperature scaling, fitted on validation
     #: images; calibrates probabilities without changing the argmax). None or 1: off
     temperature: float | None = Field(None, gt=0.0)
-    #: the goal it was chosen from, in the user's words and numbers (None: set by hand / default)
+    #: the last goal it was chosen from, in the user's words and numbers (None: set by hand / default)
     goal: dict[str, Any] | None = None
+    #: every goal in force, by what it sets ("threshold": recall/precision/cost, "uncertain"), so
+    #: that a change of temperature can choose them again (``classification.refit``)
+    goals: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: what the goal gave on the images it was chosen on (e.g. {"recall": 0.991, "subset": "val"})
     achieved: dict[str, Any] = Field(default_factory=dict)
     chosen: str = Field(default_factory=lambda: now().isoformat())
