@@ -338,6 +338,18 @@ def test_an_import_that_imports_nothing_shows_its_report_as_a_warning(qtbot, ctx
     assert not ok.warning.isVisible() and "nothing" not in ok.windowTitle().lower()
 
 
+def test_the_dialog_detects_a_named_file_as_the_import_will(tmp_path):
+    """The detection line looks at the file the user named (as the import does), not its folder:
+    a broken annotation file is reported with where it breaks."""
+    from studio_desktop.core.errors import InvalidInput
+    from studio_desktop.gui.pages.dataset.import_dialog import detect
+
+    broken = tmp_path / "annotations.json"
+    broken.write_text('{"images": [', encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"annotations.json: not valid JSON \(line 1, column 13"):
+        detect(broken, "object_detection")
+
+
 def test_class_filter_is_offered_only_where_records_name_classes(qtbot, ctx, workspace):
     seg = ProjectService(workspace).create("Streets", "semantic_segmentation", ["road", "sky"])
     det = ProjectService(workspace).create("Cells", "object_detection", ["rbc", "wbc"])

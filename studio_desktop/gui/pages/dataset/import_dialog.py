@@ -56,8 +56,7 @@ def detect(source: Path, task: str) -> str:
         from ....core.formats.registry import detect_format
     except ImportError:
         return "the format is detected when the import starts"
-    root = source.parent if source.is_file() else source
-    fmt, why = detect_format(root, task)
+    fmt, why = detect_format(source, task)  # a file named is detected as the import will: by itself
     return f"detected: {FORMAT_TITLES.get(fmt, fmt)} — {why}"
 
 
