@@ -8,7 +8,6 @@ learn what it does. Validation messages name the setting (see :func:`validate_co
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,13 +235,19 @@ class TrainConfig(BaseModel):
                     "its ImageNet weights are on this computer, otherwise with the Tiny CNN: from scratch, a "
                     "big network needs far more images and time to beat it.")
     pretrained: bool = _f(True, "Start from pretrained weights", "Start from weights learned on ImageNet "
-                          "(1.2 million photos) when they are on this computer: training is much faster and "
-                          "works with fewer images. Without them the model learns from scratch.")
-    weights_file: str | None = _f(None, "Weights file", "A .pth file with pretrained weights to start from "
-                                  "(for example downloaded on another computer). Empty: use the torch cache.")
+                          "(1.2 million photos): training is much faster and works with far fewer images. "
+                          "They are downloaded once (Weights dialog, or `studio weights download MODEL`) or "
+                          "imported from a file. Their input size is used and their normalisation applied. "
+                          "Without them the model learns from scratch.")
+    weights_file: str | None = _f(None, "Weights file", "A .pth / .pt / .safetensors file to start from "
+                                  "instead of the model's usual pretrained weights (for example your own). "
+                                  "Empty: the weights of the Weights dialog.")
     finetune: Literal["full", "linear_probe", "partial"] = _f(
-        "full", "Fine-tuning", "full: train every layer. linear_probe: freeze the pretrained backbone and "
-        "train only the last layer (fast, needs few images). partial: train only the last stages.")
+        "full", "Fine-tuning", "How much of a pretrained network is trained. full (default, learning rate "
+        "1e-4): every layer, with small steps; best from a few dozen images per class. linear_probe "
+        "(learning rate 1e-3): the pretrained layers stay frozen and only the last layer learns: the "
+        "safest with very few images (under ~10 per class) and the fastest on a CPU. partial (3e-4): only "
+        "the last stages learn. Choosing a mode sets its learning rate. From scratch every layer is trained.")
     unfreeze_stages: int = _f(1, "Stages to train", "With partial fine-tuning: how many of the last stages "
                               "of the backbone are trained; the earlier ones stay frozen.", ge=0, le=10)
     epochs: int = _f(20, "Epochs", "How many times the model sees every training image.", ge=1, le=10000)
@@ -368,11 +373,32 @@ def apply_settings(config: TrainConfig, pairs: list[str], task: str | None = Non
     return validate_config(data, task)
 
 
+#: Learning rate of each fine-tuning mode when starting from pretrained weights (AdamW). The
+#: pretrained layers need small steps (large ones wreck what they learned on ImageNet); a new last
+#: layer trained alone on frozen features can take large ones. Full fine-tuning at 1e-4 is the
+#: usual choice and works from a few dozen images per class; a linear probe is the safer
+#: choice with very few images (under ~10 per class) and the fastest on a CPU.
+PRETRAINED_LR: dict[str, float] = {"full": 1e-4, "partial": 3e-4, "linear_probe": 1e-3}
+
+
+def pretrained_settings(model: str, finetune: str = "full") -> dict[str, Any]:
+    """Settings that follow from starting ``model`` from its pretrained weights: the input size
+    the weights were trained at and the fine-tuning mode's learning rate."""
+    from .weights_catalog import default_weights
+
+    w = default_weights(model)
+    out: dict[str, Any] = {"pretrained": True, "finetune": finetune, "lr": PRETRAINED_LR[finetune]}
+    if w is not None:
+        out["input_size"] = w.crop_size
+    return out
+
+
 _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    # With ImageNet weights in the torch cache: ResNet-18 fine-tuned at a CPU-friendly 64 px. Without
-    # them see _FROM_SCRATCH: a ResNet-18 from scratch needs thousands of images and minutes per epoch.
-    "classification": dict(model="resnet18", input_size=64, epochs=20, batch_size=32, lr=1e-3,
-                           early_stopping_metric="val_accuracy"),
+    # With ImageNet weights on this computer: ResNet-18 fine-tuned at the 224 px its weights were
+    # trained at (pretrained_settings). Without them see _FROM_SCRATCH: a ResNet-18 from scratch
+    # needs thousands of images and minutes per epoch.
+    "classification": dict(model="resnet18", epochs=20, batch_size=32, early_stopping_metric="val_accuracy",
+                           **pretrained_settings("resnet18")),
     "regression": dict(model="resnet18", input_size=128, epochs=20, lr=1e-3, early_stopping_metric="val_mae"),
     "object_detection": dict(model="fasterrcnn_mobilenet_v3_large_fpn", input_size=320, batch_size=4,
                              epochs=20, lr=1e-4, early_stopping_metric="val_map"),
@@ -399,17 +425,19 @@ _FROM_SCRATCH: dict[str, dict[str, Any]] = {
 
 
 def _torch_hub_checkpoints() -> Path:
-    """torch.hub's weights folder, found the way torch does, without importing torch (GUI rule)."""
-    home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "torch")
-    return Path(home) / "hub" / "checkpoints"
+    """torch.hub's weights folder (see :func:`studio_desktop.core.weights.torch_hub_checkpoints`)."""
+    from .weights import torch_hub_checkpoints
+
+    return torch_hub_checkpoints()
 
 
 def imagenet_weights_cached(model: str) -> bool:
-    """Whether torchvision's ImageNet weights of ``model`` are in the torch cache (file name
-    ``<model>-<hash>.pth``), i.e. whether "Start from pretrained weights" can work offline."""
-    folder = _torch_hub_checkpoints()
-    return folder.is_dir() and any(folder.glob(f"{model}-*.pth"))
+    """Whether pretrained weights of ``model`` are on this computer (the weights store's quick
+    check: the file is there with the right size), i.e. whether "Start from pretrained weights"
+    can work offline."""
+    from .weights import weights_ready
+
+    return weights_ready(model)
 
 
 def defaults_for(task: str) -> TrainConfig:
@@ -427,6 +455,6 @@ def defaults_for(task: str) -> TrainConfig:
 
 
 __all__ = ["AUGMENTATIONS", "AugmentationInfo", "AugmentationStep", "MODEL_CATALOG", "ModelInfo",
-           "TrainConfig", "apply_settings", "default_augmentations", "defaults_for", "imagenet_weights_cached",
-           "model_info",
+           "PRETRAINED_LR", "TrainConfig", "apply_settings", "default_augmentations", "defaults_for",
+           "imagenet_weights_cached", "model_info", "pretrained_settings",
            "validate_config", "TASKS"]

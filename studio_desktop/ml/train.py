@@ -343,6 +343,8 @@ class Run:
             zoom=zooms(cfg.augmentations))
         steps = max(1, len(dm.train_dataloader()))
         model = head.build_model(self.log)
+        if head.weights_used is not None:
+            self._record_weights(head.weights_used, cfg)
         module = StudioModule(head, cfg, model, steps_per_epoch=steps)
         trainer, protocol = self._trainer(cfg, dev, precision, head, has_val=bool(subsets["val"]))
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
@@ -377,6 +379,14 @@ class Run:
                 "platform": platform.platform(), "seed": cfg.seed, "split_id": split_id,
                 "dataset_hash": stable_hash(used), "split_hash": stable_hash(assignments),
                 "images": {k: len(v) for k, v in subsets.items()}}
+
+    def _record_weights(self, weights: dict, cfg) -> None:
+        """experiment.json keeps which weights the run started from and what input they expect."""
+        self.exp = self._update(environment={**self.exp.environment, "weights": weights})
+        crop = (weights.get("preprocessing") or {}).get("crop_size")
+        if crop and crop != cfg.input_size:
+            self.log(f"these weights were trained on {crop} px images; this run uses {cfg.input_size} px "
+                     f"(smaller is faster but usually less accurate with pretrained weights)")
 
     def _on_epoch(self, epoch: int, metrics: dict, best) -> None:
         changes = {"epochs_done": epoch, "last_metrics": metrics}

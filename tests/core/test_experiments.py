@@ -179,6 +179,12 @@ def test_classification_defaults_follow_the_cached_weights(tmp_path, monkeypatch
     assert scratch.model == "tiny_cnn" and scratch.batch_size == 16
     ckpts = tmp_path / "torch" / "hub" / "checkpoints"
     ckpts.mkdir(parents=True)
-    (ckpts / "resnet18-f37072fd.pth").write_bytes(b"weights")
-    assert defaults_for("classification").model == "resnet18"
+    (ckpts / "resnet18-f37072fd.pth").write_bytes(b"weights")  # a damaged file is not weights
+    assert defaults_for("classification").model == "tiny_cnn"
+    with open(ckpts / "resnet18-f37072fd.pth", "wb") as fh:  # the official size (sparse: instant)
+        fh.truncate(round(44.661 * 1024 * 1024))
+    pretrained = defaults_for("classification")
+    assert pretrained.model == "resnet18" and pretrained.pretrained
+    # the input size the weights were trained at, the learning rate of full fine-tuning
+    assert pretrained.input_size == 224 and pretrained.lr == 1e-4 and pretrained.finetune == "full"
     assert defaults_for("regression").model == "resnet18"  # unchanged by the classification rule

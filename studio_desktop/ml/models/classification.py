@@ -48,28 +48,36 @@ def _replace_last_linear(seq: nn.Sequential, num_classes: int) -> None:
 
 
 def build_classifier(name: str, num_classes: int, *, pretrained: bool = True, weights_file: str | None = None,
-                     log: Callable[[str, str], None] = lambda m, lvl: None) -> nn.Module:
-    """The network ``name`` with ``num_classes`` outputs, pretrained where weights exist offline."""
+                     log: Callable[[str, str], None] = lambda m, lvl: None,
+                     on_weights: Callable[[dict], None] | None = None) -> nn.Module:
+    """The network ``name`` with ``num_classes`` outputs, pretrained where weights exist offline.
+
+    ``on_weights`` receives what the experiment records about the weights that were loaded."""
     if num_classes < 1:
         raise InvalidInput("the project has no classes to train on")
     if name == "tiny_cnn":
-        if weights_file:
-            model = TinyCNN(num_classes)
-            load_pretrained(model, name, weights_file, log)
-            return model
-        return TinyCNN(num_classes)
+        model: nn.Module = TinyCNN(num_classes)
+        if pretrained or weights_file:  # only a file the user imported or chose: it has no official ones
+            _load(model, name, weights_file, log, on_weights)
+        return model
     if name not in TORCHVISION:
         raise InvalidInput(f"invalid training setting 'model': unknown classification model '{name}'")
     import torchvision.models as tvm
 
     model = tvm.get_model(name, weights=None)  # never downloads: weights are loaded below, offline
     if pretrained or weights_file:
-        load_pretrained(model, name, weights_file, log)
+        _load(model, name, weights_file, log, on_weights)
     if name.startswith("resnet"):
         model.fc = nn.Linear(model.fc.in_features, num_classes)
     else:  # efficientnet, mobilenet_v3, convnext: classifier is a Sequential ending in a Linear
         _replace_last_linear(model.classifier, num_classes)
     return model
+
+
+def _load(model, name, weights_file, log, on_weights) -> None:
+    record = load_pretrained(model, name, weights_file, log)
+    if record is not None and on_weights is not None:
+        on_weights(record)
 
 
 def split_stages(model: nn.Module) -> tuple[list[nn.Module], nn.Module]:

@@ -42,6 +42,9 @@ class TaskHead:
         self.project = project
         self.config = config
         self.info = get_task(project.task)
+        #: set by :meth:`build_model` when it loaded pretrained weights: what experiment.json
+        #: records about them (``core.weights.WeightsForTraining.record``)
+        self.weights_used: dict | None = None
 
     # -- data
     def usable(self, record: ImageRecord) -> bool:

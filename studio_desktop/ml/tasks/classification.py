@@ -45,7 +45,8 @@ class ClassificationHead(TaskHead):
 
     def build_model(self, log: Callable[[str, str], None]) -> nn.Module:
         return build_classifier(self.config.model, self.num_classes, pretrained=self.config.pretrained,
-                                weights_file=self.config.weights_file, log=log)
+                                weights_file=self.config.weights_file, log=log,
+                                on_weights=lambda record: setattr(self, "weights_used", record))
 
     def set_train_statistics(self, train_targets: list[int]) -> None:
         if not self.config.class_weights or not train_targets:
