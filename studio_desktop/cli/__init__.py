@@ -13,11 +13,13 @@ import sys
 from ..core.errors import StudioError
 from . import (
     dataset,
+    diagnostics,
     evaluate,
     export,
     operating_point,
     predict,
     project,
+    report,
     sample,
     split,
     train,
@@ -26,7 +28,8 @@ from . import (
 )
 
 #: command modules, in the order ``studio --help`` lists them
-COMMANDS = [project, sample, dataset, split, train, evaluate, operating_point, export, predict, weights, worker]
+COMMANDS = [project, sample, dataset, split, train, evaluate, operating_point, export, predict, report, weights,
+            diagnostics, worker]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

@@ -1,0 +1,142 @@
+"""One evaluated image: the picture, the true and the predicted class, every class's probability,
+and, for a likely label error, the given and the suggested label."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from ...widgets.image_canvas import ImageCanvas, decode_image
+from ..dataset.background import BackgroundCall
+from .grid import STATUS_COLORS, STATUS_WORDS
+
+ROW_H = 18
+MAX_ROWS = 12
+
+
+class ProbabilityBars(QWidget):
+    """Horizontal bars, most probable class first; the true class in bold, the predicted one coloured."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple[str, float]] = []
+        self.truth = ""
+        self.predicted = ""
+        self.color = QColor("#1f77b4")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip("The model's probability for each class (after calibration, when the operating "
+                        "point calibrates); the true class is in bold")
+
+    def set_rows(self, rows: list[tuple[str, float]], truth: str, predicted: str, color: QColor) -> None:
+        self.rows, self.truth, self.predicted, self.color = rows[:MAX_ROWS], truth, predicted, color
+        self.setFixedHeight(max(1, len(self.rows)) * ROW_H + 4)
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(240, max(1, len(self.rows)) * ROW_H + 4)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt API
+        p = QPainter(self)
+        fm = QFontMetrics(self.font())
+        name_w = min(self.width() // 3, max((fm.horizontalAdvance(n) for n, _ in self.rows), default=40) + 12)
+        pct_w = fm.horizontalAdvance("100.0 %") + 6
+        bar_w = max(10, self.width() - name_w - pct_w - 4)
+        for i, (name, prob) in enumerate(self.rows):
+            y = 2 + i * ROW_H
+            font = QFont(self.font())
+            font.setBold(name == self.truth)
+            p.setFont(font)
+            p.setPen(self.palette().text().color())
+            p.drawText(QRect(0, y, name_w - 6, ROW_H), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                       QFontMetrics(font).elidedText(name, Qt.TextElideMode.ElideRight, name_w - 6))
+            p.fillRect(QRect(name_w, y + 3, bar_w, ROW_H - 6), self.palette().alternateBase())
+            color = self.color if name == self.predicted else QColor("#9aa5b1")
+            p.fillRect(QRect(name_w, y + 3, round(bar_w * max(0.0, min(1.0, prob))), ROW_H - 6), color)
+            p.drawText(QRect(name_w + bar_w + 4, y, pct_w, ROW_H), Qt.AlignmentFlag.AlignVCenter,
+                       f"{100 * prob:.1f} %")
+        p.end()
+
+
+class ResultDetail(QWidget):
+    """Canvas + verdict + probabilities; previous/next walk the grid's current order."""
+
+    previousRequested = Signal()
+    nextRequested = Signal()
+    shown = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        nav = QHBoxLayout()
+        self.prev_button = QPushButton("◀")
+        self.prev_button.setToolTip("Previous image in the grid (Left)")
+        self.next_button = QPushButton("▶")
+        self.next_button.setToolTip("Next image in the grid (Right)")
+        for b in (self.prev_button, self.next_button):
+            b.setMaximumWidth(36)
+        self.title = QLabel("Click an image to see it here")
+        self.title.setWordWrap(True)
+        nav.addWidget(self.prev_button)
+        nav.addWidget(self.title, 1)
+        nav.addWidget(self.next_button)
+        lay.addLayout(nav)
+        self.canvas = ImageCanvas()
+        self.canvas.setMinimumHeight(140)
+        lay.addWidget(self.canvas, 1)
+        self.verdict = QLabel("")
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextFormat(Qt.TextFormat.RichText)
+        lay.addWidget(self.verdict)
+        self.bars = ProbabilityBars()
+        lay.addWidget(self.bars)
+        self.issue = QLabel("")
+        self.issue.setWordWrap(True)
+        self.issue.setTextFormat(Qt.TextFormat.RichText)
+        self.issue.setStyleSheet("background:#fff4d6; color:#5a4300; padding:4px; border-radius:3px;")
+        self.issue.hide()
+        lay.addWidget(self.issue)
+        self.prev_button.clicked.connect(self.previousRequested)
+        self.next_button.clicked.connect(self.nextRequested)
+        self.canvas.previousRequested.connect(self.previousRequested)
+        self.canvas.nextRequested.connect(self.nextRequested)
+        self.current: dict | None = None
+        self._decode = BackgroundCall(self)
+        self._decode.done.connect(self._on_decoded)
+        self._decode.failed.connect(lambda msg: self.verdict.setText(f"<span style='color:#c0392b'>{msg}</span>"))
+
+    def show_image(self, d: dict, image_path: str) -> None:
+        """Show one image's description (``ClassificationResults.describe_image``)."""
+        self.current = d
+        self.title.setText(f"<b>{d['name']}</b> · {d['subset']}")
+        self.title.setToolTip(d["source"] or d["file"])
+        color = STATUS_COLORS[d["status"]]
+        self.verdict.setText(
+            f"true <b>{d['truth']}</b> · predicted <b style='color:{color.name()}'>{d['predicted']}</b> "
+            f"({100 * d['confidence']:.1f} %) — {STATUS_WORDS[d['status']]}")
+        self.bars.set_rows(d["probabilities"], d["truth"], d["predicted"], color)
+        issue = d.get("issue")
+        if issue:
+            self.issue.setText(f"<b>Likely label error</b> (#{issue['rank']}): labelled <b>{issue['given']['name']}</b>, "
+                               f"the model suggests <b>{issue['suggested']['name']}</b> "
+                               f"({100 * float(issue.get('suggested_probability', 0)):.0f} %). Check the image; "
+                               "if the label is wrong, fix it on the Dataset page.")
+        self.issue.setVisible(bool(issue))
+        self._decode.start(lambda: (d, decode_image(image_path)))
+
+    def _on_decoded(self, result) -> None:
+        d, (image, problem) = result
+        if d is not self.current:
+            return
+        self.canvas.show_decoded(image, problem, [], {})
+        self.shown.emit()
+
+    def clear(self, text: str = "Click an image to see it here") -> None:
+        self.current = None
+        self._decode.cancel()
+        self.canvas.show_image(None, [], {})
+        self.title.setText(text)
+        self.verdict.setText("")
+        self.bars.set_rows([], "", "", QColor())
+        self.issue.hide()

@@ -1,0 +1,167 @@
+"""The evaluated images as a virtualised thumbnail grid: green right, red wrong, amber uncertain.
+
+The model holds only the row numbers of the current page (a numpy array); everything it shows
+is read from the results object when a cell is painted, so a new operating point repaints the
+same cells with their new colours and captions without rebuilding anything. Thumbnails come
+from the dataset's thumbnail cache through the shared off-thread :class:`ThumbnailLoader`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
+
+from ...models.images import IdRole
+from ...widgets.thumbnails import ThumbnailLoader
+from .results import CORRECT, UNCERTAIN
+
+#: row number in the results (not in the page)
+ResultRowRole = Qt.ItemDataRole.UserRole + 10
+StatusRole = Qt.ItemDataRole.UserRole + 11
+#: border colours: right, wrong, uncertain
+STATUS_COLORS = {CORRECT: QColor("#2ca02c"), 0: QColor("#d62728"), UNCERTAIN: QColor("#f0a30a")}
+STATUS_WORDS = {CORRECT: "correct", 0: "wrong", UNCERTAIN: "uncertain (flagged for review, not counted)"}
+
+
+class ResultListModel(QAbstractListModel):
+    """One row per image of the current page; reads captions and colours from ``results``."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.results = None
+        self.rows = np.zeros(0, dtype=np.int64)
+
+    def set_rows(self, results, rows: np.ndarray) -> None:
+        self.beginResetModel()
+        self.results = results
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.endResetModel()
+
+    def decisions_changed(self) -> None:
+        """Same rows, new decisions (operating point): repaint captions and borders."""
+        if len(self.rows):
+            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() or self.results is None else len(self.rows)
+
+    def result_row(self, visible_row: int) -> int:
+        return int(self.rows[visible_row])
+
+    def visible_row_of(self, result_row: int) -> int:
+        hits = np.nonzero(self.rows == result_row)[0]
+        return int(hits[0]) if len(hits) else -1
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or self.results is None or index.row() >= len(self.rows):
+            return None
+        row = int(self.rows[index.row()])
+        r = self.results
+        if role == Qt.ItemDataRole.DisplayRole:
+            return r.caption(row)
+        if role == IdRole:
+            return str(r.scores.image_ids[row])
+        if role == ResultRowRole:
+            return row
+        if role == StatusRole:
+            return int(r.status[row])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            d = r.describe_image(row)
+            text = (f"{d['name']} ({d['subset']})\ntrue: {d['truth']}\npredicted: {d['predicted']} "
+                    f"{d['confidence']:.1%} — {STATUS_WORDS[d['status']]}")
+            if d["issue"]:
+                text += (f"\nlikely label error #{d['issue']['rank']}: given {d['issue']['given']['name']}, "
+                         f"suggested {d['issue']['suggested']['name']}")
+            return text
+        return None
+
+
+class ResultDelegate(QStyledItemDelegate):
+    """Thumbnail with a coloured border, the predicted class under it, a mark on label errors."""
+
+    BORDER = 3
+
+    def __init__(self, loader: ThumbnailLoader, path_of: Callable[[str], str], parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.path_of = path_of
+        self.cell = QSize(loader.size.width() + 14, loader.size.height() + 30)
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt API
+        return self.cell
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        image_id = index.data(IdRole)
+        status = index.data(StatusRole)
+        model = index.model()
+        row = index.data(ResultRowRole)
+        r: QRect = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.save()
+        if selected:
+            painter.fillRect(r, option.palette.highlight())
+        size = self.loader.size
+        frame = QRect(r.x() + 4, r.y() + 3, size.width() + 6, size.height() + 6)
+        color = STATUS_COLORS.get(status, QColor("#888"))
+        painter.fillRect(frame, color)
+        thumb = frame.adjusted(self.BORDER, self.BORDER, -self.BORDER, -self.BORDER)
+        pm = self.loader.pixmap(image_id, self.path_of) if image_id else None
+        if pm is None:
+            painter.fillRect(thumb, option.palette.base().color().darker(108))
+            if image_id in self.loader.failed:
+                painter.setPen(QColor("#c0392b"))
+                painter.drawText(thumb, Qt.AlignmentFlag.AlignCenter, "no image")
+        else:
+            painter.fillRect(thumb, option.palette.base())
+            painter.drawPixmap(thumb.x() + (thumb.width() - pm.width()) // 2,
+                               thumb.y() + (thumb.height() - pm.height()) // 2, pm)
+        results = getattr(model, "results", None)
+        if results is not None and row is not None and results.meta.issue_rank[row] > 0:
+            # a likely label error: an amber tag in the corner with its rank
+            tag = QRect(frame.right() - 24, frame.y() + 1, 23, 14)
+            painter.fillRect(tag, QColor("#f0a30a"))
+            painter.setPen(QColor("black"))
+            f = painter.font()
+            f.setPointSizeF(max(6.0, f.pointSizeF() * 0.8))
+            painter.setFont(f)
+            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, f"#{int(results.meta.issue_rank[row])}")
+            painter.setFont(option.font)
+        painter.setPen(option.palette.highlightedText().color() if selected else color.darker(130)
+                       if status != CORRECT else option.palette.text().color())
+        text_rect = QRect(r.x() + 2, frame.bottom() + 3, r.width() - 4, 18)
+        caption = option.fontMetrics.elidedText(index.data() or "", Qt.TextElideMode.ElideRight, text_rect.width())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, caption)
+        if selected:
+            painter.setPen(QPen(option.palette.highlight().color().darker(140), 1))
+            painter.drawRect(r.adjusted(0, 0, -1, -1))
+        painter.restore()
+
+
+class ResultGrid(QListView):
+    """Virtualised grid (only visible cells are laid out, painted and decoded)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(2000)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setSpacing(2)
+        self.setWordWrap(False)
+        self.setToolTip("Green: right · red: wrong · amber: uncertain (not counted) · #n: likely label "
+                        "error. Click an image to see its class probabilities.")
+        self._repaint = QTimer(self, singleShot=True, interval=30)
+        self._repaint.timeout.connect(self.viewport().update)
+
+    def thumbnail_ready(self, _image_id: str) -> None:
+        """Coalesce repaints: many thumbnails arrive per frame while scrolling."""
+        if not self._repaint.isActive():
+            self._repaint.start()

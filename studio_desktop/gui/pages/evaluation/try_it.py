@@ -1,0 +1,313 @@
+"""Try it: run the selected experiment's model on images the user drops or chooses.
+
+Prediction runs in a ``worker predict`` process (never torch in the GUI) that decodes each image
+exactly as evaluation does, applies the saved operating point, and writes ``predictions.json``
+and ``predictions.csv`` into ``experiments/<id>/try/<time>/``. The panel shows every image with
+its predicted class and probability, or the reason it could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QProgressBar,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...widgets.thumbnails import ThumbnailLoader
+from .controller import EvaluationController
+
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp);;All files (*)"
+THUMB = QSize(96, 96)
+
+
+def read_predictions(folder: Path) -> dict:
+    """``predictions.json`` of a finished run (empty predictions when it is missing or torn)."""
+    try:
+        data = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"predictions": []}
+    return data if isinstance(data, dict) else {"predictions": []}
+
+
+def caption_of(p: dict) -> str:
+    if not p.get("ok", True):
+        return "cannot read"
+    pred = p.get("prediction") or {}
+    name = pred.get("name", str(pred.get("label", "?")))
+    conf = p.get("confidence")
+    text = f"{name} {conf:.0%}" if isinstance(conf, (int, float)) else name
+    return f"? {text}" if p.get("uncertain") else text
+
+
+class PredictionModel(QAbstractListModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.items: list[dict] = []
+
+    def set_items(self, items: list[dict]) -> None:
+        self.beginResetModel()
+        self.items = list(items)
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else len(self.items)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        p = self.items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return caption_of(p)
+        if role == Qt.ItemDataRole.UserRole:
+            return p
+        if role == Qt.ItemDataRole.ToolTipRole:
+            name = Path(str(p.get("file", ""))).name
+            if not p.get("ok", True):
+                return f"{name}\n{p.get('error', 'could not be read')}"
+            probs = p.get("probabilities") or {}
+            top = sorted(probs.items(), key=lambda kv: -kv[1])[:5]
+            lines = [f"{name}: {caption_of(p)}"] + [f"  {k}: {v:.1%}" for k, v in top]
+            if p.get("uncertain"):
+                lines.append("flagged uncertain by the operating point: check it yourself")
+            return "\n".join(lines)
+        return None
+
+
+class PredictionDelegate(QStyledItemDelegate):
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.cell = QSize(loader.size.width() + 14, loader.size.height() + 30)
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt API
+        return self.cell
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        p = index.data(Qt.ItemDataRole.UserRole) or {}
+        r: QRect = option.rect
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(r, option.palette.highlight())
+        ok = p.get("ok", True)
+        color = QColor("#d62728") if not ok else QColor("#f0a30a") if p.get("uncertain") else QColor("#4a6fa5")
+        frame = QRect(r.x() + 4, r.y() + 3, self.loader.size.width() + 6, self.loader.size.height() + 6)
+        painter.fillRect(frame, color)
+        thumb = frame.adjusted(3, 3, -3, -3)
+        path = str(p.get("file", ""))
+        pm = self.loader.pixmap(path, path) if ok and path else None
+        painter.fillRect(thumb, option.palette.base().color().darker(108))
+        if pm is not None:
+            painter.drawPixmap(thumb.x() + (thumb.width() - pm.width()) // 2,
+                               thumb.y() + (thumb.height() - pm.height()) // 2, pm)
+        elif not ok:
+            painter.setPen(QColor("#c0392b"))
+            painter.drawText(thumb, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "cannot read")
+        painter.setPen(option.palette.text().color() if ok else QColor("#c0392b"))
+        text_rect = QRect(r.x() + 2, frame.bottom() + 3, r.width() - 4, 18)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter,
+                         option.fontMetrics.elidedText(index.data() or "", Qt.TextElideMode.ElideRight,
+                                                       text_rect.width()))
+        painter.restore()
+
+
+class TryItPanel(QWidget):
+    """Drop or choose images and folders; shows each with its prediction."""
+
+    #: a run finished and its predictions are on screen (the run folder)
+    predictionsShown = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.controller: EvaluationController | None = None
+        self.experiment = None
+        #: start(args, folder) -> Job: set by the page (the job manager's start_worker)
+        self.start_job = None
+        self.job = None
+        self.folder: Path | None = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        self.hint = QLabel("Drop images or folders here, or choose them: the model predicts each one.")
+        self.hint.setWordWrap(True)
+        row.addWidget(self.hint, 1)
+        self.checkpoint = QComboBox()
+        self.checkpoint.setToolTip("Which weights predict (only checkpoints on disk are offered)")
+        row.addWidget(self.checkpoint)
+        self.files_button = QPushButton("Choose images…")
+        self.files_button.setToolTip("Pick image files to predict (Ctrl+T)")
+        self.folder_button = QPushButton("Choose folder…")
+        self.folder_button.setToolTip("Predict every image in a folder and its sub-folders")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop predicting; what was predicted so far is kept")
+        self.open_button = QPushButton("Open predictions.csv")
+        self.open_button.setToolTip("Open the table of predictions (file, class, probability) written by the last run")
+        for b in (self.files_button, self.folder_button, self.stop_button, self.open_button):
+            row.addWidget(b)
+        lay.addLayout(row)
+        prog = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(14)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.RichText)
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.status, 3)
+        lay.addLayout(prog)
+        self.loader = ThumbnailLoader(THUMB, capacity=600, parent=self)
+        self.model = PredictionModel(self)
+        self.view = QListView()
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setMovement(QListView.Movement.Static)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setUniformItemSizes(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setModel(self.model)
+        self.view.setItemDelegate(PredictionDelegate(self.loader, self.view))
+        self.view.setMinimumHeight(140)
+        self.loader.loaded.connect(lambda _i: self.view.viewport().update())
+        lay.addWidget(self.view, 1)
+        self.files_button.clicked.connect(self.choose_files)
+        self.folder_button.clicked.connect(self.choose_folder)
+        self.stop_button.clicked.connect(self.stop)
+        self.open_button.clicked.connect(self.open_csv)
+        sc = QShortcut(QKeySequence("Ctrl+T"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        sc.activated.connect(self.choose_files)
+        self._set_running(False)
+
+    # ------------------------------------------------------------------ setup
+    def set_experiment(self, controller: EvaluationController | None, experiment) -> None:
+        self.controller, self.experiment = controller, experiment
+        self.checkpoint.clear()
+        if controller is not None and experiment is not None:
+            for c in controller.checkpoints(experiment.id):
+                self.checkpoint.addItem(c, c)
+        self.model.set_items([])
+        self.folder = None
+        self.status.setText("")
+        self._set_running(False)
+
+    def _set_running(self, running: bool) -> None:
+        ready = self.experiment is not None and self.checkpoint.count() > 0
+        self.files_button.setEnabled(ready and not running)
+        self.folder_button.setEnabled(ready and not running)
+        self.checkpoint.setEnabled(not running)
+        self.stop_button.setVisible(running)
+        self.progress.setVisible(running)
+        self.open_button.setEnabled(self.folder is not None and (self.folder / "predictions.csv").is_file())
+
+    # ------------------------------------------------------------------ input
+    def choose_files(self) -> None:
+        if not self.files_button.isEnabled():
+            return
+        files, _ = QFileDialog.getOpenFileNames(self, "Images to predict", "", IMAGE_FILTER)
+        if files:
+            self.predict(files)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to predict")
+        if folder:
+            self.predict([folder])
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls() and self.files_button.isEnabled():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.predict(paths)
+
+    # -------------------------------------------------------------------- run
+    def predict(self, inputs: list[str]):
+        """Start ``worker predict`` on files and folders; returns the job (or None)."""
+        if self.controller is None or self.experiment is None or self.start_job is None:
+            return None
+        missing = [p for p in inputs if not Path(p).exists()]
+        if missing:
+            self.status.setText(f"<span style='color:#c0392b'>{missing[0]}: not found</span>")
+            return None
+        folder = self.controller.try_folder(self.experiment.id)
+        args = self.controller.predict_args(self.experiment, [str(Path(p).resolve()) for p in inputs], folder,
+                                            self.checkpoint.currentData() or "best")
+        try:
+            job = self.start_job(args, folder)
+        except (RuntimeError, OSError) as exc:
+            self.status.setText(f"<span style='color:#c0392b'>Could not start prediction: {exc}</span>")
+            return None
+        self.job, self.folder = job, folder
+        self.model.set_items([])
+        self.loader.clear()
+        self.progress.setValue(0)
+        self.status.setText(f"predicting {len(inputs)} item(s)…")
+        job.progress.connect(self._on_progress)
+        job.finished.connect(lambda j=job: self._finished(j))
+        self._set_running(True)
+        return job
+
+    def stop(self) -> None:
+        if self.job is not None and self.job.is_running:
+            self.job.stop()
+
+    def _on_progress(self, data: dict) -> None:
+        total = int(data.get("total") or 0)
+        step = int(data.get("step") or 0)
+        self.progress.setValue(int(1000 * step / total) if total else 0)
+        if data.get("message"):
+            self.status.setText(str(data["message"]))
+
+    def _finished(self, job) -> None:
+        if job is not self.job:
+            return
+        self._set_running(False)
+        if job.state == "failed":
+            hint = f" ({job.hint})" if job.hint else ""
+            self.status.setText(f"<span style='color:#c0392b'>Prediction failed: {job.error}{hint}</span>")
+        self.show_folder(job.folder)
+
+    def show_folder(self, folder: Path) -> None:
+        """Show the predictions written into ``folder``."""
+        self.folder = Path(folder)
+        data = read_predictions(self.folder)
+        items = [p for p in data.get("predictions", []) if isinstance(p, dict)]
+        self.model.set_items(items)
+        bad = sum(1 for p in items if not p.get("ok", True))
+        unsure = sum(1 for p in items if p.get("uncertain"))
+        op = data.get("operating_point")
+        rule = "the saved operating point" if op else "plain argmax (no operating point saved)"
+        if items:
+            text = f"{len(items)} image(s) predicted with {rule}"
+            if unsure:
+                text += f"; {unsure} flagged uncertain"
+            if bad:
+                text += f"; <span style='color:#c0392b'>{bad} could not be read (hover them for why)</span>"
+            self.status.setText(text + f". Saved in {self.folder}.")
+        elif self.job is None or self.job.state != "failed":
+            self.status.setText("No predictions were written.")
+        self._set_running(False)
+        self.predictionsShown.emit(str(self.folder))
+
+    def open_csv(self) -> None:
+        if self.folder is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder / "predictions.csv")))
+
+    def shutdown(self) -> None:
+        self.loader.shutdown()

@@ -1,0 +1,303 @@
+"""The classification result view: metrics with their intervals, the confusion matrix, per-class
+bars, PR / ROC / reliability plots and the decision-rule editor.
+
+Everything is computed by the results object under its current operating point: the quick part
+(counts, confusion, per class: milliseconds) at once, the curves and the 1,000-resample bootstrap
+intervals (about a second for 10,000 images) in a background thread, so dragging the threshold
+never stalls the window. Clicks become "show these images" requests (``filterRequested``) that the
+Images section obeys.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ....widgets.confusion import ConfusionMatrixView
+from ...dataset.background import BackgroundCall
+from ..controller import SUBSET_WORDS
+from . import classification_plots as plots
+from .operating_point import OperatingPointEditor
+
+#: (metric key, label, shown as a percentage)
+METRICS = (("accuracy", "Accuracy", True), ("balanced_accuracy", "Balanced accuracy", True),
+           ("precision_macro", "Precision (macro)", True), ("recall_macro", "Recall (macro)", True),
+           ("f1_macro", "F1 (macro)", True), ("f1_weighted", "F1 (weighted)", True),
+           ("top5_accuracy", "Top-5 accuracy", True), ("roc_auc_macro", "ROC AUC (macro)", False),
+           ("average_precision_macro", "Average precision (macro)", False),
+           ("ece", "Calibration error (ECE)", False))
+INTERVAL_TEXT = ("95 % bootstrap interval: the images were resampled with replacement 1,000 times; the "
+                 "metric fell inside this range in 95 % of the resamples. Two models whose intervals overlap "
+                 "may not really differ on images like these.")
+
+
+def fmt(value, pct: bool) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f} %" if pct else f"{value:.3f}"
+
+
+def fmt_interval(iv, pct: bool) -> str:
+    if not iv:
+        return ""
+    return f"{100 * iv[0]:.1f}–{100 * iv[1]:.1f} %" if pct else f"{iv[0]:.3f}–{iv[1]:.3f}"
+
+
+def how_text(results, key: str, subset: str, counted: int, flagged: int) -> str:
+    """The tooltip of one metric: how it is computed, under which rule, on which images."""
+    info = results.info
+    ck = info.checkpoint
+    epoch = f", epoch {ck.get('epoch')}" if ck.get("epoch") else ""
+    how = results.how(key) or key.replace("_", " ")
+    flagged_text = f" ({flagged} flagged uncertain, not counted)" if flagged else ""
+    return (f"{how[0].upper()}{how[1:]}.\nDecision rule: {results.describe_rule()}.\n"
+            f"Images: the {SUBSET_WORDS.get(subset, subset)} subset, {counted} counted{flagged_text}.\n"
+            f"Checkpoint: {ck.get('which', '?')}{epoch}.")
+
+
+class ClassificationView(QWidget):
+    """The Metrics section's content for classification."""
+
+    #: ResultFilter fields to set on the image grid
+    filterRequested = Signal(dict)
+    #: the operating point on screen changed (the page refreshes the grid and its summary)
+    operatingPointChanged = Signal()
+    #: the subset whose metrics are shown changed
+    subsetChanged = Signal(str)
+    #: the full report (curves, intervals) of the shown subset arrived
+    reportReady = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.results = None
+        self.quick = None  # SubsetReport without curves/intervals
+        self.full = None  # SubsetReport with them (background)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        self.subset = QComboBox()
+        self.subset.setToolTip("Which evaluated images the metrics describe (the test subset is the honest "
+                               "estimate; validation images helped choose the checkpoint)")
+        head.addWidget(QLabel("Metrics of"))
+        head.addWidget(self.subset)
+        self.summary = QLabel("")
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        head.addWidget(self.summary, 1)
+        lay.addLayout(head)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Metric", "Value", "95 % interval"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        for c in (0, 1, 2):
+            self.table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.horizontalHeaderItem(2).setToolTip(INTERVAL_TEXT)
+        self.table.setToolTip("Hover a metric to see how it is computed, under which decision rule, on which images")
+        split.addWidget(self.table)
+
+        cm_box = QWidget()
+        cl = QVBoxLayout(cm_box)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.confusion = ConfusionMatrixView()
+        self.confusion.cellClicked.connect(self._cell_clicked)
+        cl.addWidget(self.confusion, 1)
+        self.shares = QCheckBox("Show shares of each true class")
+        self.shares.setToolTip("Print each cell as the share of its row (its true class) instead of a count")
+        self.shares.toggled.connect(self.confusion.set_normalized)
+        cl.addWidget(self.shares)
+        split.addWidget(cm_box)
+
+        self.tabs = QTabWidget()
+        self.plots: dict[str, object] = {}
+        for key, title, tip in (("per_class", "Per class", "Precision, recall and F1 of each class"),
+                                ("pr", "Precision–recall", "Precision-recall curve of each class"),
+                                ("roc", "ROC", "ROC curve of each class"),
+                                ("reliability", "Reliability", "Whether the probabilities mean what they say")):
+            self.plots[key] = plots.new_plot(key)
+            self.tabs.addTab(self.plots[key], title)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
+        bars, rel = self.plots["per_class"], self.plots["reliability"]
+        bars.scene().sigMouseClicked.connect(lambda ev: self._bars_clicked(bars, ev))
+        rel.scene().sigMouseClicked.connect(lambda ev: self._bin_clicked(rel, ev))
+        self.editor = OperatingPointEditor()
+        self.tabs.addTab(self.editor, "Decision rule")
+        self.tabs.setTabToolTip(self.tabs.count() - 1, "How scores become decisions: threshold, uncertain cut-off, "
+                                                       "calibration, or a goal; saved with the model")
+        split.addWidget(self.tabs)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 2)
+        split.setStretchFactor(2, 3)
+        split.setSizes([340, 300, 480])
+        lay.addWidget(split, 1)
+
+        self.subset.currentIndexChanged.connect(self._subset_changed)
+        self.editor.changed.connect(self.set_operating_point)
+        self.editor.saveRequested.connect(self.save_operating_point)
+        self.editor.revertRequested.connect(self.revert_operating_point)
+        self._background = BackgroundCall(self)
+        self._background.done.connect(self._full_ready)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=15)
+        self._refresh_timer.timeout.connect(self.refresh)
+
+    def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
+        """A page-level panel (compare) among this view's tabs."""
+        self.tabs.addTab(widget, title)
+        self.tabs.setTabToolTip(self.tabs.count() - 1, tooltip)
+
+    # ------------------------------------------------------------------ data
+    def set_results(self, results) -> None:
+        self.results = results
+        self.full = None
+        self.subset.blockSignals(True)
+        self.subset.clear()
+        for s in results.subsets:
+            self.subset.addItem(f"{SUBSET_WORDS.get(s, s)} ({results.scores.subset(s).sum()} images)", s)
+        self.subset.setCurrentIndex(max(0, self.subset.findData(results.default_subset())))
+        self.subset.blockSignals(False)
+        self.confusion.select(None)
+        self.editor.set_results(results)
+        self.refresh()
+
+    def current_subset(self) -> str:
+        return self.subset.currentData() or (self.results.default_subset() if self.results else "")
+
+    def _subset_changed(self) -> None:
+        self.confusion.select(None)
+        self.refresh()
+        self.subsetChanged.emit(self.current_subset())
+
+    def refresh(self) -> None:
+        """Quick numbers now, curves and intervals in the background."""
+        r = self.results
+        if r is None:
+            return
+        subset = self.current_subset()
+        self.quick = r.report(subset, full=False)
+        self.full = None
+        self._show_table(self.quick, intervals=False)
+        self.confusion.set_matrix(self.quick.confusion, r.class_names)
+        self._show_summary(self.quick)
+        plots.draw("per_class", self.plots["per_class"], self.quick.as_json())
+        self.editor.show_operating_point(r.op, r.dirty)
+        self._background.start(lambda res=r, s=subset, op=r.op: (res, s, op, res.report(s, full=True)))
+
+    def _full_ready(self, payload) -> None:
+        r, subset, op, report = payload
+        if r is not self.results or subset != self.current_subset() or op is not r.op:
+            return  # a newer operating point or subset is on screen
+        self.full = report
+        data = report.as_json()
+        self._show_table(report, intervals=True)
+        for key in ("pr", "roc", "reliability"):
+            plots.draw(key, self.plots[key], data)
+        if op.rule == "threshold" and op.positive_class in r.class_ids:
+            plots.mark_threshold(self.plots["pr"], data, r.class_ids.index(op.positive_class), op.threshold or 0.0)
+        self.reportReady.emit(report)
+
+    def _show_summary(self, rep) -> None:
+        r = self.results
+        ck = r.info.checkpoint
+        epoch = f", epoch {ck.get('epoch')}" if ck.get("epoch") else ""
+        flagged = f" · <span style='color:#b35900'>{rep.flagged} uncertain (not counted)</span>" if rep.flagged else ""
+        wrong = rep.counted - int(sum(rep.confusion[i][i] for i in range(len(rep.confusion))))
+        dirty = " · <span style='color:#b35900'>rule not saved</span>" if r.dirty else ""
+        self.summary.setText(f"{rep.images} images · {wrong} wrong{flagged} · {ck.get('which', '?')} checkpoint"
+                             f"{epoch}{dirty}")
+        self.summary.setToolTip(f"Decision rule: {r.describe_rule()}")
+
+    def _show_table(self, rep, intervals: bool) -> None:
+        r = self.results
+        rows = [(k, label, pct) for k, label, pct in METRICS if k in rep.metrics]
+        self.table.setRowCount(len(rows))
+        for i, (key, label, pct) in enumerate(rows):
+            tip = how_text(r, key, rep.subset, rep.counted, rep.flagged)
+            value = QTableWidgetItem(fmt(rep.metrics.get(key), pct))
+            value.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            iv = rep.intervals.get(key) if intervals else None
+            interval = QTableWidgetItem(fmt_interval(iv, pct) if intervals else "…")
+            interval.setToolTip(INTERVAL_TEXT if iv else ("no interval for this metric" if intervals
+                                                          else "computing the bootstrap interval…"))
+            name = QTableWidgetItem(label)
+            for item in (name, value):
+                item.setToolTip(tip)
+            name.setData(Qt.ItemDataRole.UserRole, key)
+            self.table.setItem(i, 0, name)
+            self.table.setItem(i, 1, value)
+            self.table.setItem(i, 2, interval)
+        self.table.resizeColumnsToContents()
+        self.table.resizeRowsToContents()
+        width = sum(self.table.columnWidth(c) for c in range(3)) + 2 * self.table.frameWidth() + 4
+        self.table.setMinimumWidth(max(width, self.table.fontMetrics().horizontalAdvance("0") * 40))
+
+    def metric_text(self, key: str) -> tuple[str, str]:
+        """(value, interval) as the table shows them (tests)."""
+        for i in range(self.table.rowCount()):
+            if self.table.item(i, 0).data(Qt.ItemDataRole.UserRole) == key:
+                return self.table.item(i, 1).text(), self.table.item(i, 2).text()
+        raise KeyError(key)
+
+    # ---------------------------------------------------------------- clicks
+    def _cell_clicked(self, truth: int, predicted: int) -> None:
+        """Exactly the images of the cell: that subset, that truth and prediction, counted ones."""
+        self.filterRequested.emit({"subset": self.current_subset(), "truth": truth, "predicted": predicted,
+                                   "outcome": "correct" if truth == predicted else "incorrect",
+                                   "label_issues": False, "confidence": None, "ids": None, "why": ""})
+
+    def _bars_clicked(self, widget, event) -> None:
+        i = plots.class_at(widget, event.scenePos(), len(self.results.class_names) if self.results else 0)
+        if i is not None:
+            self.filterRequested.emit({"subset": self.current_subset(), "truth": i, "predicted": None,
+                                       "outcome": "any", "confidence": None, "ids": None, "why": ""})
+
+    def _bin_clicked(self, widget, event) -> None:
+        if self.full is None:
+            return
+        b = plots.bin_at(widget, event.scenePos(), self.full.as_json())
+        if b is not None:
+            self.filterRequested.emit({"subset": self.current_subset(), "confidence": b, "ids": None,
+                                       "truth": None, "predicted": None, "outcome": "any",
+                                       "why": f"top probability {b[0]:.0%}–{b[1]:.0%}"})
+
+    # -------------------------------------------------------- operating point
+    def set_operating_point(self, op) -> None:
+        if self.results is None:
+            return
+        self.results.set_operating_point(op)
+        self.operatingPointChanged.emit()
+        self._refresh_timer.start()
+
+    def save_operating_point(self) -> None:
+        if self.results is None or not self.results.dirty:
+            return
+        self.results.save_operating_point()
+        self.editor.show_operating_point(self.results.op, False)
+        self._show_summary(self.quick)
+        self.operatingPointChanged.emit()
+
+    def revert_operating_point(self) -> None:
+        if self.results is not None:
+            self.set_operating_point(self.results.saved)
+
+
+def report_sections(results, image_path, **kw):
+    """The report's evaluation sections (see :mod:`.classification_report`)."""
+    from .classification_report import report_sections as sections
+
+    return sections(results, image_path, **kw)
