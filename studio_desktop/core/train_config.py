@@ -236,9 +236,8 @@ class TrainConfig(BaseModel):
                     "big network needs far more images and time to beat it.")
     pretrained: bool = _f(True, "Start from pretrained weights", "Start from weights learned on ImageNet "
                           "(1.2 million photos): training is much faster and works with far fewer images. "
-                          "They are downloaded once (Weights dialog, or `studio weights download MODEL`) or "
-                          "imported from a file. Their input size is used and their normalisation applied. "
-                          "Without them the model learns from scratch.")
+                          "Get them once with Weights… (download or import). Without them the model learns "
+                          "from scratch.")
     weights_file: str | None = _f(None, "Weights file", "A .pth / .pt / .safetensors file to start from "
                                   "instead of the model's usual pretrained weights (for example your own). "
                                   "Empty: the weights of the Weights dialog.")
@@ -424,6 +423,17 @@ _FROM_SCRATCH: dict[str, dict[str, Any]] = {
 }
 
 
+def suggested_lr(task: str, model: str, pretrained: bool, finetune: str = "full") -> float:
+    """The learning rate that goes with a model, whether it starts from pretrained weights, and
+    the fine-tuning mode (what the Training form proposes when one of them changes)."""
+    if pretrained:
+        return PRETRAINED_LR.get(finetune, PRETRAINED_LR["full"])
+    scratch = _FROM_SCRATCH.get(task)
+    if scratch and scratch.get("model") == model:
+        return float(scratch["lr"])
+    return float(TrainConfig.model_fields["lr"].default)
+
+
 def _torch_hub_checkpoints() -> Path:
     """torch.hub's weights folder (see :func:`studio_desktop.core.weights.torch_hub_checkpoints`)."""
     from .weights import torch_hub_checkpoints
@@ -456,5 +466,5 @@ def defaults_for(task: str) -> TrainConfig:
 
 __all__ = ["AUGMENTATIONS", "AugmentationInfo", "AugmentationStep", "MODEL_CATALOG", "ModelInfo",
            "PRETRAINED_LR", "TrainConfig", "apply_settings", "default_augmentations", "defaults_for",
-           "imagenet_weights_cached", "model_info", "pretrained_settings",
+           "imagenet_weights_cached", "model_info", "pretrained_settings", "suggested_lr",
            "validate_config", "TASKS"]

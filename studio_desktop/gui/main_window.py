@@ -216,8 +216,11 @@ class MainWindow(QMainWindow):
         self.reset_layout_action = self._action(view, "&Reset layout", "Put every page back as tabs in one window",
                                                 self.reset_layout)
 
+        tools = bar.addMenu("&Tools")
+        self.weights_action = self._action(tools, "Pretrained &weights…", "Download, import or delete the "
+                                           "pretrained weights models start from", self.show_weights)
         help_menu = bar.addMenu("&Help")
-        for menu in (file_menu, view, pages_menu, theme_menu, help_menu):
+        for menu in (file_menu, view, pages_menu, theme_menu, tools, help_menu):
             menu.setToolTipsVisible(True)
         self._action(help_menu, "&Keyboard shortcuts", "List the keyboard shortcuts", self._show_shortcuts,
                      QKeySequence("F1"))
@@ -330,6 +333,14 @@ class MainWindow(QMainWindow):
             self.close()
             if self.isVisible():  # the user kept the window (jobs running)
                 self.requested_workspace = None
+
+    def show_weights(self):
+        from .widgets.weights_dialog import WeightsDialog
+
+        dialog = WeightsDialog(self.ctx, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _show_shortcuts(self) -> None:
         lines = [f"<tr><td><b>Ctrl+{i}</b></td><td>{p.title} page</td></tr>" for i, p in enumerate(PAGES, 1)]

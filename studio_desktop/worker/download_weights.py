@@ -35,11 +35,11 @@ def add_arguments(p) -> None:
     p.add_argument("--parent-pid", type=int, help="stop when this process dies (unless DETACHED)")
 
 
-def progress_message(model: str, p: Progress) -> str:
-    """``resnet18: 12.3 of 46.8 MB · 5.1 MB/s`` (the status bar's text)."""
+def progress_message(p: Progress) -> str:
+    """``12.3 of 46.8 MB · 5.1 MB/s`` (the status bar shows it after the job's name)."""
     of = f" of {mb(p.total)}" if p.total else ""
     speed = f" · {p.rate / 1e6:.1f} MB/s" if p.rate > 0 else ""
-    return f"{model}: {mb(p.done)}{of}{speed}"
+    return f"{mb(p.done)}{of}{speed}"
 
 
 def run_downloads(models: list[str], emitter: Emitter, stop: StopFlag, mirror: str) -> int:
@@ -56,7 +56,7 @@ def run_downloads(models: list[str], emitter: Emitter, stop: StopFlag, mirror: s
 
             def report(p: Progress, model=model) -> None:
                 emitter.emit("progress", step=p.done, total=p.total or 0, eta_s=p.eta_s,
-                             message=progress_message(model, p), model=model, bytes_per_s=round(p.rate))
+                             message=progress_message(p), model=model, bytes_per_s=round(p.rate))
 
             result = download_weights(model, mirror=mirror, progress=report, stop=stop.requested)
             emitter.emit("artifact", kind="weights", model=model, path=str(result.path), sha256=result.sha256,

@@ -34,7 +34,7 @@ def run_job(args) -> int:
     wire_stop_sources(StopFlag(), folder, args.parent_pid)
     with Emitter(folder / "events.jsonl", folder / "download.log") as emitter:
         emitter.emit("started", model=args.model, file=args.file, pid=os.getpid())
-        emitter.emit("progress", step=0, total=0, message=f"{args.model}: checking {Path(args.file).name}")
+        emitter.emit("progress", step=0, total=0, message=f"checking {Path(args.file).name}")
         try:
             from ..ml.models.weights import import_weights
 

@@ -128,14 +128,22 @@ def test_a_task_this_version_cannot_train_says_so_before_any_setting(qtbot, ctx,
 
 def test_form_is_generated_with_help_and_validation_disables_start(qtbot, ctx, page_factory):
     from studio_desktop.core.experiments import TrainConfig
+    from studio_desktop.gui.pages.training.config_form import _editable
 
     ctx.open_project(make_project(ctx.workspace))
     page = page_factory()
     assert page.stack.currentWidget() is page.main
     form = page.form
-    # every setting but the augmentation list has a widget with its help as tooltip and hint
+    # every setting but the augmentation list and structured ones (a task's own settings, carried
+    # as loaded) has a widget with its help as tooltip and hint
     help_ = TrainConfig.field_help()
-    assert set(form.rows) == set(TrainConfig.model_fields) - {"augmentations"}
+    editable = {n for n in TrainConfig.model_fields if n != "augmentations" and _editable(n)}
+    assert {"model", "pretrained", "lr", "epochs"} <= editable
+    assert set(form.rows) == editable
+    config = page.controller.defaults()
+    form.set_config(config)
+    for name in set(TrainConfig.model_fields) - editable - {"augmentations"}:
+        assert form.values()[name] == getattr(config, name)
     for name, row in form.rows.items():
         assert help_[name][:30] in row.widget.toolTip()
         assert row.hint.text()

@@ -75,7 +75,7 @@ def test_download_as_a_job_reports_progress_and_lands_verified(server, data, mon
     steps = [e["step"] for e in progress]
     assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == len(data)
     assert any(e["eta_s"] is not None and e["eta_s"] > 0 for e in progress[1:-1])
-    assert "MB" in progress[-1]["message"] and MODEL in progress[-1]["message"]
+    assert progress[-1]["message"].startswith("10.3 of 10.3 MB") and progress[-1]["model"] == MODEL
     path = cache_dir() / entry.file_name
     assert path.read_bytes() == data
     assert cache_files() == sorted([entry.file_name, "ai-studio-weights.json"])  # no temporary file left

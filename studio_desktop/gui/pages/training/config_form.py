@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.experiments import ModelInfo, TrainConfig
+from .weights_panel import WeightsLine
 
 #: how the generated fields are grouped (fields not named here land in "Other settings")
 GROUPS: list[tuple[str, list[str]]] = [
@@ -57,6 +58,12 @@ def _base_type(annotation) -> type | None:
     return None
 
 
+def _editable(name: str) -> bool:
+    """Whether the form has a widget for the setting (a choice, a check box, a number or text)."""
+    info = TrainConfig.model_fields[name]
+    return typing.get_origin(info.annotation) is typing.Literal or _base_type(info.annotation) is not None
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
@@ -74,12 +81,20 @@ class SettingRow:
 
 class ConfigForm(QWidget):
     changed = Signal()
+    #: the user chose another model (its name)
+    modelPicked = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: dict[str, SettingRow] = {}
         self._models: list[ModelInfo] = []
         self._loading = False
+        #: the learning rate last filled in by the form (a loaded config or a suggestion): only
+        #: that one is replaced by a new suggestion, never a value the user typed
+        self._auto_lr: str | None = None
+        #: the user's pretrained choice while a model without pretrained weights is shown
+        self._pretrained_wish = True
+        self.weights_line = WeightsLine()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
 
@@ -99,7 +114,10 @@ class ConfigForm(QWidget):
         fields = TrainConfig.model_fields
         grouped = {n for _, names in GROUPS for n in names}
         groups = [(t, [n for n in names if n in fields]) for t, names in GROUPS]
-        rest = [n for n in fields if n not in grouped and n not in SKIPPED]
+        rest = [n for n in fields if n not in grouped and n not in SKIPPED and _editable(n)]
+        #: settings without a widget here (structured values such as a task's own settings): kept
+        #: as loaded, so that starting from this form never drops them
+        self._carried: dict[str, Any] = {}
         if rest:
             groups.append(("Other settings", rest))
         for title, names in groups:
@@ -129,9 +147,13 @@ class ConfigForm(QWidget):
             widget, kind = QComboBox(), "choice"
             widget.addItems([str(a) for a in typing.get_args(info.annotation)])
             widget.currentIndexChanged.connect(lambda _i: self._emit())
+            if name == "finetune":
+                widget.currentIndexChanged.connect(lambda _i: self._update_finetune_rows())
         elif base is bool:
             widget, kind = QCheckBox(), "bool"
             widget.toggled.connect(lambda _v: self._emit())
+            if name == "pretrained":
+                widget.toggled.connect(self._pretrained_toggled)
         else:
             widget, kind = QLineEdit(), (base.__name__ if base else "str")
             if kind == "str" and info.default is None:
@@ -152,12 +174,18 @@ class ConfigForm(QWidget):
         v = QVBoxLayout(cell)
         v.setContentsMargins(0, 0, 0, 4)
         v.setSpacing(1)
-        if name == "weights_file":
+        if name == "model":
+            line = QHBoxLayout()
+            line.addWidget(widget, 1)
+            line.addWidget(self.weights_line.dialog_button)
+            v.addLayout(line)
+            v.addWidget(self.weights_line)
+        elif name == "weights_file":
             line = QHBoxLayout()
             line.addWidget(widget, 1)
             browse = QToolButton()
             browse.setText("Browse…")
-            browse.setToolTip("Choose a weights file (.pth / .pt) on this computer")
+            browse.setToolTip("Choose a weights file (.pth / .pt / .safetensors) on this computer")
             browse.clicked.connect(lambda _c=False, w=widget: self._browse_weights(w))
             line.addWidget(browse)
             v.addLayout(line)
@@ -173,7 +201,7 @@ class ConfigForm(QWidget):
 
     def _browse_weights(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights", edit.text(),
-                                              "PyTorch weights (*.pth *.pt *.ckpt);;All files (*)")
+                                              "Weights files (*.pth *.pt *.ckpt *.safetensors);;All files (*)")
         if path:
             edit.setText(path)
             self._emit()
@@ -206,6 +234,7 @@ class ConfigForm(QWidget):
         self._loading = True
         try:
             data = config.model_dump()
+            self._carried = {k: v for k, v in data.items() if k not in self.rows and k not in SKIPPED}
             for key, row in self.rows.items():
                 value = data.get(key)
                 w = row.widget
@@ -222,14 +251,17 @@ class ConfigForm(QWidget):
                 else:
                     w.setText(_fmt(value))
             self.name_edit.setText(name)
+            self._auto_lr = self.rows["lr"].widget.text() if "lr" in self.rows else None
+            self._pretrained_wish = bool(data.get("pretrained", True))
         finally:
             self._loading = False
         self._update_model_hint()
+        self._update_finetune_rows()
         self.show_errors({})
 
     def values(self) -> dict[str, Any]:
         """The settings as typed; numbers that do not parse stay text so validation names them."""
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = dict(self._carried)
         for key, row in self.rows.items():
             w = row.widget
             if row.kind in ("model", "split"):
@@ -276,9 +308,64 @@ class ConfigForm(QWidget):
         if self._loading:
             return
         info = self._current_model()
-        if info is not None and "input_size" in self.rows:
+        if info is not None and "input_size" in self.rows:  # (for pretrained models: the weights' size)
             self.rows["input_size"].widget.setText(str(info.default_input_size))
+        if info is not None:
+            self.modelPicked.emit(info.name)
         self._emit()
+
+    # ------------------------------------------------------------- weights
+    def set_pretrained_available(self, available: bool, reason: str = "") -> None:
+        """Enable the pretrained check box, or disable (and untick) it saying why (the Tiny CNN
+        has no pretrained weights); the user's choice comes back with a model that has some."""
+        row = self.rows["pretrained"]
+        box: QCheckBox = row.widget
+        if box.isEnabled() == available:
+            return
+        base = TrainConfig.model_fields["pretrained"].description or ""
+        loading, self._loading = self._loading, True
+        try:
+            if available:
+                box.setEnabled(True)
+                box.setChecked(self._pretrained_wish)
+                row.hint.setText(base)
+                box.setToolTip(f"<b>{TrainConfig.model_fields['pretrained'].title}</b><br>{base}")
+            else:
+                self._pretrained_wish = box.isChecked()
+                box.setChecked(False)
+                box.setEnabled(False)
+                text = (reason[:1].upper() + reason[1:] + ".") if reason else "This model has no pretrained weights."
+                row.hint.setText(text)
+                box.setToolTip(f"<b>Not available:</b> {text}<br><br>{base}")
+        finally:
+            self._loading = loading
+        self._update_finetune_rows()
+
+    def _update_finetune_rows(self) -> None:
+        """Fine-tuning modes only mean something for a pretrained start."""
+        box = self.rows["pretrained"].widget
+        on = box.isEnabled() and box.isChecked()
+        for key in ("finetune", "unfreeze_stages"):
+            if key in self.rows:
+                self.rows[key].widget.setEnabled(on)
+        if "unfreeze_stages" in self.rows and on:
+            self.rows["unfreeze_stages"].widget.setEnabled(self.rows["finetune"].widget.currentText() == "partial")
+
+    def suggest_lr(self, value: float) -> None:
+        """Put ``value`` in the learning rate unless the user typed one of their own."""
+        edit = self.rows["lr"].widget
+        if self._auto_lr is not None and edit.text() != self._auto_lr:
+            return
+        text = _fmt(float(value))
+        self._auto_lr = text
+        if edit.text() != text:
+            edit.setText(text)
+            self._emit()
+
+    def _pretrained_toggled(self, checked: bool) -> None:
+        if not self._loading and self.rows["pretrained"].widget.isEnabled():
+            self._pretrained_wish = checked
+        self._update_finetune_rows()
 
     def _current_model(self) -> ModelInfo | None:
         name = self.rows["model"].widget.currentData()

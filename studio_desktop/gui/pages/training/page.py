@@ -34,6 +34,7 @@ from .controller import TrainingController
 from .experiment_list import ExperimentPanel
 from .preview import AugmentPreview
 from .results import ResultsPanel
+from .weights_panel import WeightsAdvisor
 
 
 class TrainingPage(QWidget):
@@ -58,6 +59,8 @@ class TrainingPage(QWidget):
         self.stack.addWidget(self.panel)
         self.main = self._build_main()
         self.stack.addWidget(self.main)
+        #: pretrained weights: the state line, the pretrained setting, the check before a run
+        self.weights = WeightsAdvisor(self)
 
         self._list_timer = QTimer(self)  # coalesces list refreshes while jobs report
         self._list_timer.setSingleShot(True)
@@ -383,6 +386,8 @@ class TrainingPage(QWidget):
     def _settings_changed(self) -> None:
         if self.controller is None:
             return
+        if hasattr(self, "weights"):
+            self.weights.refresh()
         self.validation = self.controller.validate(self.config_data())
         self.form.show_errors(self.validation.errors)
         problems = []
@@ -411,6 +416,11 @@ class TrainingPage(QWidget):
         """Create the experiment from the form (or start the selected never-run one) and train it."""
         self._settings_changed()
         if self.controller is None or not self.start_button.isEnabled() or not self.validation.ok:
+            return None
+        if not self.weights.check_before_start(self.validation.config):
+            return None  # downloading first (the run starts afterwards), importing, or cancelled
+        self._settings_changed()  # the choice may have changed the form (train from scratch)
+        if not self.validation.ok:
             return None
         svc = self.controller.service
         try:
