@@ -205,3 +205,18 @@ def test_damaged_cached_weights_fail_the_run_with_the_way_out(workspace, tiny_pr
     outcome = run_training(workspace, project.id, exp.id)
     assert outcome.status == "failed" and "damaged" in outcome.error
     assert f"studio weights download {MODEL}" in outcome.hint
+
+
+def test_studio_weights_import(tmp_path, capsys, monkeypatch):
+    from studio_desktop.cli import main
+
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path / "ws"))
+    good = write(tmp_path / "good.pth", state_dict_bytes(MODEL, num_classes=5))
+    assert main(["weights", "import", MODEL, str(good)]) == 0
+    out = capsys.readouterr().out
+    assert f"{MODEL}: weights imported (" in out and "last layer differs" in out
+    wrong = write(tmp_path / "r18.pth", state_dict_bytes("resnet18"))
+    assert main(["weights", "import", MODEL, str(wrong)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {wrong}: these weights are for resnet18, not {MODEL} (all 102 tensors of resnet18 "
+                   "match) (import it for resnet18)")
