@@ -37,9 +37,9 @@ def add_arguments(p) -> None:
 
 def progress_message(p: Progress) -> str:
     """``12.3 of 46.8 MB · 5.1 MB/s`` (the status bar shows it after the job's name)."""
-    of = f" of {mb(p.total)}" if p.total else ""
+    done = f"{p.done / 1e6:.1f} of {mb(p.total)}" if p.total else mb(p.done)
     speed = f" · {p.rate / 1e6:.1f} MB/s" if p.rate > 0 else ""
-    return f"{mb(p.done)}{of}{speed}"
+    return done + speed
 
 
 def run_downloads(models: list[str], emitter: Emitter, stop: StopFlag, mirror: str) -> int:
