@@ -10,6 +10,8 @@ Images section obeys.
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,6 +41,10 @@ METRICS = (("accuracy", "Accuracy", True), ("balanced_accuracy", "Balanced accur
            ("top5_accuracy", "Top-5 accuracy", True), ("roc_auc_macro", "ROC AUC (macro)", False),
            ("average_precision_macro", "Average precision (macro)", False),
            ("ece", "Calibration error (ECE)", False))
+#: GUI-thread time spent drawing plot steps per event-loop turn
+STEP_BUDGET_S = 0.02
+#: the operating point must rest this long before curves and intervals are recomputed
+FULL_DELAY_MS = 250
 INTERVAL_TEXT = ("95 % bootstrap interval: the images were resampled with replacement 1,000 times; the "
                  "metric fell inside this range in 95 % of the resamples. Two models whose intervals overlap "
                  "may not really differ on images like these.")
@@ -83,8 +89,14 @@ class ClassificationView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.results = None
+        self.first_full = True
         self.quick = None  # SubsetReport without curves/intervals
         self.full = None  # SubsetReport with them (background)
+        self._full_data: dict = {}
+        self._drawn: dict[str, tuple] = {}  # plot kind -> what it shows (see _draw_visible)
+        self._marker = None
+        self._queue: list = []  # plot drawing steps not run yet
+        self._queue_kind = ""
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
@@ -133,6 +145,7 @@ class ClassificationView(QWidget):
             self.plots[key] = plots.new_plot(key)
             self.tabs.addTab(self.plots[key], title)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
+        self.tabs.currentChanged.connect(lambda _i: self._draw_visible())
         bars, rel = self.plots["per_class"], self.plots["reliability"]
         bars.scene().sigMouseClicked.connect(lambda ev: self._bars_clicked(bars, ev))
         rel.scene().sigMouseClicked.connect(lambda ev: self._bin_clicked(rel, ev))
@@ -153,6 +166,13 @@ class ClassificationView(QWidget):
         self.editor.revertRequested.connect(self.revert_operating_point)
         self._background = BackgroundCall(self)
         self._background.done.connect(self._full_ready)
+        self._background.failed.connect(self._full_failed)
+        # the curves and the 1,000-resample intervals (a second for 10,000 images) wait until the
+        # operating point rests, and one computation runs at a time: a dragged slider queues none
+        self._full_timer = QTimer(self, singleShot=True, interval=FULL_DELAY_MS)
+        self._full_timer.timeout.connect(self._start_full)
+        self._full_running = False
+        self._full_pending = False
         self._refresh_timer = QTimer(self, singleShot=True, interval=15)
         self._refresh_timer.timeout.connect(self.refresh)
 
@@ -173,6 +193,7 @@ class ClassificationView(QWidget):
         self.subset.blockSignals(False)
         self.confusion.select(None)
         self.editor.set_results(results)
+        self.first_full = True
         self.refresh()
 
     def current_subset(self) -> str:
@@ -195,21 +216,89 @@ class ClassificationView(QWidget):
         self.confusion.set_matrix(self.quick.confusion, r.class_names)
         self._show_summary(self.quick)
         plots.draw("per_class", self.plots["per_class"], self.quick.as_json())
+        if self._tab_kind() == "pr":
+            self._update_marker()
         self.editor.show_operating_point(r.op, r.dirty)
-        self._background.start(lambda res=r, s=subset, op=r.op: (res, s, op, res.report(s, full=True)))
+        self._full_timer.start(0 if self.first_full else FULL_DELAY_MS)
+        self.first_full = False
+
+    def _start_full(self) -> None:
+        r = self.results
+        if r is None:
+            return
+        if self._full_running:
+            self._full_pending = True
+            return
+        self._full_running, self._full_pending = True, False
+        self._background.start(lambda res=r, s=self.current_subset(), op=r.op: (res, s, op,
+                                                                                 res.report(s, full=True)))
+
+    def _full_failed(self, _message: str) -> None:
+        self._full_running = False
+        if self._full_pending:
+            self._start_full()
 
     def _full_ready(self, payload) -> None:
+        self._full_running = False
         r, subset, op, report = payload
         if r is not self.results or subset != self.current_subset() or op is not r.op:
-            return  # a newer operating point or subset is on screen
+            if not self._full_timer.isActive():  # a newer rule or subset is on screen: compute that one
+                self._start_full()
+            return
+        self._full_pending = False
         self.full = report
-        data = report.as_json()
+        self._full_data = report.as_json()
         self._show_table(report, intervals=True)
-        for key in ("pr", "roc", "reliability"):
-            plots.draw(key, self.plots[key], data)
-        if op.rule == "threshold" and op.positive_class in r.class_ids:
-            plots.mark_threshold(self.plots["pr"], data, r.class_ids.index(op.positive_class), op.threshold or 0.0)
+        self._draw_visible()
         self.reportReady.emit(report)
+
+    def _tab_kind(self) -> str:
+        current = self.tabs.currentWidget()
+        return next((k for k, w in self.plots.items() if w is current), "")
+
+    def _draw_visible(self) -> None:
+        """Draw the curves of the tab on screen, when what they show changed: they are threshold-
+        free, so only another subset or temperature redraws them (a plot of ten classes costs
+        about 100 ms to build, too long to repeat while a threshold is dragged); hidden tabs wait."""
+        kind = self._tab_kind()
+        r = self.results
+        if r is None or kind not in ("pr", "roc", "reliability"):
+            return
+        if self.full is not None:
+            key = (id(r), self.full.subset, r.op.temperature)
+            if self._drawn.get(kind) != key:
+                if self._queue and self._queue_kind != kind:
+                    self._drawn.pop(self._queue_kind, None)  # left half drawn: draw it again when shown
+                self._drawn[kind], self._queue_kind = key, kind
+                if kind == "pr":
+                    self._marker = None  # cleared with the plot
+                self._queue = plots.steps(kind, self.plots[kind], self._full_data)
+                if kind == "pr":
+                    self._queue.append(self._update_marker)
+                self._run_steps()
+                return
+        if kind == "pr":
+            self._update_marker()
+
+    def _run_steps(self) -> None:
+        """Draw queued plot steps for at most ~20 ms, the rest on the next event-loop turns."""
+        deadline = time.perf_counter() + STEP_BUDGET_S
+        while self._queue and time.perf_counter() < deadline:
+            self._queue.pop(0)()
+        if self._queue:
+            QTimer.singleShot(0, self, self._run_steps)
+
+    def _update_marker(self) -> None:
+        """The operating point as a star on its class's precision-recall curve (threshold rule)."""
+        r, plot = self.results, self.plots["pr"]
+        if self._marker is not None:
+            plot.removeItem(self._marker)
+            self._marker = None
+        op = r.op if r is not None else None
+        if op is None or op.rule != "threshold" or op.positive_class not in r.class_ids or self.quick is None:
+            return
+        self._marker = plots.mark_threshold(plot, self.quick.as_json(), r.class_ids.index(op.positive_class),
+                                            op.threshold or 0.0)
 
     def _show_summary(self, rep) -> None:
         r = self.results

@@ -75,9 +75,24 @@ def new_plot(kind: str, interactive: bool = True) -> pg.PlotWidget:
 
 def draw(kind: str, w: pg.PlotWidget, report: dict) -> pg.PlotWidget:
     """Draw one subset's report (``SubsetReport.as_json()``) on a plot made by :func:`new_plot`."""
-    _clear(w)
-    {"per_class": _per_class, "pr": _pr, "roc": _roc, "reliability": _reliability}[kind](w, report)
+    for step in steps(kind, w, report):
+        step()
     return w
+
+
+def steps(kind: str, w: pg.PlotWidget, report: dict) -> list:
+    """:func:`draw` as small steps (one curve each: a curve with its legend entry costs ~10 ms),
+    so that the page can spread drawing ten classes over several event-loop turns."""
+    if kind == "per_class" and _update_bars(w, report):
+        return []  # same classes: new heights on the same bars (no new items, no legend rebuilt)
+    if kind in ("pr", "roc"):
+        key, xk, yk = ("pr", "recall", "precision") if kind == "pr" else ("roc", "fpr", "tpr")
+        out = [lambda: (_clear(w), _diagonal(w) if kind == "roc" else None)]
+        for i, c in enumerate(report.get("curves", [])[:MAX_CURVES]):
+            out.append(lambda i=i, c=c: _curve(w, i, c, key, xk, yk))
+        return out
+    fn = {"per_class": _per_class, "reliability": _reliability}[kind]
+    return [lambda: (_clear(w), fn(w, report))]
 
 
 def plot_of(kind: str, report: dict) -> pg.PlotWidget:
@@ -85,16 +100,31 @@ def plot_of(kind: str, report: dict) -> pg.PlotWidget:
     return draw(kind, new_plot(kind, interactive=False), report)
 
 
+BAR_KEYS = ("precision", "recall", "f1")
+
+
+def _update_bars(w: pg.PlotWidget, report: dict) -> bool:
+    rows = report.get("per_class", [])
+    bars = getattr(w, "_bars", None)
+    if not bars or getattr(w, "_bar_names", None) != [r["name"] for r in rows]:
+        return False
+    for item, key in zip(bars, BAR_KEYS, strict=True):
+        item.setOpts(height=[float(r.get(key) or 0.0) for r in rows])
+    return True
+
+
 def _per_class(w: pg.PlotWidget, report: dict) -> None:
     """Precision, recall and F1 of each class, grouped."""
     rows = report.get("per_class", [])
     xs = np.arange(len(rows), dtype=float)
-    for k, key in enumerate(("precision", "recall", "f1")):
+    w._bars, w._bar_names = [], [r["name"] for r in rows]
+    for k, key in enumerate(BAR_KEYS):
         heights = [float(r.get(key) or 0.0) for r in rows]
         item = pg.BarGraphItem(x=xs + (k - 1) * 0.26, height=heights, width=0.25,
                                brush=pg.mkBrush(BAR_COLORS[key]), pen=pg.mkPen(None))
         w.addItem(item)
         w.plotItem.legend.addItem(item, {"f1": "F1"}.get(key, key))
+        w._bars.append(item)
     w.getAxis("bottom").setTicks([[(i, r["name"]) for i, r in enumerate(rows)]])
     w.setYRange(0, 1.22, padding=0)
     w.setXRange(-0.6, max(0.6, len(rows) - 0.4), padding=0)
@@ -110,25 +140,19 @@ def class_at(plot: pg.PlotWidget, scene_pos, n: int) -> int | None:
     return i if 0 <= i < n and abs(x - i) <= 0.45 else None
 
 
-def _curves(w: pg.PlotWidget, report: dict, key: str, xk: str, yk: str, diagonal: bool) -> None:
-    if diagonal:
-        w.plot([0, 1], [0, 1], pen=pg.mkPen("#aaaaaa", width=1, style=Qt.PenStyle.DashLine))
-    for i, c in enumerate(report.get("curves", [])[:MAX_CURVES]):
-        pts = c.get(key) or {}
-        xs, ys = pts.get(xk) or [], pts.get(yk) or []
-        if not xs:
-            continue
-        area = c.get("auc" if key == "roc" else "ap")
-        name = f"{c['name']} ({'AUC' if key == 'roc' else 'AP'} {area:.3f})" if area is not None else c["name"]
-        w.plot(xs, ys, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2), name=name)
+def _diagonal(w: pg.PlotWidget) -> None:
+    w.plot([0, 1], [0, 1], pen=pg.mkPen("#aaaaaa", width=1, style=Qt.PenStyle.DashLine))
 
 
-def _pr(w: pg.PlotWidget, report: dict) -> None:
-    _curves(w, report, "pr", "recall", "precision", False)
-
-
-def _roc(w: pg.PlotWidget, report: dict) -> None:
-    _curves(w, report, "roc", "fpr", "tpr", True)
+def _curve(w: pg.PlotWidget, i: int, c: dict, key: str, xk: str, yk: str) -> None:
+    """One class's curve (one against the rest) with its area in the legend."""
+    pts = c.get(key) or {}
+    xs, ys = pts.get(xk) or [], pts.get(yk) or []
+    if not xs:
+        return
+    area = c.get("auc" if key == "roc" else "ap")
+    name = f"{c['name']} ({'AUC' if key == 'roc' else 'AP'} {area:.3f})" if area is not None else c["name"]
+    w.plot(xs, ys, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2), name=name)
 
 
 def _reliability(w: pg.PlotWidget, report: dict) -> None:
@@ -164,14 +188,18 @@ def bin_at(plot: pg.PlotWidget, scene_pos, report: dict) -> tuple[float, float] 
     return None
 
 
-def mark_threshold(plot: pg.PlotWidget, report: dict, class_index: int, threshold: float) -> None:
-    """A dot on a class's PR curve where the current threshold puts it (the operating point)."""
+def mark_threshold(plot: pg.PlotWidget, report: dict, class_index: int, threshold: float):
+    """A star on a class's PR curve where the current threshold puts it (the operating point);
+    returns the item (None when the class is not in the report)."""
     per = report.get("per_class") or []
     if not 0 <= class_index < len(per):
-        return
+        return None
     row = per[class_index]
-    plot.plot([row["recall"]], [row["precision"]], pen=None, symbol="star", symbolSize=14,
-              symbolBrush="#111", symbolPen=None, name=f"operating point (threshold {threshold:.2f})")
+    item = pg.ScatterPlotItem([row["recall"]], [row["precision"]], symbol="star", size=16,
+                              brush=pg.mkBrush("#111"), pen=None)
+    item.setToolTip(f"the operating point: '{row['name']}' when its probability is at least {threshold:.2f}")
+    plot.addItem(item)
+    return item
 
 
 __all__ = ["bin_at", "class_at", "draw", "mark_threshold", "new_plot", "plot_of"]
