@@ -308,7 +308,8 @@ class WeightsDialog(QDialog):
         job = running_job(self.ctx, model) if model else None
         has = bool(status and status.available)
         self.download_button.setText("Cancel download" if job is not None else "Download")
-        self.download_button.setEnabled(writable and has and (job is not None or status.state != "ready"))
+        official_ready = any(f.weights is not None and f.state == "ready" for f in status.files) if status else False
+        self.download_button.setEnabled(writable and has and (job is not None or not official_ready))
         self.import_button.setEnabled(writable and model is not None)
         self.delete_button.setEnabled(bool(status and status.files) and job is None)
         if not writable:

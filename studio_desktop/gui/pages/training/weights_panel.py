@@ -10,7 +10,7 @@ weights and the fine-tuning mode (``core.train_config.suggested_lr``) unless the
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
 
 from ....core.download import mb
 from ....core.errors import StudioError
@@ -38,8 +38,9 @@ class WeightsLine(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        lay = QHBoxLayout(self)
+        lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
         self.label = QLabel()
         self.label.setObjectName("weights_state")
         self.label.setWordWrap(True)
@@ -53,8 +54,11 @@ class WeightsLine(QWidget):
         self.dialog_button.setObjectName("weights_dialog_button")
         self.dialog_button.setToolTip("Every model's pretrained weights: download, import a file, delete, mirror")
         self.dialog_button.clicked.connect(self.dialogRequested)
-        lay.addWidget(self.label, 1)
-        lay.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignTop)
+        lay.addWidget(self.label)
+        row = QHBoxLayout()
+        row.addWidget(self.download_button)
+        row.addStretch(1)
+        lay.addLayout(row)
 
     def show_state(self, text: str, style: str, can_download: bool, tip: str = "") -> None:
         self.label.setText(text)
