@@ -467,6 +467,7 @@ def test_studio_report_command(qtbot, ctx, tmp_path, capsys):
     from studio_desktop.gui.report.pdf import pdf_page_count
 
     ev = evaluated_project(ctx.workspace)
+    untested = make_experiment(ctx.workspace, ev.project, "untested")
     ctx.workspace.close()  # the command opens the workspace itself
     out_pdf = tmp_path / "handed-in.pdf"
     code = main(["--workspace", str(ctx.workspace.root), "report", "Pets", "first", "--pdf", str(out_pdf)])
@@ -476,6 +477,12 @@ def test_studio_report_command(qtbot, ctx, tmp_path, capsys):
     assert pdf_page_count(out_pdf) >= 1
     html = ctx.workspace.project_dir(ev.project.id) / "experiments" / ev.experiments[0].id / "report" / "report.html"
     assert html.is_file()
+    # an experiment not evaluated yet still gets its report, which says what is missing
+    assert main(["--workspace", str(ctx.workspace.root), "report", "Pets", "untested"]) == 0
+    assert "not evaluated yet" in capsys.readouterr().err
+    text = (ctx.workspace.project_dir(ev.project.id) / "experiments" / untested.id / "report" / "report.html"
+            ).read_text(encoding="utf-8")
+    assert "has not been evaluated yet" in text and "<h2>Confusion matrix" not in text
     code = main(["--workspace", str(ctx.workspace.root), "report", "Pets", "no such experiment"])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error:") and "Traceback" not in err

@@ -141,13 +141,13 @@ class ComparePanel(QWidget):
         subset = self.subset if self.subset in b.subsets else None
         comp = EvaluationController.compare(a, b, self.subset if subset else None)
         self.comparison = comp
-        where = f"the {SUBSET_WORDS.get(self.subset, self.subset)} images" if subset else "all images"
+        where = f"{SUBSET_WORDS.get(self.subset, self.subset)} images" if subset else "images"
         if comp.common == 0:
-            self.verdict.setText(f"<b>{self.other_name}</b> was not evaluated on {where}: evaluate both on the "
-                                 "same subsets to compare them.")
+            self.verdict.setText(f"<b>{self.other_name}</b> was not evaluated on these {where}: evaluate both "
+                                 "on the same subsets to compare them.")
         else:
             p = f"p = {comp.p_value:.3g}, {comp.method}" if comp.p_value is not None else comp.method
-            self.verdict.setText(f"On {comp.common} images of {where} both evaluated: "
+            self.verdict.setText(f"On the {comp.common} {where} both evaluated: "
                                  f"<b>{comp.verdict(self.name, self.other_name)}</b>.<br>"
                                  f"Both right {comp.both_right}, both wrong {comp.both_wrong}; paired test: {p}.")
         self.only_a.setText(f"Only {self.name} right ({len(comp.only_a_right)})")

@@ -48,6 +48,8 @@ class ImagesSection(QWidget):
     countsChanged = Signal(int, int)
     #: an image was selected (its results row), for tests and the detail view
     imageSelected = Signal(int)
+    #: the filter changed (a ResultFilter)
+    filterChanged = Signal(object)
 
     def __init__(self, path_of, parent=None):
         super().__init__(parent)
@@ -243,6 +245,7 @@ class ImagesSection(QWidget):
         if self.results is None:
             return
         self.all_rows = self.results.visible(self.filter)
+        self.filterChanged.emit(self.filter)
         pages = self.page_count()
         self.page = min(self.page, pages - 1) if keep_page else 0
         self._show_page()

@@ -135,7 +135,8 @@ class EvaluationPage(QWidget):
 
         context = Qt.ShortcutContext.WidgetWithChildrenShortcut
         for keys, slot in (("Ctrl+Return", self.evaluate), ("Ctrl+Enter", self.evaluate),
-                           ("Ctrl+Shift+Delete", lambda: self.reset()), ("Ctrl+R", lambda: self.write_report())):
+                           ("Ctrl+Shift+Delete", lambda: self.reset()), ("Ctrl+R", lambda: self.write_report()),
+                           ("Ctrl+S", lambda: self.view.save_operating_point() if self.view else None)):
             QShortcut(QKeySequence(keys), split, context=context).activated.connect(slot)
         return split
 
@@ -181,6 +182,8 @@ class EvaluationPage(QWidget):
         self.view.filterRequested.connect(self._filter_requested)
         self.view.operatingPointChanged.connect(self._operating_point_changed)
         self.view.subsetChanged.connect(self.compare.set_subset)
+        self.view.refreshed.connect(self._update_summaries)
+        self.images.filterChanged.connect(self.view.show_selection)
         self.view.add_tab(self.compare, "Compare", "This experiment against another evaluated on the same images: "
                                                    "metrics side by side, a paired test, and the images they disagree on")
         self.metrics_stack.addWidget(self.view)
@@ -319,7 +322,6 @@ class EvaluationPage(QWidget):
     def _operating_point_changed(self) -> None:
         self.images.decisions_changed()
         self.compare.update_comparison()
-        self._update_summaries()
 
     def image_path(self, results, image_id: str, thumbnail: bool) -> str:
         """Thumbnail (or the image when it has none) of an evaluated image."""

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -85,6 +86,8 @@ class ClassificationView(QWidget):
     subsetChanged = Signal(str)
     #: the full report (curves, intervals) of the shown subset arrived
     reportReady = Signal(object)
+    #: the quick numbers on screen are those of the current operating point and subset
+    refreshed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -139,7 +142,7 @@ class ClassificationView(QWidget):
         self.tabs = QTabWidget()
         self.plots: dict[str, object] = {}
         for key, title, tip in (("per_class", "Per class", "Precision, recall and F1 of each class"),
-                                ("pr", "Precision–recall", "Precision-recall curve of each class"),
+                                ("pr", "PR", "Precision-recall curve of each class"),
                                 ("roc", "ROC", "ROC curve of each class"),
                                 ("reliability", "Reliability", "Whether the probabilities mean what they say")):
             self.plots[key] = plots.new_plot(key)
@@ -150,7 +153,11 @@ class ClassificationView(QWidget):
         bars.scene().sigMouseClicked.connect(lambda ev: self._bars_clicked(bars, ev))
         rel.scene().sigMouseClicked.connect(lambda ev: self._bin_clicked(rel, ev))
         self.editor = OperatingPointEditor()
-        self.tabs.addTab(self.editor, "Decision rule")
+        self.editor_scroll = QScrollArea()
+        self.editor_scroll.setWidget(self.editor)
+        self.editor_scroll.setWidgetResizable(True)
+        self.editor_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.tabs.addTab(self.editor_scroll, "Decision rule")
         self.tabs.setTabToolTip(self.tabs.count() - 1, "How scores become decisions: threshold, uncertain cut-off, "
                                                        "calibration, or a goal; saved with the model")
         split.addWidget(self.tabs)
@@ -175,6 +182,12 @@ class ClassificationView(QWidget):
         self._full_pending = False
         self._refresh_timer = QTimer(self, singleShot=True, interval=15)
         self._refresh_timer.timeout.connect(self.refresh)
+
+    def show_selection(self, flt) -> None:
+        """The grid's filter changed: the matrix keeps its cell outlined only while the grid shows it."""
+        cell = self.confusion.selected
+        if cell is not None and (flt.truth, flt.predicted, flt.subset) != (*cell, self.current_subset()):
+            self.confusion.select(None)
 
     def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
         """A page-level panel (compare) among this view's tabs."""
@@ -218,6 +231,7 @@ class ClassificationView(QWidget):
         plots.draw("per_class", self.plots["per_class"], self.quick.as_json())
         if self._tab_kind() == "pr":
             self._update_marker()
+        self.refreshed.emit()
         self.editor.show_operating_point(r.op, r.dirty)
         self._full_timer.start(0 if self.first_full else FULL_DELAY_MS)
         self.first_full = False

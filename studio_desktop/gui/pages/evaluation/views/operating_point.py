@@ -9,12 +9,11 @@ prediction and export then follow. Nothing here computes metrics: it builds an
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -63,43 +62,55 @@ class OperatingPointEditor(QWidget):
         self.description.setWordWrap(True)
         self.description.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.description)
+        buttons = QHBoxLayout()
+        self.save_button = QPushButton("Save operating point")
+        self.save_button.setToolTip("Store this rule with the model (evaluation/operating_point.json): prediction "
+                                    "and export use it (Ctrl+S)")
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.setToolTip("Back to the saved rule")
+        self.default_button = QPushButton("Plain argmax")
+        self.default_button.setToolTip("Back to the default: the most probable class, no flagging, no calibration")
+        for b in (self.save_button, self.revert_button, self.default_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay.addLayout(buttons)
 
-        form = QFormLayout()
+        grid = QGridLayout()
+        grid.setVerticalSpacing(4)
         self.rule = QComboBox()
         self.rule.addItem("Most probable class (argmax)", "argmax")
         self.rule.addItem("Threshold on one class", "threshold")
         self.rule.setToolTip("Argmax: the class with the highest probability. Threshold: predict the chosen "
                              "class whenever its probability reaches the threshold (lower it to miss fewer of "
                              "that class, raise it for fewer false alarms)")
-        form.addRow("Rule", self.rule)
         self.positive = QComboBox()
         self.positive.setToolTip("The class the threshold applies to (for two classes: the 'positive' one)")
-        form.addRow("Class", self.positive)
-        trow = QHBoxLayout()
+        grid.addWidget(QLabel("Rule"), 0, 0)
+        grid.addWidget(self.rule, 0, 1)
+        grid.addWidget(QLabel("class"), 0, 2)
+        grid.addWidget(self.positive, 0, 3)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setToolTip("Drag to move the threshold; every number and colour on the page follows")
         self.threshold = _spin(0.0, 1.0, 0.5)
         self.threshold.setToolTip("Probability the chosen class needs to be predicted (0 to 1)")
-        trow.addWidget(self.slider, 1)
-        trow.addWidget(self.threshold)
-        form.addRow("Threshold", trow)
-        urow = QHBoxLayout()
+        grid.addWidget(QLabel("Threshold"), 1, 0)
+        grid.addWidget(self.slider, 1, 1, 1, 2)
+        grid.addWidget(self.threshold, 1, 3)
         self.uncertain_on = QCheckBox("Flag as uncertain below")
         self.uncertain_on.setToolTip("A prediction less probable than this is flagged for review instead of "
                                      "being counted right or wrong (amber in the grid); coverage drops")
         self.uncertain = _spin(0.0, 1.0, 0.5)
         self.uncertain.setToolTip("The probability under which a prediction is flagged uncertain")
-        urow.addWidget(self.uncertain_on)
-        urow.addWidget(self.uncertain)
-        urow.addStretch(1)
-        form.addRow("Review", urow)
+        grid.addWidget(self.uncertain_on, 2, 0, 1, 2)
+        grid.addWidget(self.uncertain, 2, 3)
         self.calibrate = QCheckBox("Calibrate probabilities (temperature fitted on the validation images)")
         self.calibrate.setToolTip("Temperature scaling: divides the scores by one number so that '80 %' means "
                                   "right 8 times in 10. Does not change which class is most probable; "
                                   "needs validation images in the evaluation")
-        form.addRow("", self.calibrate)
-        lay.addLayout(form)
+        grid.addWidget(self.calibrate, 3, 0, 1, 4)
+        grid.setColumnStretch(1, 1)
+        lay.addLayout(grid)
 
         goal_box = QGroupBox("Choose from a goal")
         goal_box.setToolTip("State what you need; the rule that meets it is chosen on the cached scores of the "
@@ -134,18 +145,6 @@ class OperatingPointEditor(QWidget):
         self.goal_result.setWordWrap(True)
         lay.addWidget(self.goal_result)
 
-        buttons = QHBoxLayout()
-        self.save_button = QPushButton("Save operating point")
-        self.save_button.setToolTip("Store this rule with the model (evaluation/operating_point.json): prediction "
-                                    "and export use it (Ctrl+S)")
-        self.revert_button = QPushButton("Revert")
-        self.revert_button.setToolTip("Back to the saved rule")
-        self.default_button = QPushButton("Plain argmax")
-        self.default_button.setToolTip("Back to the default: the most probable class, no flagging, no calibration")
-        for b in (self.save_button, self.revert_button, self.default_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        lay.addLayout(buttons)
         lay.addStretch(1)
 
         self._slider_timer = QTimer(self, singleShot=True, interval=30)
@@ -162,8 +161,6 @@ class OperatingPointEditor(QWidget):
         self.save_button.clicked.connect(self.saveRequested)
         self.revert_button.clicked.connect(self.revertRequested)
         self.default_button.clicked.connect(lambda: self.changed.emit(OperatingPoint()))
-        sc = QShortcut(QKeySequence("Ctrl+S"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        sc.activated.connect(self.saveRequested)
 
     # --------------------------------------------------------------- loading
     def set_results(self, results) -> None:
