@@ -235,6 +235,8 @@ def test_threshold_changes_counts_and_colours_consistently_and_is_saved(qtbot, c
         assert view.confusion.counts == cm
         acc = (pred == truth)[test].mean()
         assert view.metric_text("accuracy")[0] == f"{100 * acc:.1f} %"
+        summary = page.metrics_section.summary.text()  # the section header agrees with its table
+        assert f"accuracy <b>{100 * acc:.1f} %</b>" in summary and page.results.describe_rule() in summary
         # every thumbnail's colour follows the same decisions
         m = page.images.model
         assert m.rowCount() == n
