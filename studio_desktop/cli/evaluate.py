@@ -34,27 +34,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else "  –  "
-
-
 def summary_lines(store: EvaluationStore) -> list[str]:
     """The human summary of an evaluation (also used by ``studio report``'s console output)."""
+    from ..core.evaluation.tasks import analysis
+
     info, agg = store.info(), store.aggregate()
     ck = info.checkpoint
     epoch = f", epoch {ck.get('epoch')}" if ck.get("epoch") else ""
     lines = [f"{ck.get('which', '?')} checkpoint{epoch}; {info.timings.get('images_per_s', 0):g} images/s on "
              f"{info.device}"]
-    lines.append(f"{'subset':8s} {'images':>6s}  {'accuracy (95 % interval)':26s} {'macro F1':>8s} "
-                 f"{'ROC AUC':>7s} {'ECE':>6s}")
-    for subset, body in agg.get("subsets", {}).items():
-        m, iv = body.get("metrics", {}), body.get("intervals", {})
-        acc = _fmt(m.get("accuracy"))
-        if iv.get("accuracy"):
-            acc += f" ({iv['accuracy'][0]:.3f}–{iv['accuracy'][1]:.3f})"
-        flagged = f", {body['flagged']} uncertain" if body.get("flagged") else ""
-        lines.append(f"{subset:8s} {body.get('images', 0):>6d}  {acc:26s} {_fmt(m.get('f1_macro')):>8s} "
-                     f"{_fmt(m.get('roc_auc_macro')):>7s} {_fmt(m.get('ece')):>6s}{flagged}")
+    lines += analysis(info.task).summary_lines(agg)
     issues = store.label_issues()
     if issues:
         lines.append(f"likely label errors: {len(issues)}, most likely first in {store.folder / 'label_issues.json'}")
@@ -78,7 +67,8 @@ def run(args) -> int:
 
         if not args.json:
             print(f"evaluating {exp.name} ({exp.id})", file=sys.stderr)
-        outcome = evaluation_job(ws, project.id, exp.id, human=not args.json, checkpoint=args.checkpoint,
+        outcome = evaluation_job(ws, project.id, exp.id, human=not args.json, quiet=args.json,
+                                 checkpoint=args.checkpoint,
                                  subsets=args.subsets, batch_size=args.batch_size, device=args.device)
         if outcome.exit_code != 0:
             hint = f" ({outcome.hint})" if outcome.hint else ""

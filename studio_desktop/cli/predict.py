@@ -32,10 +32,9 @@ def register(sub) -> None:
 
 
 def _line(row: dict) -> str:
-    if not row.get("ok"):
-        return f"{row['file']}: FAILED {row.get('error')}"
-    flag = "  (uncertain: review it)" if row.get("uncertain") else ""
-    return f"{row['file']}: {row['prediction']['name']} {row['confidence']:.3f}{flag}"
+    from ..core.evaluation.predictions import prediction_text
+
+    return f"{row['file']}: {prediction_text(row)}"
 
 
 def run(args) -> int:

@@ -41,6 +41,12 @@ def _list_settings() -> int:
 
     for name, text in TrainConfig.field_help().items():
         print(f"{name}: {text}")
+    from ..core.task_settings import TASK_SETTINGS
+
+    for task, model in TASK_SETTINGS.items():
+        print(f"\n{task} only (--set NAME=VALUE):")
+        for name, field in model.model_fields.items():
+            print(f"{name}: {field.description}")
     return 0
 
 

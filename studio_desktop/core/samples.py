@@ -30,7 +30,7 @@ SHAPES = ("circle", "square", "triangle")
 #: laptop CPU, and its 30 test images make the accuracy mean something (with 15, one mistake was
 #: already 93.3 %)
 DEFAULT_IMAGES = {"classification": 300, "object_detection": 60, "semantic_segmentation": 40,
-                  "instance_segmentation": 40, "anomaly_detection": 60, "regression": 80,
+                  "instance_segmentation": 40, "anomaly_detection": 60, "regression": 300,
                   "oriented_object_detection": 40}
 MAX_IMAGES = 100_000
 
@@ -199,11 +199,16 @@ def _anomaly(out: Path, n: int, rng: np.random.Generator) -> None:
             mask.save(gt / f"{k:03d}_mask.png")
 
 
+#: regression images all have this size: the radius target is in pixels, and a model sees every
+#: image scaled to its input size, so images of varying sizes would make the radius unobservable
+REGRESSION_SIDE = 96
+
+
 def _regression(out: Path, n: int, rng: np.random.Generator) -> None:
     (out / "images").mkdir(parents=True, exist_ok=True)
     lines = ["image,radius,brightness"]
     for i in range(n):
-        w, h = _size(rng)
+        w, h = REGRESSION_SIDE, REGRESSION_SIDE
         img = _background(rng, w, h)
         r = float(rng.uniform(6, min(w, h) * 0.45))
         cx, cy = float(rng.uniform(r, w - r)), float(rng.uniform(r, h - r))

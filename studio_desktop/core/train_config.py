@@ -119,7 +119,9 @@ _DEFAULT_AUGS: dict[str, list[str]] = {
     "semantic_segmentation": ["flip_horizontal", "resized_crop", "color_jitter"],
     "instance_segmentation": ["flip_horizontal", "color_jitter"],
     "anomaly_detection": [],
-    "regression": ["color_jitter"],
+    # what changes the answer is off: colour jitter alters a colour or brightness target, flips
+    # and rotations a direction; a horizontal flip keeps sizes, counts and amounts
+    "regression": ["flip_horizontal"],
     "oriented_object_detection": ["flip_horizontal", "flip_vertical", "color_jitter"],
 }
 
@@ -289,6 +291,9 @@ class TrainConfig(BaseModel):
                           "machines.", ge=0, le=64)
     augmentations: list[AugmentationStep] = _f([], "Augmentations", "Random changes applied to training "
                                                "images, in order, so the model generalises beyond them.")
+    task_settings: dict[str, Any] = _f({}, "Task settings", "Settings only this task has (see "
+                                       "core/task_settings.py): e.g. a regression's loss and log-transformed "
+                                       "targets. Set them like the others: --set loss=huber.")
 
     @field_validator("device")
     @classmethod
@@ -338,7 +343,27 @@ def validate_config(data: Any, task: str | None = None) -> TrainConfig:
         raise InvalidInput(_message(exc)) from None
     if task is not None:
         model_info(task, cfg.model)
+        _validate_task_settings(cfg, task)
     return cfg
+
+
+def _validate_task_settings(cfg: TrainConfig, task: str) -> None:
+    from .task_settings import TASK_SETTINGS
+
+    model = TASK_SETTINGS.get(task)
+    if model is None:
+        if cfg.task_settings:
+            raise InvalidInput(f"invalid training setting '{next(iter(cfg.task_settings))}': {task} has no such "
+                               "setting")
+        return
+    try:
+        model.model_validate(cfg.task_settings)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or "task_settings"
+        msg = "is not a setting of this task" if err.get("type") == "extra_forbidden" else \
+            str(err.get("msg", "")).removeprefix("Value error, ")
+        raise InvalidInput(f"invalid training setting '{where}': {msg}") from None
 
 
 def _parse_value(text: str) -> Any:
@@ -366,8 +391,14 @@ def apply_settings(config: TrainConfig, pairs: list[str], task: str | None = Non
         if not sep or not key:
             raise InvalidInput(f"--set expects key=value, got '{pair}'")
         if key not in TrainConfig.model_fields:
+            from .task_settings import task_setting_names
+
+            if task is not None and key in task_setting_names(task):
+                data["task_settings"] = {**(data.get("task_settings") or {}), key: _parse_value(value)}
+                continue
+            known = [*TrainConfig.model_fields, *(task_setting_names(task) if task else [])]
             raise InvalidInput(f"invalid training setting '{key}': is not a training setting; "
-                               f"known: {', '.join(TrainConfig.model_fields)}")
+                               f"known: {', '.join(known)}")
         data[key] = _parse_value(value)
     return validate_config(data, task)
 

@@ -112,6 +112,7 @@ def build_trained(project: Project, config: TrainConfig, ckpt: dict, path: Path,
     # the architecture only: the trained weights replace anything pretrained
     arch = config.model_copy(update={"pretrained": False, "weights_file": None})
     head = make_head(project, arch)
+    head.restore_meta(meta)  # e.g. a regression's target normalisation
     model = head.build_model(lambda message, level="info": None)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:

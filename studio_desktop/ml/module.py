@@ -99,7 +99,7 @@ class StudioModule(pl.LightningModule):
         self.head.update_metrics(metrics, out, y)
 
     def _eval_end(self, metrics, prefix: str) -> dict[str, float]:
-        values = {f"{prefix}_{k}": float(v) for k, v in metrics.compute().items()}
+        values = {f"{prefix}_{k}": v for k, v in self.head.compute_metrics(metrics).items()}
         metrics.reset()
         if self._val_count:
             values[f"{prefix}_loss"] = float(self._val_loss_sum) / self._val_count

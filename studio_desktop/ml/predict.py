@@ -50,7 +50,9 @@ def _from_trained(trained, op: OperatingPoint | None, describe: dict) -> Predict
     def run(batch: torch.Tensor) -> dict[str, np.ndarray]:
         return head.eval_batch(trained(batch))
 
-    return Predictor(task=trained.project.task, classes=[{"id": c.id, "name": c.name} for c in trained.project.classes],
+    outputs = ([{"id": c.id, "name": c.name} for c in trained.project.classes]
+               or [{"id": i, "name": n} for i, n in enumerate(trained.project.target_names)])
+    return Predictor(task=trained.project.task, classes=outputs,
                      preprocessing=trained.preprocessing, op=op, run=run,
                      describe={**describe, "checkpoint": trained.describe_checkpoint(), "model": trained.config.model})
 

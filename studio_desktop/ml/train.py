@@ -186,7 +186,7 @@ def evaluate_subset(module: StudioModule, loader, device: torch.device) -> tuple
         loss_sum += float(head.loss(out, y)) * len(y)
         count += len(y)
         head.update_metrics(metrics, out, y)
-    values = {k: float(v) for k, v in metrics.compute().items()}
+    values = head.compute_metrics(metrics)
     values["loss"] = loss_sum / max(1, count)
     return values, head.epoch_artifacts()
 
@@ -335,6 +335,8 @@ class Run:
             self.log(self._restart_note)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         head.set_train_statistics([head.target(r) for r in subsets["train"]])
+        if info := head.experiment_info():  # e.g. a regression's target normalisation
+            self.exp = self._update(environment={**self.exp.environment, **info})
         dm = StudioDataModule(
             subsets, store.root, head.target,
             train_transform=build_transforms(cfg.augmentations, cfg.input_size, train=True),

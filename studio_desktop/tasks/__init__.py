@@ -124,6 +124,7 @@ TASKS: dict[str, TaskInfo] = {
             "Imports a CSV file with an image column and one numeric column per target."),
         annotation="targets",
         import_formats=("csv", "zip"),
+        trainable=True,
         metrics=("mae", "rmse", "r2"),
         primary_metric="mae",
         icon="regression.svg",

@@ -8,6 +8,8 @@ was.
 
 from __future__ import annotations
 
+import os
+
 from ..core.evaluation.store import job_folder
 from ..core.experiments import ExperimentService
 from ..core.procs import StopFlag, clear_control_files
@@ -29,7 +31,7 @@ def add_arguments(p) -> None:
 
 
 def evaluation_job(ws, project: str, experiment: str, *, human: bool = False, parent_pid: int | None = None,
-                   stop: StopFlag | None = None, **options):
+                   stop: StopFlag | None = None, quiet: bool = False, **options):
     """Evaluate in this process with every stop source wired; returns the EvaluationOutcome."""
     from ..ml.evaluate import evaluate_experiment
 
@@ -40,8 +42,14 @@ def evaluation_job(ws, project: str, experiment: str, *, human: bool = False, pa
     folder.mkdir(parents=True, exist_ok=True)
     clear_control_files(folder)
     stop = wire_stop_sources(stop or StopFlag(), folder, parent_pid)
-    with Emitter(folder / "events.jsonl", folder / "evaluate.log", human=human, job="evaluate") as emitter:
-        return evaluate_experiment(ws, p.id, exp.id, emitter, stop=stop, **options)
+    out = open(os.devnull, "w", encoding="utf-8") if quiet else None  # noqa: SIM115 - closed below
+    try:
+        with Emitter(folder / "events.jsonl", folder / "evaluate.log", human=human, job="evaluate",
+                     stdout=out) as emitter:
+            return evaluate_experiment(ws, p.id, exp.id, emitter, stop=stop, **options)
+    finally:
+        if out is not None:
+            out.close()
 
 
 def run_job(args) -> int:

@@ -165,3 +165,11 @@ def test_failed_sample_project_is_removed(workspace, monkeypatch):
     with pytest.raises(importing.ImportCancelled):
         create_sample_project(workspace, "regression", images=3)
     assert ProjectService(workspace).list() == []
+
+
+def test_regression_sample_images_share_one_size_so_the_radius_is_observable(tmp_path: Path):
+    root = write_sample("regression", tmp_path / "s", images=6)
+    sizes = {Image.open(p).size for p in (root / "images").iterdir()}
+    assert len(sizes) == 1
+    radii = [float(line.split(",")[1]) for line in (root / "labels.csv").read_text().splitlines()[1:]]
+    assert max(radii) <= 0.45 * min(sizes.pop())

@@ -389,6 +389,25 @@ def choose_operating_point(scores: Scores, goal: Goal, base: OperatingPoint | No
                           uncertain_below=base.uncertain_below, achieved=best_ach, **common)
 
 
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "  –  "
+
+
+def summary_lines(aggregate: dict) -> list[str]:
+    """The console summary of an evaluation (``studio evaluate``): one row per subset."""
+    lines = [f"{'subset':8s} {'images':>6s}  {'accuracy (95 % interval)':26s} {'macro F1':>8s} "
+             f"{'ROC AUC':>7s} {'ECE':>6s}"]
+    for subset, body in aggregate.get("subsets", {}).items():
+        m, iv = body.get("metrics", {}), body.get("intervals", {})
+        acc = _fmt(m.get("accuracy"))
+        if iv.get("accuracy"):
+            acc += f" ({iv['accuracy'][0]:.3f}–{iv['accuracy'][1]:.3f})"
+        flagged = f", {body['flagged']} uncertain" if body.get("flagged") else ""
+        lines.append(f"{subset:8s} {body.get('images', 0):>6d}  {acc:26s} {_fmt(m.get('f1_macro')):>8s} "
+                     f"{_fmt(m.get('roc_auc_macro')):>7s} {_fmt(m.get('ece')):>6s}{flagged}")
+    return lines
+
+
 __all__ = ["CALIBRATION_BINS", "Decisions", "GoalNotReachable", "HEADLINE", "Scores", "SubsetReport", "binary_curves",
            "calibration", "choose_operating_point", "refit", "confusion", "decisions", "fit_temperature", "from_confusion",
-           "subset_report", "thin", "top_k_accuracy"]
+           "subset_report", "summary_lines", "thin", "top_k_accuracy"]

@@ -32,9 +32,20 @@ def classification_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint
              "uncertain": bool(uncertain[i])} for i, p in enumerate(pred.tolist())]
 
 
+def regression_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint | None, classes: list[dict]
+                           ) -> list[dict]:
+    """One prediction per row of ``arrays["values"]`` (already in target units); ``classes`` here are the
+    targets (name, and unit when the import gave one)."""
+    names = [str(c["name"]) for c in classes]
+    values = np.asarray(arrays["values"], dtype=np.float64).reshape(len(arrays["values"]), -1)
+    return [{"prediction": {"targets": {n: round(float(v), 6) for n, v in zip(names, row, strict=True)}}}
+            for row in values]
+
+
 #: task id -> decoder of raw outputs (arrays of one batch, operating point, classes in output order)
 DECODERS: dict[str, Callable[[dict, OperatingPoint | None, list[dict]], list[dict]]] = {
     "classification": classification_predictions,
+    "regression": regression_predictions,
 }
 
 
@@ -77,7 +88,8 @@ def collect_images(inputs: list[str | Path]) -> tuple[list[Path], list[dict]]:
 
 def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint | None, rows: list[dict],
                            class_names: list[str]) -> tuple[Path, Path]:
-    """``predictions.json`` and ``predictions.csv`` in ``out`` (atomic)."""
+    """``predictions.json`` and ``predictions.csv`` in ``out`` (atomic). ``class_names`` are the
+    outputs' names: classes, or a regression's targets (then one CSV column per target)."""
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "predictions.json"
     atomic_write_json(json_path, {"schema_version": 1, "model": model,
@@ -86,20 +98,41 @@ def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint 
                                   "predictions": rows})
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["file", "status", "class", "confidence", "uncertain", "error",
-                     *[f"p_{n}" for n in class_names]])
+    regression = any("targets" in (r.get("prediction") or {}) for r in rows)
+    if regression:
+        writer.writerow(["file", "status", *class_names, "error"])
+    else:
+        writer.writerow(["file", "status", "class", "confidence", "uncertain", "error",
+                         *[f"p_{n}" for n in class_names]])
     for r in rows:
-        if r.get("ok"):
+        if not r.get("ok"):
+            blanks = [""] * len(class_names)
+            writer.writerow([r["file"], "failed", *blanks, r.get("error", "")] if regression else
+                            [r["file"], "failed", "", "", "", r.get("error", ""), *blanks])
+        elif regression:
+            values = r["prediction"]["targets"]
+            writer.writerow([r["file"], "ok", *[f"{values.get(n, float('nan')):.6g}" for n in class_names], ""])
+        else:
             probs = r.get("probabilities") or {}
             writer.writerow([r["file"], "ok", r["prediction"]["name"], f"{r['confidence']:.6f}",
                              "yes" if r.get("uncertain") else "no", "",
                              *[f"{probs.get(n, 0.0):.6f}" for n in class_names]])
-        else:
-            writer.writerow([r["file"], "failed", "", "", "", r.get("error", ""), *[""] * len(class_names)])
     csv_path = out / "predictions.csv"
     atomic_write_text(csv_path, buf.getvalue())
     return json_path, csv_path
 
 
-__all__ = ["DECODERS", "classification_predictions", "collect_images", "decode_predictions",
-           "write_prediction_files"]
+__all__ = ["DECODERS", "classification_predictions", "collect_images", "decode_predictions", "prediction_text",
+           "regression_predictions", "write_prediction_files"]
+
+
+def prediction_text(row: dict, units: dict[str, str] | None = None) -> str:
+    """One prediction in words: "cat 0.93", "cat 0.51 (uncertain: review it)", "radius 12.3 px"."""
+    if not row.get("ok"):
+        return f"FAILED {row.get('error')}"
+    pred = row.get("prediction") or {}
+    if "targets" in pred:
+        units = units or {}
+        return ", ".join(f"{n} {v:.4g}{(' ' + units[n]) if units.get(n) else ''}" for n, v in pred["targets"].items())
+    flag = "  (uncertain: review it)" if row.get("uncertain") else ""
+    return f"{pred.get('name')} {row.get('confidence', 0.0):.3f}{flag}"

@@ -13,9 +13,11 @@ from ...core.train_config import TrainConfig
 from ...tasks import training_unavailable
 from .base import TaskHead
 from .classification import ClassificationHead
+from .regression import RegressionHead
 
 HEADS: dict[str, type[TaskHead]] = {
     "classification": ClassificationHead,
+    "regression": RegressionHead,
 }
 
 

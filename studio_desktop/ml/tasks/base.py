@@ -77,6 +77,17 @@ class TaskHead:
     def update_metrics(self, metrics: MetricCollection, outputs: Any, targets: Any) -> None:
         metrics.update(outputs, targets)
 
+    def compute_metrics(self, metrics: MetricCollection) -> dict[str, float]:
+        """The epoch's metric values by name (a head with per-output metrics names each output)."""
+        return {k: float(v) for k, v in metrics.compute().items()}
+
+    def restore_meta(self, meta: dict[str, Any]) -> None:
+        """Take back what :meth:`checkpoint_meta` saved beyond the config (e.g. target normalisation)."""
+
+    def experiment_info(self) -> dict[str, Any]:
+        """Facts of this run recorded in experiment.json's environment (e.g. target normalisation)."""
+        return {}
+
     def epoch_artifacts(self) -> dict[str, Any]:
         """Extra results of the last evaluation pass (e.g. a confusion matrix)."""
         return {}

@@ -1,0 +1,29 @@
+"""Task id -> its evaluation module (numpy, torch-free): how its cached scores load and read.
+
+Each module provides a scores class with ``from_npz`` and ``summary_lines(aggregate)``; the
+Evaluation page's result views (``gui/pages/evaluation/views``) are looked up by the same ids.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import classification, regression
+
+ANALYSES: dict[str, ModuleType] = {
+    "classification": classification,
+    "regression": regression,
+}
+
+#: the scores class of each task's cache (scores.npz)
+SCORES = {"classification": classification.Scores, "regression": regression.RegressionScores}
+
+
+def analysis(task: str) -> ModuleType:
+    try:
+        return ANALYSES[task]
+    except KeyError:
+        raise ValueError(f"evaluation of {task} models is not available in this version") from None
+
+
+__all__ = ["ANALYSES", "SCORES", "analysis"]
