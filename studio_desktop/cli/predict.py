@@ -31,10 +31,10 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _line(row: dict) -> str:
+def _line(row: dict, units: dict[str, str]) -> str:
     from ..core.evaluation.predictions import prediction_text
 
-    return f"{row['file']}: {prediction_text(row)}"
+    return f"{row['file']}: {prediction_text(row, units)}"
 
 
 def run(args) -> int:
@@ -51,8 +51,9 @@ def run(args) -> int:
     if args.json:
         print_json({"model": predictor.describe, "predictions": rows})
     else:
+        units = {c["name"]: c.get("unit", "") for c in predictor.classes}
         for row in rows:
-            print(_line(row))
+            print(_line(row, units))
         ok = len(rows) - len(failed)
         print(f"{ok} image(s) predicted in {seconds:.2f} s" + (f", {len(failed)} failed" if failed else "")
               + f"; wrote {out / 'predictions.json'} and predictions.csv", file=sys.stderr)

@@ -47,8 +47,9 @@ def merge_classes(project: Project, parsed: ParsedDataset, has_classes: bool
     targets = list(project.target_names)
     new_targets = [t for t in parsed.target_names if t not in targets]
     targets += new_targets
-    if added or new_targets:
-        project = project.model_copy(update={"classes": classes, "target_names": targets})
+    units = {**project.target_units, **{k: v for k, v in parsed.target_units.items() if k not in project.target_units}}
+    if added or new_targets or units != project.target_units:
+        project = project.model_copy(update={"classes": classes, "target_names": targets, "target_units": units})
     return project, mapping, added, new_targets
 
 

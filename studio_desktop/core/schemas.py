@@ -58,6 +58,8 @@ class Project(Stored):
     classes: list[ClassInfo] = Field(default_factory=list)
     #: regression only: the names of the numeric targets, in order
     target_names: list[str] = Field(default_factory=list)
+    #: regression only: a target's unit when the CSV header gave one ("price (USD)", "radius [px]")
+    target_units: dict[str, str] = Field(default_factory=dict)
     description: str = ""
     created: datetime = Field(default_factory=now)
     updated: datetime = Field(default_factory=now)

@@ -100,7 +100,8 @@ def _model_project(project: Project, meta: dict, path: Path) -> Project:
         classes = [ClassInfo(id=int(c["id"]), name=str(c["name"]), color=colours.get(int(c["id"]), "#1f77b4"))
                    for c in meta["classes"]]
         return project.model_copy(update={"classes": classes,
-                                          "target_names": list(meta.get("target_names") or project.target_names)})
+                                          "target_names": list(meta.get("target_names") or project.target_names),
+                                          "target_units": dict(meta.get("target_units") or project.target_units)})
     return project
 
 
@@ -162,7 +163,8 @@ def load_checkpoint_file(path: str | Path) -> TrainedModel:
     project = Project(id=str(meta.get("project_id") or "checkpoint"), name=str(meta.get("project_name") or path.stem),
                       task=str(meta["task"]),
                       classes=[ClassInfo(id=int(c["id"]), name=str(c["name"])) for c in meta.get("classes") or []],
-                      target_names=list(meta.get("target_names") or []))
+                      target_names=list(meta.get("target_names") or []),
+                      target_units=dict(meta.get("target_units") or {}))
     return build_trained(project, config, ckpt, path)
 
 

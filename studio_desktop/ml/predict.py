@@ -50,8 +50,9 @@ def _from_trained(trained, op: OperatingPoint | None, describe: dict) -> Predict
     def run(batch: torch.Tensor) -> dict[str, np.ndarray]:
         return head.eval_batch(trained(batch))
 
+    units = trained.project.target_units
     outputs = ([{"id": c.id, "name": c.name} for c in trained.project.classes]
-               or [{"id": i, "name": n} for i, n in enumerate(trained.project.target_names)])
+               or [{"id": i, "name": n, "unit": units.get(n, "")} for i, n in enumerate(trained.project.target_names)])
     return Predictor(task=trained.project.task, classes=outputs,
                      preprocessing=trained.preprocessing, op=op, run=run,
                      describe={**describe, "checkpoint": trained.describe_checkpoint(), "model": trained.config.model})
@@ -156,7 +157,8 @@ def predict(ws, model: str, inputs: list[str | Path], out: Path | None, *, proje
     rows = predict_files(predictor, inputs, batch_size=batch_size, progress=progress, stop=stop)
     elapsed = time.monotonic() - t0
     if out is not None:
-        write_prediction_files(out, predictor.describe | {"task": predictor.task}, predictor.op, rows,
+        write_prediction_files(out, predictor.describe | {"task": predictor.task, "outputs": predictor.classes},
+                               predictor.op, rows,
                                [c["name"] for c in predictor.classes])
     return rows, predictor, elapsed
 

@@ -272,3 +272,19 @@ def test_detection_ambiguous_lists_candidates(real_fixtures: Path):
     with pytest.raises(InvalidInput, match="choose one with --format") as exc:
         detect_format(root, "object_detection")
     assert "voc:" in str(exc.value) and "labelme:" in str(exc.value)
+
+
+def test_csv_regression_units_in_headers_are_kept_apart(tmp_path: Path):
+    from PIL import Image
+
+    from studio_desktop.core.formats.csv_format import CSVReader, split_unit
+
+    assert split_unit("price (USD)") == ("price", "USD") and split_unit("radius [px]") == ("radius", "px")
+    assert split_unit("rooms") == ("rooms", "") and split_unit("f(x)") == ("f", "x")
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    (tmp_path / "t.csv").write_text("image,price (USD),rooms\na.png,100,3\nb.png,x,2\n", encoding="utf-8")
+    parsed = CSVReader().read(tmp_path, "regression")
+    assert parsed.target_names == ["price", "rooms"] and parsed.target_units == {"price": "USD"}
+    assert [i.targets for i in parsed.images] == [{"price": 100.0, "rooms": 3.0}]
+    assert "'x' in column 'price' is not a number" in parsed.issues[0].reason

@@ -70,6 +70,8 @@ class ParsedDataset:
     images: list[ParsedImage] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
     target_names: list[str] = field(default_factory=list)
+    #: target name -> unit, from headers such as "price (USD)" or "radius [px]"
+    target_units: dict[str, str] = field(default_factory=dict)
     issues: list[ImportIssue] = field(default_factory=list)
     #: why auto-detection chose this format (shown to the user)
     detected_because: str = ""

@@ -97,6 +97,15 @@ def _images_by_row(folder: Path) -> dict[int, Path]:
     return out
 
 
+_UNIT = re.compile(r"^(.*?\S)\s*[\(\[]\s*([^\)\]]{1,20}?)\s*[\)\]]$")
+
+
+def split_unit(header: str) -> tuple[str, str]:
+    """``"price (USD)"`` / ``"radius [px]"`` -> ``("price", "USD")``; a header without one keeps its name."""
+    m = _UNIT.match(header.strip())
+    return (m.group(1), m.group(2)) if m else (header, "")
+
+
 class CSVReader:
     name = "csv"
     tasks = ("classification", "regression")
@@ -134,6 +143,10 @@ class CSVReader:
             targets = [c for c in other if any(_number(r[c]) is not None for r in body)]
             if not targets:
                 raise InvalidInput("has no numeric column to use as a regression target", path=table)
+            for c in targets:  # "price (USD)" -> target "price" in USD
+                names[c], unit = split_unit(names[c])
+                if unit:
+                    parsed.target_units[names[c]] = unit
             parsed.target_names = [names[c] for c in targets]
         else:
             label_col = self._label_column(other, header)

@@ -117,7 +117,8 @@ class TaskHead:
         return {"schema_version": 1, "task": self.project.task, "project_id": self.project.id,
                 "project_name": self.project.name,
                 "classes": [{"id": c.id, "name": c.name} for c in self.project.classes],
-                "target_names": list(self.project.target_names), "config": self.config.model_dump(mode="json"),
+                "target_names": list(self.project.target_names), "target_units": dict(self.project.target_units),
+                "config": self.config.model_dump(mode="json"),
                 "app_version": __version__}
 
     # -- names
