@@ -1,5 +1,8 @@
 """``python -m studio_desktop``: the GUI without arguments, the CLI with them.
 
+``--self-test`` checks the installation end to end (:mod:`studio_desktop.selftest`); in the
+PyInstaller bundle the same dispatch serves ``<app> worker ...`` for the app's workers.
+
 ``multiprocessing.freeze_support()`` must run first so that a PyInstaller bundle can start
 its own worker processes (DESIGN §10).
 """
@@ -13,6 +16,10 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--self-test":  # end-to-end check of this installation (selftest.py)
+        from .selftest import main as self_test
+
+        return self_test(argv[1:])
     gui_flags = {"--workspace"}
     # GUI when no command is given (only --workspace DIR may be passed to the GUI).
     wants_gui = not argv or (len(argv) == 2 and argv[0] in gui_flags) or (
