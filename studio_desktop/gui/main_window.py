@@ -15,9 +15,8 @@ import threading
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QTabWidget, QWidget
 
-from .. import __version__
 from ..core.errors import StudioError
 from ..tasks import TASKS
 from . import theme
@@ -89,6 +88,13 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.workflow)
         self._build_menus()
         self._build_status_bar()
+        from .drop_import import ImportFlow
+        from .welcome import remember_workspace
+
+        #: folders and ZIP files dropped anywhere on the window, File › Import a dataset…
+        self.import_flow = ImportFlow(self)
+        remember_workspace(ctx.workspace.root)
+        self._welcome_checked = False
 
         self._default_state = self.saveState(STATE_VERSION)
         self.resize(1200, 800)
@@ -180,6 +186,9 @@ class MainWindow(QMainWindow):
         if not self._prebuild_scheduled:
             self._prebuild_scheduled = True
             QTimer.singleShot(PREBUILD_DELAY_MS, self, self._prebuild_next)
+        if not self._welcome_checked:
+            self._welcome_checked = True
+            QTimer.singleShot(0, self, self._welcome_if_empty)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -187,6 +196,11 @@ class MainWindow(QMainWindow):
         self.new_project_action = self._action(file_menu, "&New project…", "Create a new project",
                                                self._new_project, QKeySequence.StandardKey.New)
         self.new_project_action.setEnabled(not self.ctx.read_only)
+        self.import_action = self._action(
+            file_menu, "&Import a dataset…", "Import a folder or ZIP of images into the open project "
+            "(or one you choose); you can also drop it anywhere on the window",
+            lambda: self.import_flow.start(), QKeySequence("Ctrl+I"))
+        self.import_action.setEnabled(not self.ctx.read_only)
         self._action(file_menu, "&Open workspace…", "Switch to another workspace folder (restarts the window)",
                      self._open_workspace, QKeySequence("Ctrl+Shift+O"))
         file_menu.addSeparator()
@@ -222,9 +236,14 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         for menu in (file_menu, view, pages_menu, theme_menu, tools, help_menu):
             menu.setToolTipsVisible(True)
+        self._action(help_menu, "&Welcome", "Sample projects, importing your data, recent workspaces",
+                     self.show_welcome)
+        self._action(help_menu, "Take the &tour", "A short walk through the six pages", self.start_tour)
         self._action(help_menu, "&Keyboard shortcuts", "List the keyboard shortcuts", self._show_shortcuts,
                      QKeySequence("F1"))
-        self._action(help_menu, "&About AI Studio", "Version and workspace", self._show_about)
+        help_menu.addSeparator()
+        self._action(help_menu, "&About AI Studio", "Versions, compute devices, workspace, self-test",
+                     self._show_about)
 
     def _action(self, menu, text: str, tip: str, slot, shortcut=None) -> QAction:
         action = menu.addAction(text)
@@ -329,10 +348,7 @@ class MainWindow(QMainWindow):
     def _open_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open workspace", str(self.ctx.workspace.root))
         if folder:
-            self.requested_workspace = folder
-            self.close()
-            if self.isVisible():  # the user kept the window (jobs running)
-                self.requested_workspace = None
+            self.switch_workspace(folder)
 
     def show_weights(self):
         from .widgets.weights_dialog import WeightsDialog
@@ -342,22 +358,47 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
-    def _show_shortcuts(self) -> None:
-        lines = [f"<tr><td><b>Ctrl+{i}</b></td><td>{p.title} page</td></tr>" for i, p in enumerate(PAGES, 1)]
-        lines += ["<tr><td><b>Ctrl+N</b></td><td>New project</td></tr>",
-                  "<tr><td><b>Enter</b></td><td>Open the selected project</td></tr>",
-                  "<tr><td><b>F2</b></td><td>Rename the selected project</td></tr>",
-                  "<tr><td><b>Delete</b></td><td>Delete the selected project</td></tr>",
-                  "<tr><td><b>Ctrl+Shift+O</b></td><td>Open another workspace</td></tr>",
-                  "<tr><td><b>F1</b></td><td>This list</td></tr>",
-                  "<tr><td><b>Ctrl+Q</b></td><td>Quit</td></tr>"]
-        QMessageBox.information(self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(lines) + "</table>")
+    def _show_shortcuts(self):
+        from .shortcuts_help import ShortcutsDialog
 
-    def _show_about(self) -> None:
-        QMessageBox.about(self, "About AI Studio",
-                          f"<h3>AI Studio {__version__}</h3><p>Train, evaluate and export deep-learning "
-                          f"models for images, offline, on your own machine.</p>"
-                          f"<p>Workspace: {self.ctx.workspace.root}</p>")
+        self.build_all_pages()  # page actions (Delete, F2…) are listed too
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _show_about(self):
+        from .about import AboutDialog
+
+        dialog = AboutDialog(str(self.ctx.workspace.root), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    # ------------------------------------------------------------------ first run
+    def _welcome_if_empty(self) -> None:
+        from .welcome import show_when_empty
+
+        if show_when_empty() and not self.ctx.projects.list() and not self.ctx.read_only:
+            self.show_welcome()
+
+    def show_welcome(self):
+        """The welcome screen (Help › Welcome; at start when the workspace has no projects)."""
+        from .welcome import open_welcome
+
+        return open_welcome(self)
+
+    def start_tour(self):
+        from .tour import start_tour
+
+        return start_tour(self)
+
+    def switch_workspace(self, folder: str) -> None:
+        """Reopen the window on another workspace (app.run_gui does it after the close)."""
+        self.requested_workspace = folder
+        self.close()
+        if self.isVisible():  # the user kept the window (jobs running)
+            self.requested_workspace = None
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:

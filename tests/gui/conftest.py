@@ -9,12 +9,18 @@ import pytest
 
 @pytest.fixture
 def main_window_factory(qtbot):
-    """Build main windows on a workspace; windows are closed (saving their layout) at the end."""
+    """Build main windows on a workspace (``welcome=True``: with the welcome screen of an empty
+    workspace); windows are closed (saving their layout) at the end."""
     from studio_desktop.gui.app import build_main_window
 
     windows = []
 
-    def make(workspace):
+    def make(workspace, welcome: bool = False):
+        # the welcome screen (an empty workspace's first start) would take the focus from the window
+        from studio_desktop.gui import theme
+        from studio_desktop.gui.welcome import SHOW_AT_START_KEY
+
+        theme.settings().setValue(SHOW_AT_START_KEY, welcome)
         window = build_main_window(workspace)
         qtbot.addWidget(window)
         windows.append(window)

@@ -5,7 +5,6 @@ Kept Qt-free so it is tested directly; the widgets only display what these funct
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,9 +41,12 @@ def counts_text(visible: int, total: int) -> str:
 
 
 def import_command(workspace: Path, project_id: str, source: Path, fmt: str) -> tuple[str, list[str]]:
-    """Program and arguments of the import subprocess (the CLI, so the GUI never imports data itself)."""
-    return sys.executable, ["-m", "studio_desktop", "--workspace", str(workspace), "dataset", "import",
-                            project_id, str(source), "--format", fmt or AUTO, "--events"]
+    """Program and arguments of the import subprocess (the CLI, so the GUI never imports data itself);
+    in the bundle that is the app itself (``worker_command``), not ``python -m``."""
+    from ...jobs import worker_command
+
+    return worker_command("--workspace", str(workspace), "dataset", "import", project_id, str(source),
+                          "--format", fmt or AUTO, "--events")
 
 
 @dataclass
