@@ -20,6 +20,7 @@ JOBS: dict[str, tuple[str, str]] = {
     "augment-preview": ("augment_preview", "write augmented training images as PNG"),
     "evaluate": ("evaluate", "evaluate an experiment's checkpoint on some subsets"),
     "predict": ("predict", "predict new images with an experiment, a checkpoint or an exported model"),
+    "export": ("export", "export a checkpoint (ONNX, TorchScript, OpenVINO), validate and time it"),
     "download-weights": ("download_weights", "download pretrained weights into the cache (progress, checksum)"),
     "import-weights": ("import_weights", "check a weights file for a model and copy it into the cache"),
 }

@@ -1,0 +1,123 @@
+"""An export record in words and tables: shared by ``studio export`` and the Export page.
+
+Pure text from ``export.json`` (:class:`~studio_desktop.core.exports.ExportRecord`), so the
+command line and the GUI can never disagree on what an export's numbers say.
+"""
+
+from __future__ import annotations
+
+from .exports import ExportRecord
+
+
+def number(value: float | None) -> str:
+    """3 significant digits; small values in scientific notation (logit differences are ~1e-6)."""
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "0"
+    return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.2e}"
+
+
+def size_text(n: int | None) -> str:
+    if not n:
+        return ""
+    for unit, k in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{n} B"
+
+
+def verdict(record: ExportRecord) -> str:
+    """One line: what the export is and whether it may be used."""
+    v = record.validation
+    images = f" on {v.images} images" if v is not None else ""
+    if record.ready:
+        return f"ready: passed its validation{images}"
+    return f"failed{images}: {record.error or 'see the numbers'}"
+
+
+def subsets_text(record: ExportRecord) -> str:
+    v = record.validation
+    if v is None or not v.subsets:
+        return ""
+    names = {"val": "validation", "test": "test", "train": "training (no held-out images in the split)"}
+    return ", ".join(f"{n} {names.get(k, k)}" for k, n in v.subsets.items())
+
+
+def validation_rows(record: ExportRecord) -> list[tuple[str, str, str, bool, str]]:
+    """(check, value, limit, passed, help) per validation check, plus the metric under both."""
+    v = record.validation
+    if v is None:
+        return []
+    rows = []
+    for c in v.checks:
+        limit = ("at most " if c.kind == "max" else "at least ") + number(c.limit)
+        rows.append((c.name, number(c.value), limit, c.passed, c.help))
+    if v.metric_pytorch is not None:
+        rows.append((f"{v.metric} (PyTorch -> exported)", f"{v.metric_pytorch:.3f} -> {v.metric_exported:.3f}", "",
+                     True, "the task metric on the same images, decided by each"))
+    return rows
+
+
+def latency_rows(record: ExportRecord) -> list[tuple[str, str, str, str, str]]:
+    """(runtime, precision, median ms, images/s, vs PyTorch) per measured runtime."""
+    lat = record.latency
+    if lat is None:
+        return []
+    out = []
+    for r in lat.rows:
+        speed = f"{r.speedup:.2f}x" if r.speedup else "baseline"
+        tput = f"{r.throughput:.0f}" + (f" (batch {r.batch})" if r.batch > 1 else "") if r.throughput else ""
+        out.append((r.runtime, r.precision.upper(), f"{r.median_ms:.2f}", tput, speed))
+    return out
+
+
+def latency_note(record: ExportRecord) -> str:
+    lat = record.latency
+    if lat is None:
+        return ""
+    return (f"batch 1, {lat.input_size} px, {lat.threads} thread(s), median of {lat.runs} runs after "
+            f"{lat.warmup} warm-up, {lat.device}")
+
+
+def precision_text(record: ExportRecord) -> str:
+    """What FP16/INT8 changed against FP32: "accuracy 0.953 -> 0.945 (-0.008), 2.9x faster, 26 % of the size"."""
+    c = record.precision_change
+    if c is None:
+        return ""
+    parts = []
+    if c.metric_fp32 is not None and c.metric_exported is not None:
+        parts.append(f"{c.metric} {c.metric_fp32:.3f} (FP32) -> {c.metric_exported:.3f} ({c.change:+.3f})")
+    if c.agreement_with_fp32 is not None:
+        parts.append(f"{c.agreement_with_fp32:.1%} of decisions as FP32")
+    if c.speedup:
+        parts.append(f"{c.speedup:.2f}x the FP32 speed ({c.latency_fp32_ms:.2f} -> {c.latency_ms:.2f} ms)")
+    if c.size and c.size_fp32:
+        parts.append(f"{c.size / c.size_fp32:.0%} of the FP32 size")
+    return "; ".join(parts)
+
+
+def report(record: ExportRecord, folder) -> str:
+    """The text ``studio export`` prints at the end."""
+    lines = [f"export {record.id}: {record.title} of '{record.experiment_name}' ({record.model}) - {verdict(record)}",
+             f"  file: {folder / record.file} ({size_text(record.file_size)}, sha256 {record.sha256[:16]}...)",
+             f"  made with: {record.exporter}" + (f", opset {record.opset}" if record.opset else "")
+             + f", input {record.input_shape}"]
+    if record.validation is not None:
+        lines.append(f"  validation ({subsets_text(record)}):")
+        for name, value, limit, passed, _ in validation_rows(record):
+            mark = "ok  " if passed else "FAIL"
+            lines.append(f"    {mark} {name:<36} {value:>16}  {limit}")
+    if record.precision_change is not None:
+        lines.append(f"  against FP32: {precision_text(record)}")
+    if record.latency is not None:
+        lines.append(f"  speed ({latency_note(record)}):")
+        for runtime, prec, ms, tput, speed in latency_rows(record):
+            lines.append(f"    {runtime:<14} {prec:<5} {ms:>9} ms  {tput:>16} img/s  {speed}")
+    if record.snippet and record.ready:
+        lines.append(f"  try it: python {folder / record.snippet} IMAGE")
+    return "\n".join(lines)
+
+
+__all__ = ["latency_note", "latency_rows", "number", "precision_text", "report", "size_text", "subsets_text",
+           "validation_rows", "verdict"]

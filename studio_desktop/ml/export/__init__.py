@@ -1,0 +1,12 @@
+"""Exporters (DESIGN §10): a format registry, each format one small module behind one contract.
+
+- ``registry.py``: the formats (onnx, torchscript, openvino); ``base.py``: the contract.
+- ``metadata.py``: what every file says about itself; ``snippet.py``: the usage script.
+- ``precision.py``: FP16 and INT8 with ONNX Runtime; ``validation.py``: the checks on real
+  images; ``latency.py``: the speed table; ``samples.py``: which images.
+- ``pipeline.py``: one export from checkpoint to ``export.json``; ``runtime.py``: loading an
+  exported file back (prediction uses it).
+
+Importing this package imports torch (the pipeline); the format modules import their own
+package (onnx, openvino) only when they run.
+"""

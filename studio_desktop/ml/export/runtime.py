@@ -1,0 +1,126 @@
+"""Running an exported file back: what prediction (``ml/predict.py``) and the tests use.
+
+``load_exported(path)`` accepts the model file (``.onnx``, TorchScript ``.pt``, OpenVINO
+``.xml``) or its export folder (with ``export.json``) and returns an :class:`ExportedModel`
+whose :meth:`~ExportedModel.run` gives logits with the same meaning as the PyTorch model's
+output. Everything needed to feed it comes from the file's own metadata, so a file copied
+out of the workspace works the same. A missing, damaged or foreign file raises
+:class:`~studio_desktop.core.errors.InvalidInput` naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...core.errors import InvalidInput, StudioError
+from ...core.evaluation.operating_point import OperatingPoint
+from ...core.exports import RECORD_FILE, ExportRecord, missing_package
+from ...core.store import read_model
+from ..preprocess import Preprocessing
+from . import metadata as meta_mod
+from .base import Runner
+from .registry import FORMATS, format_of_file
+
+
+@dataclass
+class ExportedModel:
+    """An exported file, loaded, with its metadata decoded."""
+
+    path: Path
+    format: str
+    #: the file's metadata decoded (README "Exported models"): task, input_size, resize, mean/std,
+    #: operating_point (dict or None), experiment_id...; here ``classes`` is [{"id", "name"}] in
+    #: output order (the file stores the names in ``classes`` and the ids in ``class_ids``),
+    #: ``class_names`` the names alone
+    metadata: dict[str, Any]
+    preprocessing: Preprocessing
+    runner: Runner = field(repr=False)
+    #: export.json when the file sits in its export folder (None for a file copied elsewhere)
+    record: ExportRecord | None = None
+
+    @property
+    def task(self) -> str:
+        return str(self.metadata.get("task", ""))
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata.get("class_names") or [])
+
+    @property
+    def class_ids(self) -> list[int]:
+        return [int(i) for i in self.metadata.get("class_ids") or []]
+
+    @property
+    def operating_point(self) -> OperatingPoint | None:
+        """The decision rule the file carries (None: argmax)."""
+        op = self.metadata.get("operating_point")
+        return OperatingPoint.model_validate(op) if isinstance(op, dict) else None
+
+    @property
+    def experiment_id(self) -> str:
+        return str(self.metadata.get("experiment_id", ""))
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits (N, C) of a preprocessed batch (N, 3, S, S) float32; a file exported with a fixed
+        batch of 1 runs the images one at a time."""
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 4:
+            raise InvalidInput(f"expected a batch (N, 3, S, S), got shape {tuple(batch.shape)}", path=self.path)
+        if len(batch) == 0:
+            return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        return self.runner.run_all(batch)["logits"]
+
+
+def _model_file(path: Path) -> tuple[Path, ExportRecord | None]:
+    """The model file for ``path`` (a file, or an export folder), and export.json when there is one."""
+    if path.is_dir():
+        record_path = path / RECORD_FILE
+        if not record_path.is_file():
+            raise InvalidInput("is not an export folder (it has no export.json)", path=path)
+        record = read_model(record_path, ExportRecord)
+        return path / record.file, record
+    if not path.exists():
+        raise InvalidInput("file not found", path=path)
+    record_path = path.parent / RECORD_FILE
+    record = None
+    if record_path.is_file():
+        try:
+            record = read_model(record_path, ExportRecord)
+        except StudioError:
+            record = None  # a model file beside an unrelated or damaged export.json: judge the file itself
+        if record is not None and record.file != path.name:
+            record = None
+    return path, record
+
+
+def load_exported(path: str | Path, threads: int = 1) -> ExportedModel:
+    """An exported model ready to run (see the module docstring)."""
+    model_path, record = _model_file(Path(path).expanduser())
+    if record is not None and not record.ready:
+        raise InvalidInput(f"this export failed its validation and is not offered for use ({record.error})",
+                           path=model_path, hint="export the model again")
+    fmt = record.format if record is not None else format_of_file(model_path)
+    if fmt is None or fmt not in FORMATS:
+        raise InvalidInput("is not an exported model (expected .onnx, .pt (TorchScript) or .xml (OpenVINO))",
+                           path=model_path)
+    if not model_path.is_file():
+        raise InvalidInput("the exported model file is missing", path=model_path)
+    if (why := missing_package(fmt)) is not None:
+        raise InvalidInput(why, path=model_path)
+    module = FORMATS[fmt]
+    meta = meta_mod.decode(module.read_metadata(model_path), model_path)
+    names, ids = list(meta.get("classes") or []), list(meta.get("class_ids") or [])
+    if len(names) != len(ids):
+        raise InvalidInput(f"its metadata lists {len(names)} class names but {len(ids)} class ids", path=model_path)
+    meta["class_names"] = names
+    meta["classes"] = [{"id": int(i), "name": str(n)} for i, n in zip(ids, names, strict=True)]
+    runner = module.load(model_path, threads)
+    return ExportedModel(path=model_path, format=fmt, metadata=meta, preprocessing=meta_mod.preprocessing_of(meta),
+                         runner=runner, record=record)
+
+
+__all__ = ["ExportedModel", "load_exported"]

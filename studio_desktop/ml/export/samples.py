@@ -1,0 +1,69 @@
+"""Which real images an export is checked and calibrated on.
+
+Validation prefers images the network never trained on: the experiment's validation subset,
+then its test subset; only a split with neither falls back to training images (and says so
+in ``export.json``). INT8 calibration uses training images. Within a subset images are taken in
+the order of their ids, which are content hashes: a fixed, effectively random choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...core.datasets import DatasetStore
+from ...core.errors import StudioError
+from ...core.experiments import resolve_split
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    #: output index of the true class
+    target: int
+    subset: str
+
+
+def _usable(records, head) -> list[tuple]:
+    out = []
+    for rec in sorted(records, key=lambda r: r.id):
+        if not head.usable(rec):
+            continue
+        try:
+            out.append((rec, head.target(rec)))
+        except StudioError:  # a class added to the project after this model was trained
+            continue
+    return out
+
+
+def choose(ws, trained, *, validation: int, calibration: int) -> tuple[list[Sample], list[Sample]]:
+    """``(validation samples, calibration samples)`` of a trained model's experiment."""
+    project_id = trained.project.id
+    split_id = trained.config.split_id
+    if trained.experiment is not None:
+        split_id = (trained.experiment.environment or {}).get("split_id") or split_id
+    _, assignments = resolve_split(ws, project_id, split_id)
+    store = DatasetStore(ws, project_id)
+    by_subset: dict[str, list] = {"train": [], "val": [], "test": []}
+    for rec in store.load().images:
+        where = assignments.get(rec.id)
+        if where in by_subset:
+            by_subset[where].append(rec)
+    usable = {k: _usable(v, trained.head) for k, v in by_subset.items()}
+
+    def take(subsets, n) -> list[Sample]:
+        out: list[Sample] = []
+        for s in subsets:
+            for rec, target in usable[s]:
+                if len(out) >= n:
+                    return out
+                out.append(Sample(store.path_of(rec.file), int(target), s))
+        return out
+
+    held_out = take(("val", "test"), validation)
+    checks = held_out or take(("train",), validation)
+    calib = take(("train",), calibration) or take(("val", "test"), calibration)
+    return checks, calib
+
+
+__all__ = ["Sample", "choose"]
