@@ -105,7 +105,7 @@ class AboutDialog(QDialog):
         buttons.addButton(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
-        self.resize(560, 0)
+        self.setMinimumWidth(560)
         if autostart:
             self.load_diagnostics()
 
@@ -148,6 +148,14 @@ class AboutDialog(QDialog):
         versions = {k: v for k, v in info.get("versions", {}).items()
                     if k not in ("AI Studio", "Python", "PySide6")}
         self.ml_label.setText(", ".join(f"{k} {v}" for k, v in versions.items()))
+        # one row per library once known (the summary line stays for tests and screen readers)
+        row = self.versions_form.getWidgetPosition(self.ml_label)[0]
+        self.ml_label.hide()
+        self.versions_form.labelForField(self.ml_label).hide()
+        for i, (name, version) in enumerate(versions.items()):
+            value = QLabel(str(version), self)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.versions_form.insertRow(row + 1 + i, f"{name}:", value)
         lines = [device_line(d) for d in info.get("devices", [])]
         gpus = [d for d in info.get("devices", []) if d.get("kind") != "cpu"]
         if not gpus:

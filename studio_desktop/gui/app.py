@@ -45,6 +45,7 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName(theme.ORGANIZATION)
     app.setApplicationName(theme.APPLICATION)
     app.setApplicationDisplayName("AI Studio")
+    app.setDesktopFileName("ai-studio")  # Wayland docks match the window to ai-studio.desktop (its icon)
     app.setWindowIcon(theme.app_icon())
     return app
 

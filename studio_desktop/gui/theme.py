@@ -141,6 +141,14 @@ def app_icon() -> QIcon:
     return QIcon(str(path)) if path.exists() else QIcon()
 
 
+def pixel_ratio() -> float:
+    """The highest device-pixel ratio of the connected screens, at least 2 (for pixmaps drawn by
+    hand; SVG icons are drawn at the screen's own scale by Qt's icon engine)."""
+    app = QGuiApplication.instance()
+    screens = app.screens() if app is not None else []
+    return max([2.0, *(s.devicePixelRatio() for s in screens)])
+
+
 @cache
 def badge_pixmap(task_id: str, height: int = 18) -> QPixmap:
     """A rounded, coloured label with the task's short badge text (e.g. "DET")."""
@@ -150,7 +158,7 @@ def badge_pixmap(task_id: str, height: int = 18) -> QPixmap:
     font.setBold(True)
     font.setPixelSize(int(height * 0.62))
     width = int(height * 0.45 * len(text) + height * 0.9)
-    ratio = 2.0  # drawn at 2x so it stays crisp on high-DPI screens
+    ratio = pixel_ratio()  # drawn at the sharpest screen's scale (at least 2x): crisp on high-DPI
     pix = QPixmap(int(width * ratio), int(height * ratio))
     pix.setDevicePixelRatio(ratio)
     pix.fill(Qt.GlobalColor.transparent)

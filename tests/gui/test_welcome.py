@@ -231,3 +231,14 @@ def test_help_menu_offers_welcome_tour_shortcuts_and_about(qtbot, workspace, mai
     texts = [a.text().replace("&", "") for a in help_menu.actions() if not a.isSeparator()]
     assert texts == ["Welcome", "Take the tour", "Keyboard shortcuts", "About AI Studio"]
     assert QApplication.instance() is not None
+
+
+def test_icons_are_drawn_sharp_at_high_dpi_scales(qtbot):
+    from PySide6.QtCore import QSize
+
+    from studio_desktop.gui import theme
+
+    for icon in [theme.app_icon(), *(theme.task_icon(t) for t in TASKS)]:
+        pix = icon.pixmap(QSize(32, 32), 3.0)  # a 3x screen: drawn from the SVG at 96 px, not scaled up
+        assert (pix.width(), pix.height()) == (96, 96) and pix.devicePixelRatio() == 3.0
+    assert theme.badge_pixmap("classification").devicePixelRatio() >= 2.0
