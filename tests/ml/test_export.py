@@ -442,3 +442,53 @@ def test_untrained_catalog_helper_checkpoint_loads(trained):
     ws, project, _ = trained
     exp = untrained_experiment(ws, project, "tiny_cnn", name="fresh")
     assert load_trained(ws, project.id, exp.id, "best").config.model == "tiny_cnn"
+
+
+# ---------------------------------------------------------------------------- the usage snippet
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino", "torchscript"])
+def test_snippet_runs_alone_in_a_clean_process(trained, tmp_path, fmt):
+    """The saved predict.py, copied out of the workspace with its model, run by a clean Python
+    (isolated mode, bare environment): it prints PyTorch's predictions, and for ONNX and OpenVINO
+    it never imports torch (nor anything of this app)."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+    from PIL import Image
+
+    ws, project, exp = trained
+    out = export(ws, project, exp, format=fmt)
+    assert out.status == "ready"
+    there = tmp_path / "elsewhere"
+    shutil.copytree(out.folder, there)
+    images = sorted((ws.project_dir(project.id) / "dataset" / "images").glob("*.png"))[::5]
+    # and a photo-like one: a JPEG of another size, letterboxed on the way in
+    wide = tmp_path / "wide photo.jpg"
+    Image.open(images[0]).resize((90, 50)).save(wide, quality=92)
+    files = [str(p) for p in images] + [str(wide)]
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "OMP_NUM_THREADS": "1",
+           "SYSTEMROOT": os.environ.get("SYSTEMROOT", "")}
+    proc = subprocess.run([sys.executable, "-I", "-X", "importtime", "predict.py", *files, "--json"],
+                          cwd=there, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "numpy" in imported and "PIL" in imported and "studio_desktop" not in imported
+    runtime = FORMAT_INFO[fmt].runtime
+    assert runtime in imported
+    if fmt != "torchscript":
+        assert "torch" not in imported
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    tm = load_trained(ws, project.id, exp.id, "best")
+    with torch.no_grad():
+        ref = tm.model(torch.stack([tm.preprocessing.tensor(p) for p in files])).softmax(1).numpy()
+    assert [r["image"] for r in rows] == files
+    assert [r["class"] for r in rows] == [tm.class_names[i] for i in ref.argmax(1)]
+    assert [r["class_id"] for r in rows] == [tm.project.classes[i].id for i in ref.argmax(1)]
+    assert np.allclose([r["probability"] for r in rows], ref.max(1), atol=0.02)
+    # the plain text form a person reads
+    proc = subprocess.run([sys.executable, "-I", "predict.py", str(wide)], cwd=there, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"{wide}: {rows[-1]['class']} (")
