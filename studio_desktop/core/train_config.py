@@ -429,7 +429,8 @@ _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     # needs thousands of images and minutes per epoch.
     "classification": dict(model="resnet18", epochs=20, batch_size=32, early_stopping_metric="val_accuracy",
                            **pretrained_settings("resnet18")),
-    "regression": dict(model="resnet18", input_size=128, epochs=20, lr=1e-3, early_stopping_metric="val_mae"),
+    "regression": dict(model="resnet18", epochs=20, batch_size=32, early_stopping_metric="val_mae",
+                       **pretrained_settings("resnet18")),
     "object_detection": dict(model="fasterrcnn_mobilenet_v3_large_fpn", input_size=320, batch_size=4,
                              epochs=20, lr=1e-4, early_stopping_metric="val_map"),
     "semantic_segmentation": dict(model="lraspp_mobilenet_v3_large", input_size=256, batch_size=8, epochs=30,
@@ -451,6 +452,10 @@ _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 _FROM_SCRATCH: dict[str, dict[str, Any]] = {
     "classification": dict(model="tiny_cnn", input_size=64, epochs=80, batch_size=16, lr=3e-3,
                            early_stopping_metric="val_accuracy"),
+    # benchmarks/regression_accuracy.py on the default 300-image disc sample (seed 0): test MAE
+    # 0.14x the training-mean baseline's for both targets, R2 0.976 (radius) and 0.974 (brightness)
+    "regression": dict(model="tiny_cnn", input_size=64, epochs=60, batch_size=16, lr=3e-3,
+                       early_stopping_metric="val_mae"),
 }
 
 
