@@ -18,6 +18,14 @@ def number(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.2e}"
 
 
+def share(value: float | None) -> str:
+    """A fraction as a percentage, never rounded up to 100 % (63/64 is 98.4 %, not 100 %)."""
+    if value is None:
+        return "n/a"
+    text = f"{100 * value:.1f} %"
+    return "99.9 %" if text == "100.0 %" and value < 1 else text.replace(".0 %", " %")
+
+
 def size_text(n: int | None) -> str:
     if not n:
         return ""
@@ -51,8 +59,9 @@ def validation_rows(record: ExportRecord) -> list[tuple[str, str, str, bool, str
         return []
     rows = []
     for c in v.checks:
-        limit = ("at most " if c.kind == "max" else "at least ") + number(c.limit)
-        rows.append((c.name, number(c.value), limit, c.passed, c.help))
+        show = share if c.unit == "share" else number
+        limit = ("at most " if c.kind == "max" else "at least ") + show(c.limit)
+        rows.append((c.name, show(c.value), limit, c.passed, c.help))
     if v.metric_pytorch is not None:
         rows.append((f"{v.metric} (PyTorch -> exported)", f"{v.metric_pytorch:.3f} -> {v.metric_exported:.3f}", "",
                      True, "the task metric on the same images, decided by each"))
@@ -119,5 +128,5 @@ def report(record: ExportRecord, folder) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["latency_note", "latency_rows", "number", "precision_text", "report", "size_text", "subsets_text",
+__all__ = ["latency_note", "latency_rows", "number", "precision_text", "report", "share", "size_text", "subsets_text",
            "validation_rows", "verdict"]

@@ -68,6 +68,10 @@ class FormatInfo:
     help: str
     #: other files that belong to the model (OpenVINO's weights)
     companions: tuple[str, ...] = ()
+    #: the ONNX opset applies (the file is ONNX or converted from it)
+    uses_opset: bool = True
+    #: the file accepts any batch size whatever the dynamic-batch option (a traced graph)
+    any_batch: bool = False
 
 
 FORMATS: dict[str, FormatInfo] = {
@@ -80,7 +84,7 @@ FORMATS: dict[str, FormatInfo] = {
         "torchscript", "TorchScript", "model.pt", "torch", "pip install torch", "torch",
         ("fp32",),
         "PyTorch's own serialised network: loads in Python or C++ (LibTorch) with PyTorch, "
-        "without this app's code. FP32 only."),
+        "without this app's code. FP32 only.", uses_opset=False, any_batch=True),
     "openvino": FormatInfo(
         "openvino", "OpenVINO IR", "model.xml", "openvino", "pip install openvino", "openvino",
         ("fp32", "fp16", "int8"),
@@ -180,6 +184,8 @@ class Check(BaseModel):
     kind: Literal["max", "min"]
     passed: bool
     help: str = ""
+    #: "share": a fraction shown as a percentage; "": a plain number
+    unit: str = ""
 
 
 class Validation(BaseModel):

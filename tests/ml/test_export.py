@@ -55,6 +55,7 @@ def test_registries_are_in_step():
     assert list(FORMATS) == list(FORMAT_INFO)
     for name, module in FORMATS.items():
         assert module.NAME == name and module.FILE_NAME == FORMAT_INFO[name].file_name
+        assert module.ANY_BATCH == FORMAT_INFO[name].any_batch
     assert set(TASK_EXPORTS) == set(EXPORTABLE_TASKS)
 
 

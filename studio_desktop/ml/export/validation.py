@@ -66,7 +66,7 @@ def compare(*, precision: str, metric_name: str, subsets: dict[str, int], logits
               passed=prob_diff is not None and prob_diff <= lim.probability,
               help="the file fed by its own metadata (Pillow + numpy, as the usage snippet does)"),
         Check(name="decisions agreeing with PyTorch", value=agreement, limit=lim.agreement, kind="min",
-              passed=agreement is not None and agreement >= lim.agreement,
+              passed=agreement is not None and agreement >= lim.agreement, unit="share",
               help="share of images given the same class (operating point applied)"),
         Check(name=f"{metric_name} drop", value=drop, limit=lim.metric_drop, kind="max",
               passed=drop is not None and drop <= lim.metric_drop,
