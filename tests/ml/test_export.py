@@ -493,3 +493,18 @@ def test_snippet_runs_alone_in_a_clean_process(trained, tmp_path, fmt):
     proc = subprocess.run([sys.executable, "-I", "predict.py", str(wide)], cwd=there, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith(f"{wide}: {rows[-1]['class']} (")
+
+
+def test_readme_documents_every_metadata_key_and_limit():
+    from pathlib import Path
+
+    from studio_desktop.ml.export.validation import LIMITS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Exported models", 1)[1].split("\n## ", 1)[0]
+    for key, meaning in metadata.KEYS.items():
+        assert f"| `{key}` | {meaning} |" in section, key
+    for precision, lim in LIMITS.items():
+        row = (f"| {precision.upper()} | {lim.logits_rel:g} | {lim.probability:g} | ≥ {round(lim.agreement * 100)} % "
+               f"| ≤ {lim.metric_drop:g} |")
+        assert row in section, row
