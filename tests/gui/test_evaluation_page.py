@@ -444,8 +444,9 @@ def test_report_written_with_its_images_and_a_pdf(qtbot, ctx, page_factory):
     from studio_desktop.gui.report.pdf import pdf_page_count
 
     ev, page = open_evaluated(qtbot, ctx, page_factory)
-    with qtbot.waitSignal(page.reportWritten, timeout=60000):
-        html_path = page.write_report(open_it=False)
+    with qtbot.waitSignal(page.reportWritten, timeout=60000) as blocker:
+        page.write_report(open_it=False)
+    html_path = Path(blocker.args[0])
     exp = ev.experiments[0]
     assert html_path == page.controller.folder(exp.id) / "report" / "report.html"
     text = html_path.read_text(encoding="utf-8")
@@ -530,3 +531,32 @@ def test_real_training_and_evaluation_from_the_page(qtbot, ctx, page_factory, tm
     finally:
         if job.is_running and job.pid:
             os.kill(job.pid, signal.SIGKILL)
+
+
+def test_read_only_workspace_shows_but_does_not_write(qtbot, workspace, page_factory, monkeypatch):
+    from studio_desktop.core.workspace import Workspace
+    from studio_desktop.gui.context import AppContext
+    from studio_desktop.gui.pages.evaluation import EvaluationPage
+
+    ev = evaluated_project(workspace)
+    other = Workspace.open(workspace.root, lock=False)  # as a second window would: read-only
+    ctx = AppContext(other)
+    page = EvaluationPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1500, 1000)
+    page.show()
+    ctx.open_project(ev.project)
+    page.experiments.select(ev.experiments[0].id)
+    qtbot.waitUntil(lambda: page.results is not None, timeout=10000)
+    assert not page.config.evaluate_button.isEnabled() and not page.config.reset_button.isEnabled()
+    editor = page.view.editor
+    editor.uncertain_on.setChecked(True)
+    qtbot.waitUntil(lambda: page.results.dirty, timeout=5000)
+    assert not editor.save_button.isEnabled()
+    page.view.save_operating_point()  # Ctrl+S
+    assert not (page.controller.folder(ev.experiments[0].id) / "evaluation" / "operating_point.json").exists()
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    assert not page.reset()
+    assert (page.controller.folder(ev.experiments[0].id) / "evaluation").is_dir()
+    page.shutdown()
+    other.close()

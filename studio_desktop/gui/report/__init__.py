@@ -20,11 +20,13 @@ def report_folder(ws, project, exp) -> Path:
     return ExperimentService(ws, project.id).folder(exp.id) / REPORT_FOLDER
 
 
-def write_report(ws, project, exp, *, results=None, pdf: str | Path | None = None) -> tuple[Path, Path]:
-    """Write report.html (and the PDF, by default report.pdf beside it); returns both paths."""
+def write_report(ws, project, exp, *, results=None, numbers=None, pdf: str | Path | None = None
+                 ) -> tuple[Path, Path]:
+    """Write report.html (and the PDF, by default report.pdf beside it); returns both paths.
+    ``numbers``: see :func:`build_html`."""
     folder = report_folder(ws, project, exp)
     folder.mkdir(parents=True, exist_ok=True)
-    text = build_html(ws, project, exp, results)
+    text = build_html(ws, project, exp, results, numbers)
     html_path = folder / "report.html"
     atomic_write_text(html_path, text)
     pdf_path = Path(pdf) if pdf else folder / "report.pdf"

@@ -147,9 +147,11 @@ def _summary(project, exp, results) -> str:
             f"is right on <b>{acc_text}</b>{iv}, deciding by {_e(results.describe_rule())}.</p>")
 
 
-def build_html(ws, project, exp, results=None) -> str:
+def build_html(ws, project, exp, results=None, numbers=None) -> str:
     """The whole report. ``results``: the page's loaded evaluation (with its operating point on
-    screen); None reads the saved evaluation (at the saved operating point) when there is one."""
+    screen); None reads the saved evaluation (at the saved operating point) when there is one.
+    ``numbers``: the view module's ``report_numbers(results)``, when already computed (off the
+    GUI thread by the page)."""
     store = EvaluationStore(ExperimentService(ws, project.id).folder(exp.id))
     if results is None and store.exists():
         from ..pages.evaluation.results import load_results
@@ -166,7 +168,8 @@ def build_html(ws, project, exp, results=None) -> str:
              "<h2>Training</h2>", _training(ws, project, exp)]
     if results is not None:
         module = view_module(project.task)
-        for title, body in module.report_sections(results, image_path_in(DatasetStore(ws, project.id))):
+        for title, body in module.report_sections(results, image_path_in(DatasetStore(ws, project.id)),
+                                                  reports=numbers):
             parts += [f"<h2>{_e(title)}</h2>", body]
     parts += ["<h2>Environment</h2>", _environment(exp, info)]
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"

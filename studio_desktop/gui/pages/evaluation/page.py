@@ -32,7 +32,7 @@ from .controller import SUBSET_WORDS, EvaluationController, percent
 from .experiments import EvaluationExperimentList
 from .images import ImagesSection
 from .try_it import TryItPanel
-from .views import VIEWS, view_for
+from .views import VIEWS, view_for, view_module
 
 
 class EvaluationPage(QWidget):
@@ -71,6 +71,10 @@ class EvaluationPage(QWidget):
         self._loader = BackgroundCall(self)
         self._loader.done.connect(self._results_loaded)
         self._loader.failed.connect(self._results_failed)
+        self._report = BackgroundCall(self)
+        self._report.done.connect(self._report_ready)
+        self._report.failed.connect(self._report_failed)
+        self._report_open = True
         self.jobs.jobFinished.connect(self._job_finished)
         ctx.projectChanged.connect(self.set_project)
         ctx.experimentsChanged.connect(self.reload_list)
@@ -267,6 +271,7 @@ class EvaluationPage(QWidget):
         if self.experiment is None or results.info.experiment_id != self.experiment.id:
             return
         self.results = results
+        self.view.set_writable(self.ctx.workspace.writable)
         self.view.set_results(results)
         self.metrics_stack.setCurrentWidget(self.view)
         self.images.set_results(results)
@@ -417,27 +422,50 @@ class EvaluationPage(QWidget):
         return True
 
     # ----------------------------------------------------------------- report
-    def write_report(self, open_it: bool | None = None):
-        """Write the experiment's report (HTML + PDF) and open it; returns the HTML path."""
+    def write_report(self, open_it: bool | None = None) -> None:
+        """Write the experiment's report (HTML + PDF) and open it; ``reportWritten`` says where.
+
+        The numbers (every subset's bootstrap, a second or more for 10,000 images) are computed in
+        a background thread first; drawing the plots and the PDF needs the GUI thread."""
         ctl, exp = self.controller, self.experiment
-        if ctl is None or exp is None:
-            return None
+        if ctl is None or exp is None or self._report.busy:
+            return
+        self._report_open = open_it if open_it is not None else self.open_reports
+        self.config.report_button.setEnabled(False)
+        self.config.show_status("Writing the report…")
+        results = self.results
+        if results is None:
+            self._report_ready((None, None, None))
+            return
+        module = view_module(ctl.project.task)
+        self._report.start(lambda r=results, op=results.op: (r, op, module.report_numbers(r)))
+
+    def _report_ready(self, payload) -> None:
+        results, op, numbers = payload
+        if results is not None and (results is not self.results or op is not results.op):
+            self.write_report(self._report_open)  # the rule changed meanwhile: the report shows the new one
+            return
         from ...report import write_report
 
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            html, _pdf = write_report(self.ctx.workspace, ctl.project, exp, results=self.results)
+            html, _pdf = write_report(self.ctx.workspace, self.controller.project, self.experiment,
+                                      results=results, numbers=numbers)
         except (StudioError, OSError) as exc:
-            QMessageBox.warning(self, "Report", f"The report could not be written: {exc}")
-            return None
+            self._report_failed(str(exc))
+            return
         finally:
             QApplication.restoreOverrideCursor()
+            self.config.report_button.setEnabled(not self.config.running)
         self.config.show_status(f"Report written: <a href='{html.as_uri()}'>{html}</a> (and report.pdf beside it)")
         self.config.status.setOpenExternalLinks(True)
-        if open_it if open_it is not None else self.open_reports:
+        if self._report_open:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(html)))
         self.reportWritten.emit(str(html))
-        return html
+
+    def _report_failed(self, message: str) -> None:
+        self.config.report_button.setEnabled(not self.config.running)
+        self.config.show_status(f"<span style='color:#c0392b'>The report could not be written: {message}</span>")
 
     # ------------------------------------------------------------------ close
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API

@@ -2,9 +2,11 @@
 layer → visual table): a later task adds one module here and one line in :data:`VIEWS`.
 
 A view is a ``QWidget`` built with no arguments that has ``set_results(results)``,
+``set_writable(bool)``, ``current_subset()``, ``show_selection(filter)``, ``save_operating_point()``,
 ``add_tab(widget, title, tooltip)`` and the signals ``filterRequested(dict)`` (ResultFilter fields
-for the image grid), ``operatingPointChanged()`` and ``subsetChanged(str)``. The report asks the
-same module for its images through ``report_figures(results, subset, report)``.
+for the image grid), ``operatingPointChanged()``, ``subsetChanged(str)`` and ``refreshed()``. The
+report asks the same module for ``report_numbers(results)`` (thread-safe) and
+``report_sections(results, image_path, reports=...)`` (HTML with the page's plots).
 """
 
 from __future__ import annotations

@@ -386,8 +386,13 @@ class ClassificationView(QWidget):
         self.operatingPointChanged.emit()
         self._refresh_timer.start()
 
+    def set_writable(self, on: bool) -> None:
+        self.editor.writable = on
+        if self.results is not None:
+            self.editor.show_operating_point(self.results.op, self.results.dirty)
+
     def save_operating_point(self) -> None:
-        if self.results is None or not self.results.dirty:
+        if self.results is None or not self.results.dirty or not self.editor.writable:
             return
         self.results.save_operating_point()
         self.editor.show_operating_point(self.results.op, False)
@@ -404,3 +409,10 @@ def report_sections(results, image_path, **kw):
     from .classification_report import report_sections as sections
 
     return sections(results, image_path, **kw)
+
+
+def report_numbers(results):
+    """What the report computes before drawing (thread-safe; see :mod:`.classification_report`)."""
+    from .classification_report import subset_reports
+
+    return subset_reports(results)

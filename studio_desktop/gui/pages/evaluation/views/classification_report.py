@@ -80,10 +80,18 @@ def _image_cells(results, rows, image_path, caption, per_row: int = 4) -> str:
     return f"<table cellspacing='0' cellpadding='4'>{''.join(lines)}</table>"
 
 
-def report_sections(results, image_path, *, max_errors: int = 12, max_issues: int = 20) -> list[tuple[str, str]]:
-    """``[(title, html)]`` of the evaluation, at the results' current operating point."""
+def subset_reports(results) -> dict:
+    """Every evaluated subset's full report (curves, intervals): the slow part of the report, which
+    the page computes in a background thread and hands to :func:`report_sections`."""
+    return {s: results.report(s, full=True) for s in results.subsets}
+
+
+def report_sections(results, image_path, *, reports: dict | None = None, max_errors: int = 12,
+                    max_issues: int = 20) -> list[tuple[str, str]]:
+    """``[(title, html)]`` of the evaluation, at the results' current operating point (``reports``:
+    :func:`subset_reports` of that operating point, computed here when not given)."""
     subset = results.default_subset()
-    reports = {s: results.report(s, full=True) for s in results.subsets}
+    reports = reports if reports is not None else subset_reports(results)
     main = reports[subset]
     data = main.as_json()
     info = results.info
@@ -135,4 +143,4 @@ def report_sections(results, image_path, *, max_errors: int = 12, max_issues: in
     return out
 
 
-__all__ = ["report_sections"]
+__all__ = ["report_sections", "subset_reports"]

@@ -55,6 +55,8 @@ class OperatingPointEditor(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.results = None
+        #: False when the workspace is open read-only (another window holds it): nothing is saved
+        self.writable = True
         self._loading = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -202,7 +204,10 @@ class OperatingPointEditor(QWidget):
         state = ("<span style='color:#b35900'><b>not saved</b></span>" if dirty
                  else "saved" if self.results is not None and self.results.saved is not None else "default")
         self.description.setText(f"<b>Decision rule</b> ({state}): {op.describe(names)}")
-        self.save_button.setEnabled(dirty)
+        self.save_button.setEnabled(dirty and self.writable)
+        if not self.writable:
+            self.save_button.setToolTip("This workspace is open read-only (another AI Studio window holds it): "
+                                        "the rule can be tried here but not saved")
         self.revert_button.setEnabled(dirty)
 
     def _enable(self) -> None:
