@@ -341,10 +341,17 @@ def first_image(folder: Path) -> Path | None:
 
 
 def last_error_line(text: str) -> str:
+    """The one line that says what went wrong: the program's ``error:`` line, else the exception
+    of a traceback (a crash in the bundle ends with PyInstaller's own "Failed to execute" line,
+    which names nothing), else the last line."""
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     for ln in reversed(lines):
         if ln.startswith("error:"):
             return ln
+    for ln in reversed(lines):
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b(:|$)", ln):
+            return ln
+    lines = [ln for ln in lines if not ln.startswith("[PYI-")] or lines
     return lines[-1] if lines else ""
 
 

@@ -213,6 +213,10 @@ def test_last_error_line_prefers_the_error_line():
     assert selftest.last_error_line("a\nerror: bad file x.png\nTraceback...\n") == "error: bad file x.png"
     assert selftest.last_error_line("one\ntwo\n") == "two"
     assert selftest.last_error_line("") == ""
+    crash = ('Traceback (most recent call last):\n  File "torch/utils/checkpoint.py", line 20, in <module>\n'
+             "ModuleNotFoundError: No module named 'torch.testing._internal'\n"
+             "[PYI-17963:ERROR] Failed to execute script 'entry' due to unhandled exception!\n")
+    assert selftest.last_error_line(crash) == "ModuleNotFoundError: No module named 'torch.testing._internal'"
 
 
 @pytest.mark.parametrize("text", ["not json", ""])
