@@ -85,8 +85,8 @@ def latency_note(record: ExportRecord) -> str:
     lat = record.latency
     if lat is None:
         return ""
-    return (f"batch 1, {lat.input_size} px, {lat.threads} thread(s), median of {lat.runs} runs after "
-            f"{lat.warmup} warm-up, {lat.device}")
+    return (f"batch 1, {lat.input_size} px, {lat.threads} thread(s), median of {lat.runs} calls each, the runtimes "
+            f"taking turns in blocks ({lat.warmup} warm-up calls before each); {lat.device}")
 
 
 def precision_text(record: ExportRecord) -> str:

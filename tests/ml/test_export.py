@@ -196,6 +196,7 @@ def test_wrong_normalisation_in_the_metadata_fails_validation(trained, monkeypat
     assert "max logit difference" not in failed  # the network itself is fine: the metadata is not
     assert rec.validation.checks[0].help.startswith("keys that differ: mean, std")
     assert "validation failed" in out.error and "max probability difference" in out.error
+    assert "metadata read back differs from the checkpoint's (mean, std)" in out.error
     svc = ExportService(ws, project.id, exp.id)
     assert rec.id in [r.id for r in svc.list()] and rec.id not in [r.id for r in svc.ready()]
     with pytest.raises(InvalidInput, match="failed its validation"):

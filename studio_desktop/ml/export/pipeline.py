@@ -32,6 +32,7 @@ from ...core.exports import (
     RECORD_FILE,
     ExportRecord,
     ExportService,
+    Latency,
     PrecisionChange,
     Validation,
     check_free_space,
@@ -354,37 +355,34 @@ class ExportJob:
         return PrecisionChange(metric=task.metric_name, metric_fp32=m32, metric_exported=mq, change=mq - m32,
                                agreement_with_fp32=float((d32 == dq).mean()), size_fp32=int(size32))
 
-    def _latency(self, network, runner, fp32_runner, images: np.ndarray, change):
+    def _latency(self, network, runner, fp32_runner, images: np.ndarray, change) -> Latency:
         req = self.req
         sample = images[: min(8, len(images))]
+
+        @torch.no_grad()
+        def eager(x):
+            return network(torch.from_numpy(x))
+
+        contenders = [latency.Contender("PyTorch eager", "fp32", eager)]
+        if fp32_runner is not None:
+            contenders.append(latency.Contender(fp32_runner.runtime, "fp32", fp32_runner, fp32_runner.batch))
+        contenders.append(latency.Contender(runner.runtime, req.precision, runner, runner.batch))
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
-        stop = self.stop.requested
         try:
-            with torch.no_grad():
-                eager = latency.measure(lambda x: network(torch.from_numpy(x)), sample, warmup=req.latency_warmup,
-                                        runs=req.latency_runs, stop=stop, min_seconds=req.latency_min_seconds)
+            timings = latency.measure_all(contenders, sample, warmup=req.latency_warmup, runs=req.latency_runs,
+                                          min_seconds=req.latency_min_seconds, stop=self.stop.requested)
         finally:
             torch.set_num_threads(previous)
-        rows = [latency.row("PyTorch eager", "fp32", eager)]
-        batch = None if runner.batch is None else runner.batch
-        if fp32_runner is not None:
-            t32 = latency.measure(fp32_runner, sample, warmup=req.latency_warmup, runs=req.latency_runs,
-                                  batch=8 if fp32_runner.batch is None else fp32_runner.batch, stop=stop,
-                                  min_seconds=req.latency_min_seconds)
-            rows.append(latency.row(fp32_runner.runtime, "fp32", t32, eager.median_ms))
-        tx = latency.measure(runner, sample, warmup=req.latency_warmup, runs=req.latency_runs,
-                             batch=8 if batch is None else batch, stop=stop,
-                             min_seconds=req.latency_min_seconds)
-        rows.append(latency.row(runner.runtime, req.precision, tx, eager.median_ms))
         if self.stop.requested():
             raise Cancelled(self.stop.reason)
+        base = timings[0].median_ms
+        rows = [latency.row(c.runtime, c.precision, t, None if i == 0 else base)
+                for i, (c, t) in enumerate(zip(contenders, timings, strict=True))]
         if change is not None and fp32_runner is not None:
             change.latency_fp32_ms = rows[1].median_ms
             change.latency_ms = rows[-1].median_ms
             change.speedup = round(rows[1].median_ms / rows[-1].median_ms, 2) if rows[-1].median_ms else None
-        from ...core.exports import Latency
-
         self.log("latency (batch 1, median): " + ", ".join(f"{r.runtime} {r.precision} {r.median_ms:.2f} ms"
                                                           for r in rows))
         return Latency(threads=self.threads, warmup=req.latency_warmup, runs=req.latency_runs,

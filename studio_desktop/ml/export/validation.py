@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...core.export_report import share
 from ...core.exports import Check, Validation
 
 
@@ -78,8 +79,14 @@ def compare(*, precision: str, metric_name: str, subsets: dict[str, int], logits
                            help="keys that differ: " + ", ".join(mismatches) if mismatches else
                            "class names and ids, input size, preprocessing and operating point read back "
                            "from the file equal the checkpoint's"))
-    failures = [f"{c.name} {_fmt(c.value)} {'above' if c.kind == 'max' else 'below'} the limit {_fmt(c.limit)}"
+
+    def show(c: Check, v):
+        return share(v) if c.unit == "share" else _fmt(v)
+
+    failures = [f"{c.name} {show(c, c.value)} {'above' if c.kind == 'max' else 'below'} the limit {show(c, c.limit)}"
                 for c in checks if not c.passed]
+    if mismatches:
+        failures[0] = f"metadata read back differs from the checkpoint's ({', '.join(mismatches)})"
     if not n:
         failures = ["no images to validate on"]
     return Validation(passed=not failures, images=n, subsets=subsets, max_abs_diff=max_diff, agreement=agreement,
