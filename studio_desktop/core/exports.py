@@ -394,8 +394,9 @@ class ExportService:
         shutil.rmtree(self.job_folder(export_id), ignore_errors=True)
 
     def cleanup(self, stale_s: float = STALE_STAGING_S) -> list[str]:
-        """Remove what crashed or killed exports left behind (staging folders without a live
-        worker, half-deleted folders); returns the names removed."""
+        """Remove what crashed, killed or cancelled exports left behind (staging folders without a
+        live worker, half-deleted folders, job folders of exports that wrote nothing, once older
+        than ``stale_s``); returns the names removed."""
         removed = []
         if not self.root.is_dir():
             return removed
@@ -415,6 +416,20 @@ class ExportService:
                 if has_pid or age > stale_s:
                     shutil.rmtree(p, ignore_errors=True)
                     removed.append(p.name)
+        # the events and log of exports that left nothing (stopped, failed before writing) once old
+        jobs = self.root / JOBS_FOLDER
+        if jobs.is_dir():
+            for p in jobs.iterdir():
+                if (self.root / p.name).exists() or (self.root / f"{STAGING_PREFIX}{p.name}").exists() \
+                        or self._worker_alive(p.name):
+                    continue
+                try:
+                    old = time.time() - p.stat().st_mtime > stale_s
+                except OSError:
+                    continue
+                if old:
+                    shutil.rmtree(p, ignore_errors=True)
+                    removed.append(f"{JOBS_FOLDER}/{p.name}")
         return removed
 
 

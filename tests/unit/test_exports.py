@@ -103,6 +103,13 @@ def test_cleanup_removes_what_dead_exports_left_and_keeps_live_ones(svc):
     old = time.time() - 3600
     os.utime(young, (old, old))
     assert svc.cleanup() == [".staging-young"]
+    # job folders: kept while their export exists or is young; a stopped export's goes when old
+    put(svc, record("kept"))
+    for name in ("kept", "stopped"):
+        svc.job_folder(name).mkdir(parents=True)
+        os.utime(svc.job_folder(name), (old, old))
+    assert svc.cleanup() == [".jobs/stopped"]
+    assert svc.job_folder("kept").is_dir() and svc.job_folder("live").is_dir()
 
 
 def test_worker_pid_reads_the_last_start(tmp_path):

@@ -99,8 +99,11 @@ class ExportPage(QWidget):
 
         context = Qt.ShortcutContext.WidgetWithChildrenShortcut
         for keys, slot in (("Ctrl+Return", self.export), ("Ctrl+Enter", self.export), ("Escape", self.cancel),
-                           ("Ctrl+Shift+C", self.copy_snippet), ("Delete", lambda: self.delete_selected())):
+                           ("Ctrl+Shift+C", self.copy_snippet)):
             QShortcut(QKeySequence(keys), split, context=context).activated.connect(slot)
+        # Delete acts on the exports table only (it asks first)
+        QShortcut(QKeySequence.StandardKey.Delete, self.history.table, context=Qt.ShortcutContext.WidgetShortcut
+                  ).activated.connect(lambda: self.delete_selected())
         return split
 
     # ---------------------------------------------------------------- project
