@@ -4,7 +4,9 @@
 # The environment with torch weighs ~6 GB, so it is cached once per machine in
 # ${AI_STUDIO_VENV_CACHE:-~/.cache/ai-studio} under a key derived from the pinned
 # requirement files: a fresh clone reuses it; a change of dependencies builds a new one.
-# Usage: scripts/env.sh   (one environment serves the app and the tests)
+# Usage: scripts/env.sh [--bundle]   (one environment serves the app and the tests)
+# --bundle also installs the packaging tools of requirements-bundle.txt (PyInstaller) into it:
+# build tools, not part of the key, so adding them never rebuilds the 6 GB environment.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="${PYTHON:-}"
@@ -25,6 +27,14 @@ if [ ! -f "$venv/.complete" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
   "$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" -r "$here/requirements-test.txt" >&2
   touch "$venv/.complete"
+fi
+if [ "${1:-}" = "--bundle" ]; then
+  bkey=$(sha256sum < "$here/requirements-bundle.txt" | cut -c1-16)
+  if [ ! -f "$venv/.bundle-$bkey" ]; then
+    echo "env.sh: installing the packaging tools (requirements-bundle.txt)" >&2
+    "$venv/bin/python" -m pip install --quiet -r "$here/requirements-bundle.txt" >&2
+    touch "$venv/.bundle-$bkey"
+  fi
 fi
 # The package itself is installed editable from this clone (seconds): the cached
 # environment then runs whichever clone asked last.
