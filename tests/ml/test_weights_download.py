@@ -5,6 +5,7 @@ transfers, no network, mirrors and proxies. Nothing leaves a file that looks val
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -248,3 +249,19 @@ def test_proxy_settings_from_the_environment_are_honoured(server, data, monkeypa
     download_weights(MODEL)
     assert server.requests == [entry.url]  # the proxy got the whole address
     assert (cache_dir() / entry.file_name).read_bytes() == data
+
+
+def test_leftovers_of_a_killed_download_are_cleaned_up(server, data, monkeypatch):
+    """A worker killed mid-file leaves its hidden temporary file; the next download removes it
+    (a live download's file, named with a running pid, is left alone)."""
+    entry = serve_entry(server, monkeypatch, MODEL, data)
+    folder = cache_dir()
+    folder.mkdir(parents=True)
+    dead = folder / f".{entry.file_name}.999999999.0badc0de.part"
+    live = folder / f".{entry.file_name}.{os.getpid()}.1234abcd.part"
+    for tmp in (dead, live):
+        tmp.write_bytes(data[:1000])
+    assert model_weights(MODEL).state == "missing"  # a temporary file is not weights
+    download_weights(MODEL)
+    assert not dead.exists() and live.exists()
+    assert (folder / entry.file_name).read_bytes() == data
