@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -130,6 +131,18 @@ def main() -> int:
         sampler.last_beat = time.perf_counter()
         sampler.phase = {"open": "load", "scroll": "scroll", "drag": "scroll"}.get(state["phase"], "")
 
+    import gc
+
+    gc_ms: list[float] = []
+    gc_start = [0.0]
+
+    def on_gc(phase, info):  # how long the cyclic garbage collector holds the GUI thread
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        elif threading.current_thread() is threading.main_thread():
+            gc_ms.append((time.perf_counter() - gc_start[0]) * 1000)
+
+    gc.callbacks.append(on_gc)
     heart = QTimer()
     heart.setInterval(5)
     heart.timeout.connect(beat)
@@ -259,6 +272,7 @@ def main() -> int:
           f"{one_change * 1000:.0f} ms")
     print(f"confusion-matrix drill-down: {drill_ms:.1f} ms, {shown} images shown = cell count {expected}")
     print(f"idle baseline (heartbeat noise on this machine): {line('idle', gaps['idle'])}")
+    print(f"garbage collections on the GUI thread: {len(gc_ms)}, longest {max(gc_ms, default=0):.0f} ms")
     if args.profile:
         sampler.stop.set()
         sampler.report()

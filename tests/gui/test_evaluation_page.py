@@ -266,7 +266,7 @@ def test_threshold_changes_counts_and_colours_consistently_and_is_saved(qtbot, c
     page2.resize(1500, 1000)
     page2.show()
     page2.experiments.select(ev.experiments[0].id)
-    qtbot.waitUntil(lambda: page2.results is not None, timeout=10000)
+    qtbot.waitUntil(lambda: page2.view.results is not None, timeout=10000)
     assert page2.results.op.threshold == pytest.approx(0.3) and not page2.results.dirty
     assert page2.view.quick.confusion == view.quick.confusion
     page2.shutdown()
@@ -547,7 +547,7 @@ def test_read_only_workspace_shows_but_does_not_write(qtbot, workspace, page_fac
     page.show()
     ctx.open_project(ev.project)
     page.experiments.select(ev.experiments[0].id)
-    qtbot.waitUntil(lambda: page.results is not None, timeout=10000)
+    qtbot.waitUntil(lambda: page.view.results is not None, timeout=10000)
     assert not page.config.evaluate_button.isEnabled() and not page.config.reset_button.isEnabled()
     editor = page.view.editor
     editor.uncertain_on.setChecked(True)

@@ -9,7 +9,7 @@ Result views and the compare panel ask the Images section to show images; none k
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -271,13 +271,19 @@ class EvaluationPage(QWidget):
         if self.experiment is None or results.info.experiment_id != self.experiment.id:
             return
         self.results = results
+        # the images first, the metrics on the next event-loop turn: two short stalls, not one long
+        self.images.set_results(results)
+        self.config.set_state(evaluated=True, writable=self.ctx.workspace.writable)
+        self._show_evaluation_status()
+        QTimer.singleShot(0, self, lambda r=results: self._show_metrics(r))
+
+    def _show_metrics(self, results) -> None:
+        if results is not self.results:
+            return
         self.view.set_writable(self.ctx.workspace.writable)
         self.view.set_results(results)
         self.metrics_stack.setCurrentWidget(self.view)
-        self.images.set_results(results)
         self.compare.set_results(results, self.experiment.name, self.view.current_subset())
-        self.config.set_state(evaluated=True, writable=self.ctx.workspace.writable)
-        self._show_evaluation_status()
         self._update_summaries()
         self.resultsShown.emit(results)
 

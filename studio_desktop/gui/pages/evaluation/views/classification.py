@@ -42,6 +42,11 @@ METRICS = (("accuracy", "Accuracy", True), ("balanced_accuracy", "Balanced accur
            ("top5_accuracy", "Top-5 accuracy", True), ("roc_auc_macro", "ROC AUC (macro)", False),
            ("average_precision_macro", "Average precision (macro)", False),
            ("ece", "Calibration error (ECE)", False))
+#: the plot tabs: kind, title, tooltip
+PLOT_TABS = (("per_class", "Per class", "Precision, recall and F1 of each class"),
+             ("pr", "PR", "Precision-recall curve of each class"),
+             ("roc", "ROC", "ROC curve of each class"),
+             ("reliability", "Reliability", "Whether the probabilities mean what they say"))
 #: GUI-thread time spent drawing plot steps per event-loop turn
 STEP_BUDGET_S = 0.02
 #: the operating point must rest this long before curves and intervals are recomputed
@@ -140,18 +145,19 @@ class ClassificationView(QWidget):
         split.addWidget(cm_box)
 
         self.tabs = QTabWidget()
-        self.plots: dict[str, object] = {}
-        for key, title, tip in (("per_class", "Per class", "Precision, recall and F1 of each class"),
-                                ("pr", "PR", "Precision-recall curve of each class"),
-                                ("roc", "ROC", "ROC curve of each class"),
-                                ("reliability", "Reliability", "Whether the probabilities mean what they say")):
-            self.plots[key] = plots.new_plot(key)
-            self.tabs.addTab(self.plots[key], title)
+        # a plot costs ~45 ms to build: each tab holds a placeholder and its plot is built one per
+        # event-loop turn after the view appears (or at once when first needed), not all at once
+        self._plots: dict[str, object] = {}
+        self._holders: dict[str, QWidget] = {}
+        for key, title, tip in PLOT_TABS:
+            holder = QWidget()
+            QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+            self._holders[key] = holder
+            self.tabs.addTab(holder, title)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.tabs.currentChanged.connect(lambda _i: self._draw_visible())
-        bars, rel = self.plots["per_class"], self.plots["reliability"]
-        bars.scene().sigMouseClicked.connect(lambda ev: self._bars_clicked(bars, ev))
-        rel.scene().sigMouseClicked.connect(lambda ev: self._bin_clicked(rel, ev))
+        self._to_build = [k for k, _, _ in PLOT_TABS]
+        QTimer.singleShot(0, self, self._build_next)
         self.editor = OperatingPointEditor()
         self.editor_scroll = QScrollArea()
         self.editor_scroll.setWidget(self.editor)
@@ -228,7 +234,7 @@ class ClassificationView(QWidget):
         self._show_table(self.quick, intervals=False)
         self.confusion.set_matrix(self.quick.confusion, r.class_names)
         self._show_summary(self.quick)
-        plots.draw("per_class", self.plots["per_class"], self.quick.as_json())
+        plots.draw("per_class", self.plot("per_class"), self.quick.as_json())
         if self._tab_kind() == "pr":
             self._update_marker()
         self.refreshed.emit()
@@ -268,7 +274,34 @@ class ClassificationView(QWidget):
 
     def _tab_kind(self) -> str:
         current = self.tabs.currentWidget()
-        return next((k for k, w in self.plots.items() if w is current), "")
+        return next((k for k, w in self._holders.items() if w is current), "")
+
+    @property
+    def plots(self) -> dict:
+        """Every plot, built now if it was not yet (tests, screenshots)."""
+        for key in list(self._to_build):
+            self.plot(key)
+        return self._plots
+
+    def plot(self, kind: str):
+        """The plot of ``kind``, built on first use."""
+        w = self._plots.get(kind)
+        if w is None:
+            w = self._plots[kind] = plots.new_plot(kind)
+            self._holders[kind].layout().addWidget(w)
+            if kind in self._to_build:
+                self._to_build.remove(kind)
+            if kind == "per_class":
+                w.scene().sigMouseClicked.connect(lambda ev: self._bars_clicked(w, ev))
+            elif kind == "reliability":
+                w.scene().sigMouseClicked.connect(lambda ev: self._bin_clicked(w, ev))
+        return w
+
+    def _build_next(self) -> None:
+        if self._to_build:
+            self.plot(self._to_build[0])
+        if self._to_build:
+            QTimer.singleShot(0, self, self._build_next)
 
     def _draw_visible(self) -> None:
         """Draw the curves of the tab on screen, when what they show changed: they are threshold-
@@ -286,7 +319,7 @@ class ClassificationView(QWidget):
                 self._drawn[kind], self._queue_kind = key, kind
                 if kind == "pr":
                     self._marker = None  # cleared with the plot
-                self._queue = plots.steps(kind, self.plots[kind], self._full_data)
+                self._queue = plots.steps(kind, self.plot(kind), self._full_data)
                 if kind == "pr":
                     self._queue.append(self._update_marker)
                 self._run_steps()
@@ -304,7 +337,7 @@ class ClassificationView(QWidget):
 
     def _update_marker(self) -> None:
         """The operating point as a star on its class's precision-recall curve (threshold rule)."""
-        r, plot = self.results, self.plots["pr"]
+        r, plot = self.results, self.plot("pr")
         if self._marker is not None:
             plot.removeItem(self._marker)
             self._marker = None
