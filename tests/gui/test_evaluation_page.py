@@ -452,7 +452,7 @@ def test_report_written_with_its_images_and_a_pdf(qtbot, ctx, page_factory):
     text = html_path.read_text(encoding="utf-8")
     for section in ("Configuration", "Dataset and split", "Training", "Evaluation", "Confusion matrix",
                     "Most confident errors", "Likely label errors", "Environment"):
-        assert f"<h2>{section}" in text, section
+        assert re.search(rf"<h2><a name='s\d+'></a>{section}", text), section
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
     # confusion, per class, PR, ROC, reliability + 3 errors + 2 label issues
     assert len(images) >= 10

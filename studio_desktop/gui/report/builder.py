@@ -159,19 +159,20 @@ def build_html(ws, project, exp, results=None, numbers=None) -> str:
         results = load_results(store.experiment_folder, project.task)
     info = results.info if results is not None else None
     when = datetime.now().strftime("%Y-%m-%d %H:%M")
+    sections = [("Configuration", _configuration(exp)), ("Dataset and split", _data(ws, project, exp)),
+                ("Training", _training(ws, project, exp))]
+    if results is not None:
+        module = view_module(project.task)
+        sections += module.report_sections(results, image_path_in(DatasetStore(ws, project.id)), reports=numbers)
+    sections.append(("Environment", _environment(exp, info)))
+    anchors = [f"s{i}" for i in range(len(sections))]
+    contents = " · ".join(f"<a href='#{a}'>{_e(t)}</a>" for a, (t, _) in zip(anchors, sections, strict=True))
     parts = [f"<h1>{_e(project.name)} — {_e(exp.name)}</h1>",
              f"<p><small>{_e(project.task.replace('_', ' '))} · report written {when} by AI Studio "
              f"{_e(__version__)} · experiment {_e(exp.id)}</small></p>",
-             _summary(project, exp, results),
-             "<h2>Configuration</h2>", _configuration(exp),
-             "<h2>Dataset and split</h2>", _data(ws, project, exp),
-             "<h2>Training</h2>", _training(ws, project, exp)]
-    if results is not None:
-        module = view_module(project.task)
-        for title, body in module.report_sections(results, image_path_in(DatasetStore(ws, project.id)),
-                                                  reports=numbers):
-            parts += [f"<h2>{_e(title)}</h2>", body]
-    parts += ["<h2>Environment</h2>", _environment(exp, info)]
+             _summary(project, exp, results), f"<p><small>{contents}</small></p>"]
+    for anchor, (title, body) in zip(anchors, sections, strict=True):
+        parts += [f"<h2><a name='{anchor}'></a>{_e(title)}</h2>", body]
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>{_e(project.name)} — {_e(exp.name)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + "</body></html>")

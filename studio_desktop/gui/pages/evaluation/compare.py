@@ -181,6 +181,7 @@ class ComparePanel(QWidget):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(i, col, item)
+        self.table.resizeRowsToContents()
 
     def _show_flips(self, a_right: bool) -> None:
         comp = self.comparison

@@ -126,6 +126,7 @@ def _per_class(w: pg.PlotWidget, report: dict) -> None:
         w.plotItem.legend.addItem(item, {"f1": "F1"}.get(key, key))
         w._bars.append(item)
     w.getAxis("bottom").setTicks([[(i, r["name"]) for i, r in enumerate(rows)]])
+    w.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])  # no "1.1": scores end at 1
     w.setYRange(0, 1.22, padding=0)
     w.setXRange(-0.6, max(0.6, len(rows) - 0.4), padding=0)
 
