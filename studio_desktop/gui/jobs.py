@@ -433,14 +433,18 @@ class JobManager(QObject):
         names = ", ".join(j.name for j in jobs)
         box = QMessageBox(parent)
         box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Training is running")
-        box.setText(f"{len(jobs)} training job(s) still running: {names}.")
+        training = all(j.kind == "train" for j in jobs)
+        what = "training job(s)" if training else "job(s)"
+        box.setWindowTitle("Training is running" if training else "Jobs are running")
+        box.setText(f"{len(jobs)} {what} still running: {names}.")
         box.setInformativeText(
-            "Keep training in the background: it goes on and this window re-attaches to it the "
-            "next time you open AI Studio. Stop training: it saves its last checkpoint and stops "
-            "(you can resume it later).")
-        keep = box.addButton("Keep training in the background", QMessageBox.ButtonRole.AcceptRole)
-        stop = box.addButton("Stop training", QMessageBox.ButtonRole.DestructiveRole)
+            "Keep them running in the background: they go on, and a training re-attaches to this "
+            "window the next time you open AI Studio. Stop: a training saves its last checkpoint and "
+            "stops (you can resume it later); an evaluation or export stops and keeps what was there "
+            "before.")
+        keep = box.addButton("Keep training in the background" if training else "Keep running in the background",
+                             QMessageBox.ButtonRole.AcceptRole)
+        stop = box.addButton("Stop training" if training else "Stop them", QMessageBox.ButtonRole.DestructiveRole)
         cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(cancel)
         box.setEscapeButton(cancel)

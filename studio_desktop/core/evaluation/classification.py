@@ -230,8 +230,11 @@ def _bootstrap_stats(truth: np.ndarray, pred: np.ndarray, c: int):
 
 
 def subset_report(scores: Scores, dec: Decisions, subset: str | list[str] | None, *, curves: bool = True,
-                  resamples: int = 1000, seed: int = 0) -> SubsetReport:
-    """The metrics of the images of ``subset`` under the decisions ``dec``."""
+                  resamples: int = 1000, seed: int = 0, max_cells: int = 4_000_000) -> SubsetReport:
+    """The metrics of the images of ``subset`` under the decisions ``dec``.
+
+    ``max_cells`` bounds each bootstrap chunk: a GUI computing intervals in a background thread
+    passes a small one (each numpy call holds the GIL; 4 million cells hold it ~50 ms)."""
     label = subset if isinstance(subset, str) else "+".join(subset or ["all"])
     rows = scores.subset(subset)
     kept = rows & ~dec.uncertain
@@ -249,7 +252,8 @@ def subset_report(scores: Scores, dec: Decisions, subset: str | list[str] | None
     metrics["ece"] = cal["ece"]
     intervals: dict[str, list[float]] = {}
     if len(truth) >= 2 and resamples > 0:
-        intervals = bootstrap_interval(len(truth), _bootstrap_stats(truth, pred, c), resamples=resamples, seed=seed)
+        intervals = bootstrap_interval(len(truth), _bootstrap_stats(truth, pred, c), resamples=resamples, seed=seed,
+                                       max_cells=max_cells)
     per_class, curve_rows = [], []
     for i, (cid, name) in enumerate(zip(scores.class_ids, scores.class_names, strict=True)):
         row = {"class_id": cid, "name": name, "precision": float(m["precision"][i]), "recall": float(m["recall"][i]),

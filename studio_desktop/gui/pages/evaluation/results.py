@@ -20,12 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ....core.errors import StoreError
-from ....core.evaluation.bootstrap import bootstrap_interval
 from ....core.evaluation.classification import (
     Decisions,
     Scores,
     SubsetReport,
-    _bootstrap_stats,
     decisions,
     fit_temperature,
     subset_report,
@@ -226,14 +224,8 @@ class ClassificationResults:
         The intervals are those of ``subset_report`` (same statistic, seed and resamples: equal,
         tested), drawn in small chunks: the core's 4-million-cell chunks hold the GIL for ~50 ms
         per numpy call, which stalls the GUI thread while this runs in a background thread."""
-        rep = subset_report(self.scores, self.dec, subset, curves=full, resamples=0)
-        if full and resamples > 0:
-            kept = self.scores.subset(subset) & ~self.dec.uncertain
-            truth, pred = self.scores.truth[kept], self.dec.pred[kept]
-            if len(truth) >= 2:
-                rep.intervals = bootstrap_interval(len(truth), _bootstrap_stats(truth, pred, self.scores.num_classes),
-                                                   resamples=resamples, seed=0, max_cells=BOOTSTRAP_CELLS)
-        return rep
+        return subset_report(self.scores, self.dec, subset, curves=full, resamples=resamples if full else 0,
+                             max_cells=BOOTSTRAP_CELLS)
 
     def how(self, metric: str) -> str:
         """How the evaluator says a metric is computed (aggregate.json), for tooltips."""
