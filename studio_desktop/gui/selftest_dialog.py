@@ -52,7 +52,7 @@ class SelfTestDialog(QDialog):
         lay = QVBoxLayout(self)
         intro = QLabel("Checks this installation end to end in a temporary workspace: for every task this "
                        "version can train it creates a sample project, imports it, splits it, trains a "
-                       "short run, evaluates, exports to ONNX and predicts an image, each step as a "
+                       "short run, evaluates, exports to ONNX and OpenVINO and predicts an image, each step as a "
                        "separate process of this program. Your projects are not touched.", self)
         intro.setWordWrap(True)
         lay.addWidget(intro)
@@ -184,6 +184,7 @@ class SelfTestDialog(QDialog):
                     f"{event.get('failed', 0)} failed, {event.get('not_available', 0)} not available in this "
                     f"version, {float(event.get('seconds', 0)):.1f} s")
             self._show_summary(ok, text)
+            self.stop_button.setEnabled(False)  # nothing left to stop (the process is exiting)
 
     def _step(self, event: dict) -> None:
         status = event.get("status", "")

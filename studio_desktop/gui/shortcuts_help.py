@@ -8,6 +8,7 @@ a list, arrows in the image browser) are added from :data:`WIDGET_KEYS`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
@@ -75,10 +76,13 @@ def collect_shortcuts(window) -> list[ShortcutRow]:
             sequences, text = action.shortcuts(), _clean(action.text()) or _clean(action.toolTip())
         except RuntimeError:  # deleted since (a page rebuilt its menus)
             continue
+        where = _where(window, action) if sequences else ""
+        if where == "Workflow bar":  # "3 Split" -> "Show the Split page"
+            text = f"Show the {re.sub(r'^[0-9]+ ', '', text)} page"
         for seq in sequences:
             keys = seq.toString(QKeySequence.SequenceFormat.NativeText)
             if keys and text:
-                rows.setdefault((keys, text), ShortcutRow(keys, text, _where(window, action)))
+                rows.setdefault((keys, text), ShortcutRow(keys, text, where))
     for shortcut in window.findChildren(QShortcut):
         try:
             keys = shortcut.key().toString(QKeySequence.SequenceFormat.NativeText)

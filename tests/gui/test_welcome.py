@@ -123,7 +123,7 @@ def test_shortcut_list_is_read_from_the_window(qtbot, workspace, main_window_fac
         assert (f"Ctrl+{i}", "Workflow bar") in rows, spec.key
     actions = {r.keys: r.action for r in dialog.rows}
     assert actions["Ctrl+N"].startswith("New project") and actions["Ctrl+I"].startswith("Import a dataset")
-    assert actions["F1"] == "Keyboard shortcuts"
+    assert actions["F1"] == "Keyboard shortcuts" and actions["Ctrl+3"] == "Show the Split page"
     assert ("Del", "Project page") in rows or ("Delete", "Project page") in rows  # a page's own action
     dialog.search.setText("import")
     visible = [dialog.table.item(i, 1).text() for i in range(dialog.table.rowCount())
