@@ -20,6 +20,13 @@ from studio_desktop.gui import drop_import
 pytestmark = pytest.mark.gui
 
 
+@pytest.fixture(autouse=True)
+def _no_page_prebuild(monkeypatch):
+    """Pages are built when shown, not in idle time: a page built while a test ends leaves the
+    Training page's CurvesPanel a context-less QTimer.singleShot that fires after deletion."""
+    monkeypatch.setattr("studio_desktop.gui.main_window.PREBUILD_DELAY_MS", 3_600_000)
+
+
 def image_folder(root: Path) -> Path:
     for cls, color in (("cat", (200, 30, 30)), ("dog", (30, 30, 200))):
         (root / cls).mkdir(parents=True)
