@@ -151,3 +151,23 @@ def test_frozen_worker_command_is_the_app_itself(monkeypatch):
     monkeypatch.setattr(sys, "executable", "/opt/AI Studio/ai-studio")
     program, args = worker_command("--workspace", "W", "worker", "train", "P")
     assert program == "/opt/AI Studio/ai-studio" and args == ["--workspace", "W", "worker", "train", "P"]
+
+
+def test_lightning_ddp_relaunch_of_the_bundle_reaches_the_worker(monkeypatch, tmp_path):
+    """Lightning starts the other DDP ranks as `sys.executable <abspath(argv[0])> args`: in the
+    bundle both are the app, so its own path arrives as the first argument."""
+    import studio_desktop.__main__ as entry
+    import studio_desktop.worker as worker
+
+    app = tmp_path / "ai-studio"
+    app.write_bytes(b"")
+    calls = []
+    monkeypatch.setattr(worker, "dispatch", lambda args: calls.append(args.job) or 0)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(app))
+    assert entry.main([str(app), "--workspace", str(tmp_path), "worker", "train", "p", "e"]) == 0
+    assert calls == ["train"]
+    # not frozen, or another file first: the arguments are left alone
+    assert entry._without_relaunch_script(["worker", "train"]) == ["worker", "train"]
+    monkeypatch.setattr(sys, "frozen", False)
+    assert entry._without_relaunch_script([str(app), "x"]) == [str(app), "x"]
