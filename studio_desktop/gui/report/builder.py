@@ -22,6 +22,7 @@ from ...core.evaluation.store import EvaluationStore
 from ...core.experiments import ExperimentService
 from ...core.splits import SplitService
 from ...core.store import read_json
+from ...tasks import get_task
 from ..pages.evaluation.views import view_module
 from ..widgets.curves import CurvesPanel
 from .render import grab, image_tag
@@ -77,9 +78,11 @@ def _data(ws, project, exp) -> str:
     except StudioError:
         summary = {}
     classes = ", ".join(c.name for c in project.classes)
+    units = project.target_units
+    targets = ", ".join(f"{n} ({units[n]})" if units.get(n) else n for n in project.target_names)
     out.append(_kv_table([("project", project.name), ("task", project.task.replace("_", " ")),
                           ("images", summary.get("images", "?")), ("annotated", summary.get("annotated", "?")),
-                          ("classes", classes)]))
+                          ("classes", classes), ("targets", targets)]))
     try:
         split = SplitService(ws, project.id).get(exp.config.split_id)
     except StudioError as exc:
@@ -114,6 +117,7 @@ def _training(ws, project, exp) -> str:
     if not rows:
         return text + "<p><i>No training curves were recorded.</i></p>"
     panel = CurvesPanel()
+    panel.set_monitor(f"val_{get_task(project.task).primary_metric}")
     panel.set_rows(rows)
     panel.redraw_now()
     return text + f"<p>{image_tag(grab(panel, QSize(720, 560)), 'training curves')}</p>"
@@ -137,14 +141,7 @@ def _summary(project, exp, results) -> str:
     if results is None:
         return ("<p class='box'>This experiment has not been evaluated yet: evaluate it on the Evaluation page "
                 "(or with <code>studio evaluate</code>) for metrics, the confusion matrix and the errors.</p>")
-    subset = results.default_subset()
-    rep = results.report(subset, full=False)
-    acc = rep.metrics.get("accuracy")
-    full_iv = (results.aggregate.get("subsets", {}).get(subset, {}) or {}).get("intervals", {}).get("accuracy")
-    iv = f" (95 % interval {100 * full_iv[0]:.1f}–{100 * full_iv[1]:.1f} %)" if full_iv and not results.dirty else ""
-    acc_text = f"{100 * acc:.1f} %" if acc is not None else "–"
-    return (f"<p class='box'>On its {rep.images} {_e(subset)} images, <b>{_e(exp.name)}</b> ({_e(exp.config.model)}) "
-            f"is right on <b>{acc_text}</b>{iv}, deciding by {_e(results.describe_rule())}.</p>")
+    return view_module(project.task).report_summary(results, exp)
 
 
 def build_html(ws, project, exp, results=None, numbers=None) -> str:
@@ -156,7 +153,7 @@ def build_html(ws, project, exp, results=None, numbers=None) -> str:
     if results is None and store.exists():
         from ..pages.evaluation.results import load_results
 
-        results = load_results(store.experiment_folder, project.task)
+        results = load_results(store.experiment_folder, project.task, project=project)
     info = results.info if results is not None else None
     when = datetime.now().strftime("%Y-%m-%d %H:%M")
     sections = [("Configuration", _configuration(exp)), ("Dataset and split", _data(ws, project, exp)),

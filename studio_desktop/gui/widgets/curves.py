@@ -12,6 +12,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from ...tasks import LOWER_IS_BETTER, get_task
+
 #: colours of overlaid experiments (and of the metric series of one experiment)
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
@@ -31,15 +33,38 @@ def is_epoch_row(row: dict) -> bool:
     return row.get("epoch") is not None and (row.get("kind") == "epoch" or "step" not in row)
 
 
+#: metric names written as people write them (the rest: underscores become spaces)
+ACRONYMS = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "mape": "MAPE", "map": "mAP", "miou": "mIoU", "ece": "ECE",
+            "auroc": "AUROC"}
+
+
+def _words(name: str) -> str:
+    return " ".join(ACRONYMS.get(w, w) for w in name.split("_"))
+
+
 def label_of(key: str) -> str:
-    """``val_accuracy`` -> ``validation accuracy``: the words a student reads on the legend."""
+    """``val_accuracy`` -> ``validation accuracy``, ``val_mae_radius`` -> ``validation MAE radius``:
+    the words a student reads on the legend."""
     if key == "lr":
         return "learning rate"
     if key.startswith("val_"):
-        return "validation " + key[4:].replace("_", " ")
+        return "validation " + _words(key[4:])
     if key.startswith("train_"):
-        return "training " + key[6:].replace("_", " ")
-    return key.replace("_", " ")
+        return "training " + _words(key[6:])
+    return _words(key)
+
+
+def lower_is_better(key: str) -> bool:
+    """Whether a smaller value of a logged metric is better (``val_mae``, ``val_mae_radius``,
+    ``train_loss``), from the task registry's LOWER_IS_BETTER."""
+    base = key.removeprefix("val_").removeprefix("train_")
+    return key in LOWER_IS_BETTER or base in LOWER_IS_BETTER or base.split("_")[0] in LOWER_IS_BETTER
+
+
+def best_checkpoint_words(task: str) -> str:
+    """How the best checkpoint of a task is chosen, in words: "lowest validation MAE"."""
+    metric = get_task(task).primary_metric
+    return f"{'lowest' if lower_is_better(metric) else 'highest'} {label_of('val_' + metric)}"
 
 
 def plot_of(key: str) -> str | None:
@@ -81,6 +106,10 @@ class CurvesPanel(QWidget):
         self._items: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._colors: dict[str, str] = {}
         self._compare = False
+        #: the metric the best checkpoint is chosen on (``val_mae``): its best epoch gets a star
+        self._monitor: str | None = None
+        self._best_item = None
+        self.best: tuple[int, float] | None = None  # (epoch, value) of the star
         self._dirty = False
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
@@ -115,6 +144,12 @@ class CurvesPanel(QWidget):
         while self._to_build:
             self._build_plot(*self._to_build.pop(0))
 
+    def set_monitor(self, metric: str | None) -> None:
+        """The validation metric the best checkpoint is chosen on (the task's primary metric): the
+        metrics plot marks its best epoch and says whether lower or higher is better."""
+        self._monitor = metric
+        self._dirty = True
+
     # ------------------------------------------------------------------ data
     def clear(self) -> None:
         self._series.clear()
@@ -126,15 +161,25 @@ class CurvesPanel(QWidget):
             legend = w.plotItem.legend
             if legend is not None:
                 legend.clear()
+        if self._best_item is not None:
+            self.plots["metrics"].removeItem(self._best_item)
+            self._best_item = None
+        self.best = None
         self._dirty = True
 
     def _plot_for(self, metric: str) -> str:
         return plot_of(metric) or "metrics"
 
     def add_point(self, epoch: float, metrics: dict, experiment: str = "") -> None:
-        """Buffer one epoch's metrics (drawn on the next timer tick)."""
+        """Buffer one epoch's metrics (drawn on the next timer tick). Per-target parts of a metric
+        (``val_mae_radius`` beside ``val_mae``) are left to the numbers above the plots: on one
+        axis with the others, in their own units, they would bury the curve the best checkpoint is
+        chosen on."""
+        shown = [k for k in metrics if plot_of(k) == "metrics"]
         for key, value in metrics.items():
             if plot_of(key) is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if plot_of(key) == "metrics" and self._detail_of(key, shown):
                 continue
             if self._compare and plot_of(key) == "metrics" and key != self._compare_metric:
                 continue
@@ -186,7 +231,12 @@ class CurvesPanel(QWidget):
             return pg.mkPen(fixed[key], width=2)
         metric_keys = sorted({k for _, k in self._series if plot_of(k) == "metrics"})
         idx = metric_keys.index(key) if key in metric_keys else 0
-        return pg.mkPen(PALETTE[(idx + 3) % len(PALETTE)], width=2)
+        return pg.mkPen(PALETTE[(idx + 3) % len(PALETTE)], width=3 if key == self._monitor else 2)
+
+    @staticmethod
+    def _detail_of(key: str, keys) -> bool:
+        """``val_mae_radius`` beside ``val_mae``: a per-target (or per-class) part of a metric."""
+        return any(key != k and key.startswith(k + "_") for k in keys)
 
     def _redraw(self, budget: int = NEW_ITEMS_PER_TICK) -> None:
         """Push buffered points to the curves; at most ``budget`` new curves per tick (creating
@@ -203,12 +253,55 @@ class CurvesPanel(QWidget):
                 budget -= 1
                 experiment, metric = skey
                 name = label_of(metric) if not experiment else f"{experiment}: {label_of(metric)}"
+                if plot_of(metric) == "metrics" and self._mixed():  # the title cannot say which way is better
+                    name += f" ({'lower' if lower_is_better(metric) else 'higher'} is better)"
                 item = self.plots[self._plot_for(metric)].plot(
                     [], [], pen=self._pen(experiment, metric), name=name,
                     symbol="o" if len(xs) < 30 else None, symbolSize=4)
                 self._items[skey] = item
             item.setData(list(xs), list(ys))
         self._fit_fraction_axis()
+        self._mark_best()
+
+    def _mixed(self) -> bool:
+        """Whether the metrics plot holds metrics where lower is better beside ones where higher is."""
+        ways = {lower_is_better(k) for _, k in self._series if plot_of(k) == "metrics"}
+        return len(ways) > 1
+
+    def _mark_best(self) -> None:
+        """A star on the monitored metric's best epoch (a tie goes to the later epoch, as for
+        best.ckpt), and a title that says which way is better (the legend, when both occur)."""
+        plot = self.plots["metrics"]
+        if self._mixed():
+            title = "Validation metrics"
+        else:
+            lower = any(lower_is_better(k) for _, k in self._series if plot_of(k) == "metrics")
+            title = f"Validation metrics ({'lower' if lower else 'higher'} is better)"
+        series = None if self._compare or not self._monitor else self._series.get(("", self._monitor))
+        best = None
+        if series and series[0]:
+            low = lower_is_better(self._monitor)
+            for x, y in zip(*series, strict=True):
+                if best is None or (y <= best[1] if low else y >= best[1]):
+                    best = (int(x), y)
+        if best is None:
+            if self._best_item is not None:
+                plot.removeItem(self._best_item)
+                self._best_item = None
+            self.best = None
+            plot.setTitle(title, color="#333", size="10pt")
+            return
+        words = f"{'lowest' if lower_is_better(self._monitor) else 'highest'} {label_of(self._monitor)}"
+        plot.setTitle(f"{title} · ★ best checkpoint: {words}", color="#333", size="10pt")
+        if self._best_item is None:
+            self._best_item = pg.ScatterPlotItem(symbol="star", size=18, brush=pg.mkBrush("#111"), pen=None)
+            self._best_item.setZValue(10)
+            plot.addItem(self._best_item)
+            plot.plotItem.legend.addItem(self._best_item, "best checkpoint")
+        self._best_item.setData([best[0]], [best[1]])
+        self._best_item.setToolTip(f"The best checkpoint (best.ckpt): epoch {best[0]}, the {words} "
+                                   f"({best[1]:.4g}); Evaluation uses it by default")
+        self.best = best
 
     def _fit_fraction_axis(self) -> None:
         """Scores between 0 and 1 (accuracy, F1...) get the whole 0-1 axis: an auto range that

@@ -106,12 +106,17 @@ class ConfigurationSection(QWidget):
         self.stop_button.clicked.connect(self.stopRequested)
         self.reset_button.clicked.connect(self.resetRequested)
         self.report_button.clicked.connect(self.reportRequested)
+        self.best_words = ""
         self.running = False
         self.evaluated = False
         self.writable = True
         self.set_running(False)
 
     # ---------------------------------------------------------------- settings
+    def set_best_words(self, words: str) -> None:
+        """What "best" means for this project's task ("lowest validation MAE"): the choice's text."""
+        self.best_words = words
+
     def set_experiment(self, checkpoints: list[str], subset_sizes: dict[str, int], batch_size: int,
                        previous: dict | None = None) -> None:
         """Offer what this experiment has; pre-select what the previous evaluation used."""
@@ -119,7 +124,8 @@ class ConfigurationSection(QWidget):
         keep = prev.get("checkpoint") or self.checkpoint.currentData()
         self.checkpoint.clear()
         for c in checkpoints:
-            self.checkpoint.addItem(CHECKPOINT_WORDS.get(c, c), c)
+            words = f"best ({self.best_words})" if c == "best" and self.best_words else CHECKPOINT_WORDS.get(c, c)
+            self.checkpoint.addItem(words, c)
         self.checkpoint.setCurrentIndex(max(0, self.checkpoint.findData(keep)))
         wanted = prev.get("subsets") or ["val", "test"]
         for s, box in self.subsets.items():

@@ -19,7 +19,7 @@ from ....core.schemas import Project
 from ....core.splits import SplitService
 from ....core.store import read_json
 from ....core.workspace import Workspace
-from .results import load_results
+from .results import load_results, results_class
 
 SUBSETS = ("val", "test", "train")
 SUBSET_WORDS = {"val": "validation", "test": "test", "train": "training"}
@@ -54,19 +54,17 @@ class EvaluationController:
         return self.store(exp_id).exists()
 
     def headline(self, exp_id: str) -> str:
-        """The list's one-word summary: the test (else validation) accuracy, or nothing."""
+        """The list's one-word summary (the task's results class words it: test accuracy, test
+        MAE...), or nothing."""
         store = self.store(exp_id)
         if not store.exists():
             return ""
         try:
-            subsets = read_json(store.folder / "aggregate.json").get("subsets", {})
+            aggregate = read_json(store.folder / "aggregate.json")
         except StudioError:
             return "unreadable"
-        for name in ("test", "val", "train"):
-            acc = (subsets.get(name) or {}).get("metrics", {}).get("accuracy")
-            if acc is not None:
-                return f"{name} {percent(acc)}"
-        return "evaluated"
+        cls = results_class(self.project.task)
+        return cls.headline(aggregate) if cls is not None else "evaluated"
 
     def checkpoints(self, exp_id: str) -> list[str]:
         """Only the checkpoints that exist ("best" first)."""
@@ -97,7 +95,7 @@ class EvaluationController:
 
     def load(self, exp_id: str):
         """The task's results object (seconds for a large evaluation: off the GUI thread)."""
-        return load_results(self.folder(exp_id), self.project.task)
+        return load_results(self.folder(exp_id), self.project.task, project=self.project)
 
     # ------------------------------------------------------------------ compare
     def comparable(self, exp_id: str) -> list[Experiment]:

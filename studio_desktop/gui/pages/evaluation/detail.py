@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVB
 
 from ...widgets.image_canvas import ImageCanvas, decode_image
 from ..dataset.background import BackgroundCall
-from .grid import STATUS_COLORS, STATUS_WORDS
+from .grid import STATUS_COLORS
 
 ROW_H = 18
 MAX_ROWS = 12
@@ -107,15 +107,15 @@ class ResultDetail(QWidget):
         self._decode.failed.connect(lambda msg: self.verdict.setText(f"<span style='color:#c0392b'>{msg}</span>"))
 
     def show_image(self, d: dict, image_path: str) -> None:
-        """Show one image's description (``ClassificationResults.describe_image``)."""
+        """Show one image's description (the results class's ``describe_image``: its ``verdict``
+        line, and the class probabilities when the task has them)."""
         self.current = d
         self.title.setText(f"<b>{d['name']}</b> · {d['subset']}")
         self.title.setToolTip(d["source"] or d["file"])
         color = STATUS_COLORS[d["status"]]
-        self.verdict.setText(
-            f"true <b>{d['truth']}</b> · predicted <b style='color:{color.name()}'>{d['predicted']}</b> "
-            f"({100 * d['confidence']:.1f} %) — {STATUS_WORDS[d['status']]}")
+        self.verdict.setText(d["verdict"])
         self.bars.set_rows(d["probabilities"], d["truth"], d["predicted"], color)
+        self.bars.setVisible(bool(d["probabilities"]))
         issue = d.get("issue")
         if issue:
             self.issue.setText(f"<b>Likely label error</b> (#{issue['rank']}): labelled <b>{issue['given']['name']}</b>, "

@@ -17,14 +17,16 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 
 from ...models.images import IdRole
 from ...widgets.thumbnails import ThumbnailLoader
-from .results import CORRECT, UNCERTAIN
+from .results import CORRECT, STATUS_HEX, ClassificationResults
 
 #: row number in the results (not in the page)
 ResultRowRole = Qt.ItemDataRole.UserRole + 10
 StatusRole = Qt.ItemDataRole.UserRole + 11
-#: border colours: right, wrong, uncertain
-STATUS_COLORS = {CORRECT: QColor("#2ca02c"), 0: QColor("#d62728"), UNCERTAIN: QColor("#f0a30a")}
-STATUS_WORDS = {CORRECT: "correct", 0: "wrong", UNCERTAIN: "uncertain (flagged for review, not counted)"}
+#: border colours: right, wrong, uncertain (a task's results class says what each means)
+STATUS_COLORS = {code: QColor(hex_) for code, hex_ in STATUS_HEX.items()}
+STATUS_WORDS = ClassificationResults.status_words
+#: height of one caption line under a thumbnail
+CAPTION_LINE = 18
 
 
 class ResultListModel(QAbstractListModel):
@@ -70,18 +72,13 @@ class ResultListModel(QAbstractListModel):
         if role == StatusRole:
             return int(r.status[row])
         if role == Qt.ItemDataRole.ToolTipRole:
-            d = r.describe_image(row)
-            text = (f"{d['name']} ({d['subset']})\ntrue: {d['truth']}\npredicted: {d['predicted']} "
-                    f"{d['confidence']:.1%} — {STATUS_WORDS[d['status']]}")
-            if d["issue"]:
-                text += (f"\nlikely label error #{d['issue']['rank']}: given {d['issue']['given']['name']}, "
-                         f"suggested {d['issue']['suggested']['name']}")
-            return text
+            return r.tooltip(row)
         return None
 
 
 class ResultDelegate(QStyledItemDelegate):
-    """Thumbnail with a coloured border, the predicted class under it, a mark on label errors."""
+    """Thumbnail with a coloured border, the results' caption under it (the predicted class; a
+    regression's true and predicted value), a mark on label errors."""
 
     BORDER = 3
 
@@ -89,7 +86,13 @@ class ResultDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.loader = loader
         self.path_of = path_of
-        self.cell = QSize(loader.size.width() + 14, loader.size.height() + 30)
+        self.lines = 1
+        self.cell = QSize(loader.size.width() + 14, loader.size.height() + 12 + CAPTION_LINE)
+
+    def set_caption_lines(self, lines: int) -> None:
+        """Room for ``lines`` caption lines under each thumbnail (the model is reset after)."""
+        self.lines = max(1, int(lines))
+        self.cell = QSize(self.loader.size.width() + 14, self.loader.size.height() + 12 + CAPTION_LINE * self.lines)
 
     def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt API
         return self.cell
@@ -132,9 +135,10 @@ class ResultDelegate(QStyledItemDelegate):
             painter.setFont(option.font)
         painter.setPen(option.palette.highlightedText().color() if selected else color.darker(130)
                        if status != CORRECT else option.palette.text().color())
-        text_rect = QRect(r.x() + 2, frame.bottom() + 3, r.width() - 4, 18)
-        caption = option.fontMetrics.elidedText(index.data() or "", Qt.TextElideMode.ElideRight, text_rect.width())
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, caption)
+        for i, line in enumerate((index.data() or "").split("\n")[:self.lines]):
+            text_rect = QRect(r.x() + 2, frame.bottom() + 3 + i * CAPTION_LINE, r.width() - 4, CAPTION_LINE)
+            caption = option.fontMetrics.elidedText(line, Qt.TextElideMode.ElideRight, text_rect.width())
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, caption)
         if selected:
             painter.setPen(QPen(option.palette.highlight().color().darker(140), 1))
             painter.drawRect(r.adjusted(0, 0, -1, -1))
@@ -156,8 +160,7 @@ class ResultGrid(QListView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setSpacing(2)
         self.setWordWrap(False)
-        self.setToolTip("Green: right · red: wrong · amber: uncertain (not counted) · #n: likely label "
-                        "error. Click an image to see its class probabilities.")
+        self.setToolTip(ClassificationResults.grid_help)
         self._repaint = QTimer(self, singleShot=True, interval=30)
         self._repaint.timeout.connect(self.viewport().update)
 

@@ -112,6 +112,7 @@ class ImagesSection(QWidget):
         _fill(self.sort, list(SORTS.items()))
         self.descending = QCheckBox("Descending")
         self.descending.setToolTip("Reverse the order (most confident first, last file name first…)")
+        self._default_help = {"outcome": self.outcome.toolTip(), "sort": self.sort.toolTip()}
         for w in (self.subset, self.outcome, self.truth, self.predicted, self.sort):
             w.currentIndexChanged.connect(self._from_bar)
             w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -183,14 +184,25 @@ class ImagesSection(QWidget):
             self.model.set_rows(None, self.all_rows)
             self._update_counts()
             return
-        names = results.class_names
+        # what the bar offers is the task's (its results class): class filters, outcomes, sorts
         _fill(self.subset, [(None, "All subsets")] + [(s, s) for s in results.subsets])
-        _fill(self.truth, [(None, "Any true class")] + [(i, f"true: {n}") for i, n in enumerate(names)])
-        _fill(self.predicted, [(None, "Any prediction")] + [(i, f"predicted: {n}") for i, n in enumerate(names)])
+        _fill(self.outcome, results.outcomes())
+        _fill(self.sort, results.sorts())
+        for combo, kind in ((self.truth, "truth"), (self.predicted, "predicted")):
+            items = results.choices(kind)
+            _fill(combo, items)
+            combo.setVisible(bool(items))
+        help_ = getattr(results, "filter_help", {})
+        for combo, kind in ((self.outcome, "outcome"), (self.sort, "sort")):
+            combo.setToolTip(help_.get(kind, self._default_help[kind]))
         n_issues = int((results.meta.issue_rank > 0).sum())
         self.issues.setText(f"Likely label errors ({n_issues})")
         self.issues.setEnabled(n_issues > 0)
-        self.set_filter(ResultFilter())
+        self.issues.setVisible(results.has_label_issues)
+        self.grid.setToolTip(results.grid_help)
+        if self.delegate.lines != results.caption_lines:
+            self.delegate.set_caption_lines(results.caption_lines)
+        self.set_filter(results.default_filter())
 
     def decisions_changed(self) -> None:
         """The operating point changed: outcomes and predictions may differ, filter again."""
@@ -209,6 +221,24 @@ class ImagesSection(QWidget):
 
     def clear_filters(self) -> None:
         self.set_filter(ResultFilter(sort=self.filter.sort, descending=self.filter.descending))
+
+    def select_image(self, image_id: str, subset: str) -> bool:
+        """Show one evaluated image in the detail and select it in the grid (a plot's point was
+        clicked): the filters stay when they show it, else they are cleared (the order stays);
+        the grid turns to its page. False when the evaluation has no such image."""
+        if self.results is None:
+            return False
+        row = self._row_of(image_id, subset)
+        if row < 0:
+            return False
+        if not np.any(self.all_rows == row):
+            self.clear_filters()
+        where = int(np.nonzero(self.all_rows == row)[0][0])
+        self.go_page(where // self.page_size)
+        visible = self.model.visible_row_of(row)
+        self.grid.setCurrentIndex(self.model.index(visible))
+        self.grid.scrollTo(self.model.index(visible))
+        return True
 
     def _to_bar(self, flt: ResultFilter) -> None:
         for combo, value in ((self.subset, flt.subset), (self.outcome, flt.outcome), (self.truth, flt.truth),

@@ -24,11 +24,12 @@ from PySide6.QtWidgets import (
 from ....core.datasets import DatasetStore
 from ....core.errors import StudioError
 from ...widgets.collapsible import CollapsibleSection
+from ...widgets.curves import best_checkpoint_words
 from ..dataset.background import BackgroundCall
 from ..placeholder import MessagePanel
 from .compare import ComparePanel
 from .configure import ConfigurationSection
-from .controller import SUBSET_WORDS, EvaluationController, percent
+from .controller import SUBSET_WORDS, EvaluationController
 from .experiments import EvaluationExperimentList
 from .images import ImagesSection
 from .try_it import TryItPanel
@@ -173,23 +174,32 @@ class EvaluationPage(QWidget):
             return
         self.controller = EvaluationController(self.ctx.workspace, project)
         self._dataset = DatasetStore(self.ctx.workspace, project.id)
+        self.config.set_best_words(best_checkpoint_words(project.task))
         if self.view is None or getattr(self.view, "task", None) != project.task:
             self._install_view(project.task)
         self.reload_list()
 
     def _install_view(self, task: str) -> None:
         if self.view is not None:
+            self.compare.setParent(None)  # the page's panel outlives the old view (deleted with it otherwise)
+            self.images.filterChanged.disconnect(self.view.show_selection)
+            self.images.imageSelected.disconnect(self.view.show_image)
             self.metrics_stack.removeWidget(self.view)
             self.view.deleteLater()
         self.view = view_for(task)
         self.view.task = task
         self.view.filterRequested.connect(self._filter_requested)
+        self.view.imageRequested.connect(self._image_requested)
         self.view.operatingPointChanged.connect(self._operating_point_changed)
         self.view.subsetChanged.connect(self.compare.set_subset)
         self.view.refreshed.connect(self._update_summaries)
         self.images.filterChanged.connect(self.view.show_selection)
-        self.view.add_tab(self.compare, "Compare", "This experiment against another evaluated on the same images: "
-                                                   "metrics side by side, a paired test, and the images they disagree on")
+        self.images.imageSelected.connect(self.view.show_image)
+        if self.view.compares:
+            self.view.add_tab(self.compare, "Compare", "This experiment against another evaluated on the same "
+                                                       "images: metrics side by side, a paired test, and the "
+                                                       "images they disagree on")
+        self.metrics_section.button.setToolTip(self.view.section_help)
         self.metrics_stack.addWidget(self.view)
 
     def reload_list(self) -> None:
@@ -272,6 +282,7 @@ class EvaluationPage(QWidget):
             return
         self.results = results
         # the images first, the metrics on the next event-loop turn: two short stalls, not one long
+        self.images_section.button.setToolTip(results.section_help)
         self.images.set_results(results)
         self.config.set_state(evaluated=True, writable=self.ctx.workspace.writable)
         self._show_evaluation_status()
@@ -307,28 +318,26 @@ class EvaluationPage(QWidget):
                                 f"{info.device}{f', {speed:g} images/s' if speed else ''}, {when}{skipped_text}{note}")
 
     def _update_summaries(self) -> None:
-        r = self.results
-        if r is None:
+        if self.results is None:
             return
-        subset = self.view.current_subset()
-        rep = self.view.quick
-        acc = percent(rep.metrics.get("accuracy")) if rep is not None else "–"
-        self.metrics_section.set_summary(f"{SUBSET_WORDS.get(subset, subset)} accuracy <b>{acc}</b> · "
-                                         f"{r.describe_rule()}")
+        self.metrics_section.set_summary(self.view.section_summary())
 
     def _images_counted(self, shown: int, total: int) -> None:
         r = self.results
         if r is None:
             self.images_section.set_summary("")
             return
-        c = r.counts()
-        unsure = f", {c['uncertain']} uncertain" if c["uncertain"] else ""
-        self.images_section.set_summary(f"{shown:,} of {total:,} shown · {c['incorrect']:,} wrong{unsure}")
+        self.images_section.set_summary(f"{shown:,} of {total:,} shown · {r.grid_summary()}")
 
     # ----------------------------------------------------------------- filter
     def _filter_requested(self, changes: dict) -> None:
         self.images_section.set_expanded(True)
         self.images.apply(**changes)
+
+    def _image_requested(self, image_id: str, subset: str) -> None:
+        """A plot's point was clicked: that image in the grid and the detail."""
+        self.images_section.set_expanded(True)
+        self.images.select_image(image_id, subset)
 
     def _operating_point_changed(self) -> None:
         self.images.decisions_changed()

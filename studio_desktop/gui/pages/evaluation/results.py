@@ -6,14 +6,17 @@ one current operating point (:mod:`core.evaluation.operating_point`), saved or b
 the numbers on the page always agree with each other, and with ``aggregate.json`` while the
 operating point is the one the evaluator ran with.
 
-Per task, a results class (here :class:`ClassificationResults`) knows how its scores become
-decisions; :data:`RESULTS` maps task ids to them, so later tasks add a class and a view module.
+Per task, a results class (here :class:`ClassificationResults`; regression's in
+:mod:`.regression_results`) knows how its scores become decisions, and tells the generic Images
+section what to offer (filter choices, sorts, captions, border words, tooltips, the detail's
+verdict); :data:`RESULTS` maps task ids to them, so later tasks add a class and a view module.
 Filtering and sorting are numpy operations over whole columns: 10,000 images filter in about a
 millisecond, so the grid can follow every click and every threshold change at once.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +36,8 @@ from ....core.evaluation.store import EvaluationInfo, EvaluationStore
 
 #: image outcome under the operating point (the grid's border colour)
 CORRECT, WRONG, UNCERTAIN = 1, 0, -1
+#: border colour of each outcome (green, red, amber); the grid and the detail draw with these
+STATUS_HEX = {CORRECT: "#2ca02c", WRONG: "#d62728", UNCERTAIN: "#f0a30a"}
 OUTCOMES = {"any": "All outcomes", "correct": "Correct", "incorrect": "Incorrect", "uncertain": "Uncertain"}
 SORTS = {"order": "Evaluation order", "confidence": "Confidence", "name": "File name",
          "label_issue": "Label-error rank"}
@@ -127,6 +132,15 @@ class ClassificationResults:
     """The cached scores of one classification evaluation and what the operating point makes of them."""
 
     task = "classification"
+    #: what the grid's border colours mean (tooltips, the detail's verdict)
+    status_words = {CORRECT: "correct", WRONG: "wrong", UNCERTAIN: "uncertain (flagged for review, not counted)"}
+    #: lines of text under each thumbnail
+    caption_lines = 1
+    #: whether the evaluation lists likely label errors (the filter bar's check box)
+    has_label_issues = True
+    grid_help = ("Green: right · red: wrong · amber: uncertain (not counted) · #n: likely label "
+                 "error. Click an image to see its class probabilities.")
+    section_help = "Every evaluated image, green right, red wrong; filter, sort and click for the class probabilities"
 
     def __init__(self, store: EvaluationStore, info: EvaluationInfo, aggregate: dict, scores: Scores,
                  meta: ImageMeta, saved: OperatingPoint | None):
@@ -143,7 +157,7 @@ class ClassificationResults:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, experiment_folder: str | Path) -> ClassificationResults:
+    def load(cls, experiment_folder: str | Path, project=None) -> ClassificationResults:
         """Read an evaluation folder (seconds for a large one: call it off the GUI thread)."""
         store = EvaluationStore(experiment_folder)
         info = store.info()
@@ -175,6 +189,40 @@ class ClassificationResults:
 
     def __len__(self) -> int:
         return len(self.scores)
+
+    @staticmethod
+    def headline(aggregate: dict) -> str:
+        """The experiment list's one-word summary of an ``aggregate.json``: test (else validation)
+        accuracy."""
+        subsets = aggregate.get("subsets", {})
+        for name in ("test", "val", "train"):
+            acc = (subsets.get(name) or {}).get("metrics", {}).get("accuracy")
+            if acc is not None:
+                return f"{name} {100 * acc:.1f} %"
+        return "evaluated"
+
+    # ------------------------------------------------------- the filter bar
+    def default_filter(self) -> ResultFilter:
+        """What the grid shows when an evaluation opens."""
+        return ResultFilter()
+
+    def outcomes(self) -> list[tuple[str, str]]:
+        return list(OUTCOMES.items())
+
+    def sorts(self) -> list[tuple[str, str]]:
+        return list(SORTS.items())
+
+    def choices(self, kind: str) -> list[tuple[object, str]]:
+        """The filter bar's class choices (``truth`` or ``predicted``); an empty list hides the combo."""
+        first = {"truth": "Any true class", "predicted": "Any prediction"}[kind]
+        word = {"truth": "true", "predicted": "predicted"}[kind]
+        return [(None, first)] + [(i, f"{word}: {n}") for i, n in enumerate(self.class_names)]
+
+    def grid_summary(self) -> str:
+        """The Images section's header after "n of N shown": what went wrong."""
+        c = self.counts()
+        unsure = f", {c['uncertain']} uncertain" if c["uncertain"] else ""
+        return f"{c['incorrect']:,} wrong{unsure}"
 
     # ---------------------------------------------------------- operating point
     def set_operating_point(self, op: OperatingPoint | None) -> None:
@@ -296,18 +344,32 @@ class ClassificationResults:
         return f"{name} {conf:.0%}"
 
     def describe_image(self, row: int) -> dict:
-        """What the detail view shows of one image."""
+        """What the detail view shows of one image (``verdict``: its rich-text line)."""
         truth = int(self.scores.truth[row])
         pred = int(self.dec.pred[row])
         probs = self.dec.probs[row]
         order = np.argsort(-probs, kind="stable")
-        return {"image": str(self.scores.image_ids[row]), "name": self.meta.names[row],
-                "file": self.meta.files[row], "source": self.meta.sources[row],
-                "subset": str(self.scores.subsets[row]), "truth": self.class_names[truth],
-                "predicted": self.class_names[pred], "confidence": float(probs[pred]),
-                "status": int(self.status[row]),
-                "probabilities": [(self.class_names[i], float(probs[i])) for i in order.tolist()],
-                "issue": self.meta.issues.get(row)}
+        status = int(self.status[row])
+        d = {"image": str(self.scores.image_ids[row]), "name": self.meta.names[row],
+             "file": self.meta.files[row], "source": self.meta.sources[row],
+             "subset": str(self.scores.subsets[row]), "truth": self.class_names[truth],
+             "predicted": self.class_names[pred], "confidence": float(probs[pred]),
+             "status": status,
+             "probabilities": [(self.class_names[i], float(probs[i])) for i in order.tolist()],
+             "issue": self.meta.issues.get(row)}
+        d["verdict"] = (f"true <b>{d['truth']}</b> · predicted <b style='color:{STATUS_HEX[status]}'>"
+                        f"{d['predicted']}</b> ({100 * d['confidence']:.1f} %) — {self.status_words[status]}")
+        return d
+
+    def tooltip(self, row: int) -> str:
+        """The grid's tooltip of one image."""
+        d = self.describe_image(row)
+        text = (f"{d['name']} ({d['subset']})\ntrue: {d['truth']}\npredicted: {d['predicted']} "
+                f"{d['confidence']:.1%} — {self.status_words[d['status']]}")
+        if d["issue"]:
+            text += (f"\nlikely label error #{d['issue']['rank']}: given {d['issue']['given']['name']}, "
+                     f"suggested {d['issue']['suggested']['name']}")
+        return text
 
     def worst_errors(self, subset: str | None, n: int) -> np.ndarray:
         """The ``n`` wrong predictions made with the highest confidence (the report's thumbnails)."""
@@ -315,17 +377,30 @@ class ClassificationResults:
                                          descending=True))[:n]
 
 
-#: task id -> the class that loads and decides that task's evaluations
-RESULTS: dict[str, type] = {"classification": ClassificationResults}
+#: task id -> "module:Class" (under this package) that loads and decides that task's evaluations
+RESULTS: dict[str, str] = {
+    "classification": "results:ClassificationResults",
+    "regression": "regression_results:RegressionResults",
+}
 
 
-def load_results(experiment_folder: str | Path, task: str):
-    """The task's results object for an experiment's evaluation (off the GUI thread)."""
-    cls = RESULTS.get(task)
+def results_class(task: str) -> type | None:
+    """The results class of ``task`` (imported on first use), or None when there is none yet."""
+    spec = RESULTS.get(task)
+    if spec is None:
+        return None
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def load_results(experiment_folder: str | Path, task: str, project=None):
+    """The task's results object for an experiment's evaluation (off the GUI thread); ``project``
+    gives what the evaluation files do not hold (a regression's target units)."""
+    cls = results_class(task)
     if cls is None:
         raise StoreError(f"the Evaluation page cannot show {task.replace('_', ' ')} results yet")
-    return cls.load(experiment_folder)
+    return cls.load(experiment_folder, project=project)
 
 
 __all__ = ["CORRECT", "ClassificationResults", "ImageMeta", "OUTCOMES", "RESULTS", "ResultFilter", "SORTS",
-           "UNCERTAIN", "WRONG", "load_results"]
+           "STATUS_HEX", "UNCERTAIN", "WRONG", "load_results", "results_class"]

@@ -3,7 +3,8 @@
 Prediction runs in a ``worker predict`` process (never torch in the GUI) that decodes each image
 exactly as evaluation does, applies the saved operating point, and writes ``predictions.json``
 and ``predictions.csv`` into ``experiments/<id>/try/<time>/``. The panel shows every image with
-its predicted class and probability, or the reason it could not be read.
+its predicted class and probability (a regression: each target's value with its name and unit),
+or the reason it could not be read.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ....core.evaluation.predictions import prediction_text
 from ...widgets.thumbnails import ThumbnailLoader
 from .controller import EvaluationController
 
@@ -44,10 +46,21 @@ def read_predictions(folder: Path) -> dict:
     return data if isinstance(data, dict) else {"predictions": []}
 
 
-def caption_of(p: dict) -> str:
+def units_of(data: dict) -> dict[str, str]:
+    """Target units written with the predictions (``model.outputs``: name, unit)."""
+    outputs = ((data.get("model") or {}).get("outputs") or []) if isinstance(data, dict) else []
+    return {str(o.get("name")): str(o.get("unit") or "") for o in outputs if isinstance(o, dict) and o.get("unit")}
+
+
+def caption_of(p: dict, units: dict[str, str] | None = None) -> str:
+    """The text under a thumbnail: the class and its probability, or one line per predicted value
+    with its target's name and unit (``prediction_text``)."""
     if not p.get("ok", True):
         return "cannot read"
     pred = p.get("prediction") or {}
+    if "targets" in pred:
+        return "\n".join(prediction_text({"ok": True, "prediction": {"targets": {n: v}}}, units)
+                         for n, v in pred["targets"].items())
     name = pred.get("name", str(pred.get("label", "?")))
     conf = p.get("confidence")
     text = f"{name} {conf:.0%}" if isinstance(conf, (int, float)) else name
@@ -58,11 +71,18 @@ class PredictionModel(QAbstractListModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.items: list[dict] = []
+        #: target name -> unit (regression predictions)
+        self.units: dict[str, str] = {}
 
-    def set_items(self, items: list[dict]) -> None:
+    def set_items(self, items: list[dict], units: dict[str, str] | None = None) -> None:
         self.beginResetModel()
         self.items = list(items)
+        self.units = dict(units or {})
         self.endResetModel()
+
+    def caption_lines(self) -> int:
+        """Lines the longest caption needs (one per predicted target)."""
+        return max([caption_of(p, self.units).count("\n") + 1 for p in self.items] or [1])
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
         return 0 if parent.isValid() else len(self.items)
@@ -72,13 +92,15 @@ class PredictionModel(QAbstractListModel):
             return None
         p = self.items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return caption_of(p)
+            return caption_of(p, self.units)
         if role == Qt.ItemDataRole.UserRole:
             return p
         if role == Qt.ItemDataRole.ToolTipRole:
             name = Path(str(p.get("file", ""))).name
             if not p.get("ok", True):
                 return f"{name}\n{p.get('error', 'could not be read')}"
+            if "targets" in (p.get("prediction") or {}):
+                return f"{name}\n{caption_of(p, self.units)}"
             probs = p.get("probabilities") or {}
             top = sorted(probs.items(), key=lambda kv: -kv[1])[:5]
             lines = [f"{name}: {caption_of(p)}"] + [f"  {k}: {v:.1%}" for k, v in top]
@@ -92,7 +114,15 @@ class PredictionDelegate(QStyledItemDelegate):
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.loader = loader
-        self.cell = QSize(loader.size.width() + 14, loader.size.height() + 30)
+        self.lines = 1
+        self.set_caption_lines(1)
+
+    def set_caption_lines(self, lines: int) -> None:
+        """Room for ``lines`` caption lines (a regression's targets, one per line); wider cells for
+        values with units."""
+        self.lines = max(1, lines)
+        extra = 40 if lines > 1 else 0
+        self.cell = QSize(self.loader.size.width() + 14 + extra, self.loader.size.height() + 12 + 18 * self.lines)
 
     def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt API
         return self.cell
@@ -105,7 +135,8 @@ class PredictionDelegate(QStyledItemDelegate):
             painter.fillRect(r, option.palette.highlight())
         ok = p.get("ok", True)
         color = QColor("#d62728") if not ok else QColor("#f0a30a") if p.get("uncertain") else QColor("#4a6fa5")
-        frame = QRect(r.x() + 4, r.y() + 3, self.loader.size.width() + 6, self.loader.size.height() + 6)
+        left = r.x() + (r.width() - self.loader.size.width() - 6) // 2
+        frame = QRect(left, r.y() + 3, self.loader.size.width() + 6, self.loader.size.height() + 6)
         painter.fillRect(frame, color)
         thumb = frame.adjusted(3, 3, -3, -3)
         path = str(p.get("file", ""))
@@ -118,10 +149,10 @@ class PredictionDelegate(QStyledItemDelegate):
             painter.setPen(QColor("#c0392b"))
             painter.drawText(thumb, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "cannot read")
         painter.setPen(option.palette.text().color() if ok else QColor("#c0392b"))
-        text_rect = QRect(r.x() + 2, frame.bottom() + 3, r.width() - 4, 18)
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter,
-                         option.fontMetrics.elidedText(index.data() or "", Qt.TextElideMode.ElideRight,
-                                                       text_rect.width()))
+        for i, line in enumerate((index.data() or "").split("\n")[:self.lines]):
+            text_rect = QRect(r.x() + 2, frame.bottom() + 3 + 18 * i, r.width() - 4, 18)
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter,
+                             option.fontMetrics.elidedText(line, Qt.TextElideMode.ElideRight, text_rect.width()))
         painter.restore()
 
 
@@ -156,7 +187,8 @@ class TryItPanel(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop predicting; what was predicted so far is kept")
         self.open_button = QPushButton("Open predictions.csv")
-        self.open_button.setToolTip("Open the table of predictions (file, class, probability) written by the last run")
+        self.open_button.setToolTip("Open the table of predictions (file and class with its probability, or each "
+                                    "target's value) written by the last run")
         for b in (self.files_button, self.folder_button, self.stop_button, self.open_button):
             row.addWidget(b)
         lay.addLayout(row)
@@ -180,7 +212,8 @@ class TryItPanel(QWidget):
         self.view.setUniformItemSizes(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setModel(self.model)
-        self.view.setItemDelegate(PredictionDelegate(self.loader, self.view))
+        self.delegate = PredictionDelegate(self.loader, self.view)
+        self.view.setItemDelegate(self.delegate)
         self.view.setMinimumHeight(140)
         self.loader.loaded.connect(lambda _i: self.view.viewport().update())
         lay.addWidget(self.view, 1)
@@ -288,13 +321,19 @@ class TryItPanel(QWidget):
         self.folder = Path(folder)
         data = read_predictions(self.folder)
         items = [p for p in data.get("predictions", []) if isinstance(p, dict)]
-        self.model.set_items(items)
+        units = units_of(data)
+        if not units and self.controller is not None:
+            units = dict(self.controller.project.target_units)
+        self.model.set_items(items, units)
+        self.delegate.set_caption_lines(self.model.caption_lines())
+        self.view.doItemsLayout()
         bad = sum(1 for p in items if not p.get("ok", True))
         unsure = sum(1 for p in items if p.get("uncertain"))
         op = data.get("operating_point")
         rule = "the saved operating point" if op else "plain argmax (no operating point saved)"
+        decided = any("confidence" in p for p in items)  # classes decided by a rule (not values)
         if items:
-            text = f"{len(items)} image(s) predicted with {rule}"
+            text = f"{len(items)} image(s) predicted" + (f" with {rule}" if decided else "")
             if unsure:
                 text += f"; {unsure} flagged uncertain"
             if bad:

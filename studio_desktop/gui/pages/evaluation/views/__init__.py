@@ -2,11 +2,15 @@
 layer → visual table): a later task adds one module here and one line in :data:`VIEWS`.
 
 A view is a ``QWidget`` built with no arguments that has ``set_results(results)``,
-``set_writable(bool)``, ``current_subset()``, ``show_selection(filter)``, ``save_operating_point()``,
-``add_tab(widget, title, tooltip)`` and the signals ``filterRequested(dict)`` (ResultFilter fields
-for the image grid), ``operatingPointChanged()``, ``subsetChanged(str)`` and ``refreshed()``. The
-report asks the same module for ``report_numbers(results)`` (thread-safe) and
-``report_sections(results, image_path, reports=...)`` (HTML with the page's plots).
+``set_writable(bool)``, ``current_subset()``, ``show_selection(filter)``, ``show_image(row)`` (the
+grid's selected image), ``save_operating_point()``, ``section_summary()`` (the Metrics header),
+``add_tab(widget, title, tooltip)``, the attributes ``compares`` (whether the page's Compare panel
+belongs among its tabs) and ``section_help``, and the signals ``filterRequested(dict)``
+(ResultFilter fields for the image grid), ``imageRequested(image id, subset)`` (one image to show),
+``operatingPointChanged()`` (what decides the grid's colours and order changed: a decision rule, a
+regression's current target), ``subsetChanged(str)`` and ``refreshed()``. The report asks the same
+module for ``report_numbers(results)`` (thread-safe), ``report_summary(results, exp)`` (the opening
+line) and ``report_sections(results, image_path, reports=...)`` (HTML with the page's plots).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import importlib
 #: task id -> "module:Class" under this package
 VIEWS: dict[str, str] = {
     "classification": "classification:ClassificationView",
+    "regression": "regression:RegressionView",
 }
 
 

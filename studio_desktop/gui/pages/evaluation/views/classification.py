@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from ....widgets.confusion import ConfusionMatrixView
 from ...dataset.background import BackgroundCall
-from ..controller import SUBSET_WORDS
+from ..controller import SUBSET_WORDS, percent
 from . import classification_plots as plots
 from .operating_point import OperatingPointEditor
 
@@ -85,6 +85,8 @@ class ClassificationView(QWidget):
 
     #: ResultFilter fields to set on the image grid
     filterRequested = Signal(dict)
+    #: one image to show in the grid and the detail (image id, subset); part of the views' contract
+    imageRequested = Signal(str, str)
     #: the operating point on screen changed (the page refreshes the grid and its summary)
     operatingPointChanged = Signal()
     #: the subset whose metrics are shown changed
@@ -93,6 +95,11 @@ class ClassificationView(QWidget):
     reportReady = Signal(object)
     #: the quick numbers on screen are those of the current operating point and subset
     refreshed = Signal()
+
+    #: the page adds its Compare panel among this view's tabs
+    compares = True
+    section_help = ("The numbers at the current operating point, with 95 % intervals; click the charts to "
+                    "filter the images")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -194,6 +201,16 @@ class ClassificationView(QWidget):
         cell = self.confusion.selected
         if cell is not None and (flt.truth, flt.predicted, flt.subset) != (*cell, self.current_subset()):
             self.confusion.select(None)
+
+    def show_image(self, _row: int) -> None:
+        """An image was selected in the grid (nothing marks single images here)."""
+
+    def section_summary(self) -> str:
+        """The Metrics section's header: the subset's accuracy under the decision rule."""
+        r, rep = self.results, self.quick
+        subset = self.current_subset()
+        acc = percent(rep.metrics.get("accuracy")) if rep is not None else "–"
+        return f"{SUBSET_WORDS.get(subset, subset)} accuracy <b>{acc}</b> · {r.describe_rule()}"
 
     def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
         """A page-level panel (compare) among this view's tabs."""
@@ -449,3 +466,10 @@ def report_numbers(results):
     from .classification_report import subset_reports
 
     return subset_reports(results)
+
+
+def report_summary(results, exp) -> str:
+    """The report's opening line (see :mod:`.classification_report`)."""
+    from .classification_report import report_summary as summary
+
+    return summary(results, exp)

@@ -80,6 +80,18 @@ def _image_cells(results, rows, image_path, caption, per_row: int = 4) -> str:
     return f"<table cellspacing='0' cellpadding='4'>{''.join(lines)}</table>"
 
 
+def report_summary(results, exp) -> str:
+    """The report's opening line: the default subset's accuracy, its interval, the decision rule."""
+    subset = results.default_subset()
+    rep = results.report(subset, full=False)
+    acc = rep.metrics.get("accuracy")
+    full_iv = (results.aggregate.get("subsets", {}).get(subset, {}) or {}).get("intervals", {}).get("accuracy")
+    iv = f" (95 % interval {100 * full_iv[0]:.1f}–{100 * full_iv[1]:.1f} %)" if full_iv and not results.dirty else ""
+    acc_text = f"{100 * acc:.1f} %" if acc is not None else "–"
+    return (f"<p class='box'>On its {rep.images} {_e(subset)} images, <b>{_e(exp.name)}</b> ({_e(exp.config.model)}) "
+            f"is right on <b>{acc_text}</b>{iv}, deciding by {_e(results.describe_rule())}.</p>")
+
+
 def subset_reports(results) -> dict:
     """Every evaluated subset's full report (curves, intervals): the slow part of the report, which
     the page computes in a background thread and hands to :func:`report_sections`."""
@@ -143,4 +155,4 @@ def report_sections(results, image_path, *, reports: dict | None = None, max_err
     return out
 
 
-__all__ = ["report_sections", "subset_reports"]
+__all__ = ["report_sections", "report_summary", "subset_reports"]
