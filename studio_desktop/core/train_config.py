@@ -126,6 +126,41 @@ _DEFAULT_AUGS: dict[str, list[str]] = {
 }
 
 
+#: Per task: why an augmentation is on or off by default, shown beside it by the augmentation
+#: editor (the "" entry is the task's general note). Data, not a branch in the editor: a task whose
+#: answer an augmentation can change says so here, next to its default list.
+AUGMENTATION_NOTES: dict[str, dict[str, str]] = {
+    "regression": {
+        "": "Augmentations that could change the answer are off by default: a regression target may measure "
+            "colour, brightness, size or a direction, and an augmentation that alters it makes the image "
+            "disagree with its label. Add one only when no target depends on what it changes.",
+        "color_jitter": "Off by default for regression: it changes brightness, contrast and colour, so a target "
+                        "that measures them (a brightness, a colour, a ripeness, a fill level seen by its "
+                        "shade) would no longer match the image.",
+        "grayscale": "Off by default for regression: a target that depends on colour cannot be read from a "
+                     "grey image.",
+        "flip_horizontal": "On by default for regression: mirroring keeps sizes, counts and amounts. Switch it "
+                           "off when a target is a direction or a left/right position (an angle, a heading).",
+        "flip_vertical": "Off by default for regression: turning the image upside down changes a target that "
+                         "is a direction, an angle or a height in the picture.",
+        "rotation": "Off by default for regression: rotating changes a target that is an angle or a direction, "
+                    "and cuts off corners that may hold what is measured.",
+        "resized_crop": "Off by default for regression: zooming changes the apparent size, so a size target "
+                        "(a radius, a length, an area in pixels) would no longer match; a crop can also cut "
+                        "off what is counted.",
+        "affine": "Off by default for regression: scaling changes the apparent size of what a size target "
+                  "measures.",
+        "perspective": "Off by default for regression: tilting changes lengths and angles in the picture.",
+        "random_erasing": "Off by default for regression: the erased patch can hide what is counted or measured.",
+    },
+}
+
+
+def augmentation_note(task: str, name: str = "") -> str:
+    """Why augmentation ``name`` is on or off by default for ``task`` ("" the task's general note)."""
+    return AUGMENTATION_NOTES.get(task, {}).get(name, "")
+
+
 def default_augmentations(task: str) -> list[AugmentationStep]:
     """The augmentation list a new experiment of ``task`` starts with."""
     get_task(task)
@@ -500,7 +535,7 @@ def defaults_for(task: str) -> TrainConfig:
     return validate_config(data, task)
 
 
-__all__ = ["AUGMENTATIONS", "AugmentationInfo", "AugmentationStep", "MODEL_CATALOG", "ModelInfo",
+__all__ = ["AUGMENTATIONS", "AUGMENTATION_NOTES", "AugmentationInfo", "augmentation_note", "AugmentationStep", "MODEL_CATALOG", "ModelInfo",
            "PRETRAINED_LR", "TrainConfig", "apply_settings", "default_augmentations", "defaults_for",
            "imagenet_weights_cached", "model_info", "pretrained_settings", "suggested_lr",
            "validate_config", "TASKS"]

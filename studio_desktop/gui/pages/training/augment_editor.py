@@ -7,6 +7,8 @@ and help. ``changed`` fires on every edit so the page can refresh the live previ
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
@@ -25,8 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.experiments import AUGMENTATIONS
+from ....core.train_config import augmentation_note
 
 ROLE_STEP = Qt.ItemDataRole.UserRole
+NOTE_STYLE = "color: #8a5a00; font-size: 8pt;"
 
 
 class AugmentationEditor(QGroupBox):
@@ -43,6 +47,13 @@ class AugmentationEditor(QGroupBox):
         hint.setWordWrap(True)
         hint.setStyleSheet("color: #666; font-size: 8pt;")
         lay.addWidget(hint)
+        #: the project's task note: why some augmentations are off by default (core AUGMENTATION_NOTES)
+        self.task_note = QLabel()
+        self.task_note.setWordWrap(True)
+        self.task_note.setStyleSheet(NOTE_STYLE)
+        self.task_note.hide()
+        lay.addWidget(self.task_note)
+        self.task = ""
         self.list = QListWidget()
         self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.list.setMaximumHeight(150)
@@ -57,12 +68,14 @@ class AugmentationEditor(QGroupBox):
         self.add_button.setToolTip("Add an augmentation to the end of the list")
         self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.add_button)
+        self._actions: dict[str, QAction] = {}
         for name, info in AUGMENTATIONS.items():
             act = QAction(info.display, menu)
             act.setToolTip(info.help)
             act.setStatusTip(info.help)
             act.triggered.connect(lambda _c=False, n=name: self.add_step(n))
             menu.addAction(act)
+            self._actions[name] = act
         menu.setToolTipsVisible(True)
         self.add_button.setMenu(menu)
         self.remove_button = QToolButton()
@@ -87,12 +100,33 @@ class AugmentationEditor(QGroupBox):
         self.params_form.setContentsMargins(0, 0, 0, 0)
         self.step_help = QLabel()
         self.step_help.setWordWrap(True)
+        self.step_help.setTextFormat(Qt.TextFormat.RichText)
         self.step_help.setStyleSheet("color: #666; font-size: 8pt;")
         lay.addWidget(self.step_help)
         lay.addWidget(self.params_box)
         self._loading = False
 
     # ----------------------------------------------------------------- data
+    def set_task(self, task: str) -> None:
+        """Say, for this task, why augmentations are on or off by default (next to each one too)."""
+        self.task = task
+        note = augmentation_note(task)
+        self.task_note.setText(note)
+        self.task_note.setVisible(bool(note))
+        for name, act in self._actions.items():
+            act.setToolTip(self._help(name))
+            act.setStatusTip(self._help(name))
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            item.setToolTip(self._help(item.data(ROLE_STEP)["name"]))
+        self._show_params()
+
+    def _help(self, name: str) -> str:
+        """An augmentation's help, and the task's note about it."""
+        info = AUGMENTATIONS.get(name)
+        note = augmentation_note(self.task, name)
+        return "\n\n".join(t for t in ((info.help if info else ""), note) if t)
+
     def set_steps(self, steps: list) -> None:
         """Fill from ``AugmentationStep`` objects or dicts."""
         self._loading = True
@@ -122,7 +156,7 @@ class AugmentationEditor(QGroupBox):
         item.setData(ROLE_STEP, {"name": data["name"], "enabled": data.get("enabled", True),
                                  "params": dict(data.get("params") or {})})
         if info:
-            item.setToolTip(info.help)
+            item.setToolTip(self._help(data["name"]))
         self.list.addItem(item)
         return item
 
@@ -160,8 +194,11 @@ class AugmentationEditor(QGroupBox):
         while self.params_form.rowCount():
             self.params_form.removeRow(0)
         item = self.list.currentItem()
-        info = AUGMENTATIONS.get(item.data(ROLE_STEP)["name"]) if item else None
-        self.step_help.setText(info.help if info else "")
+        name = item.data(ROLE_STEP)["name"] if item else ""
+        info = AUGMENTATIONS.get(name) if item else None
+        note = augmentation_note(self.task, name) if info else ""
+        self.step_help.setText((f"{html.escape(info.help)}<br><span style='{NOTE_STYLE}'>{html.escape(note)}</span>"
+                                if note else html.escape(info.help)) if info else "")
         if item is None or info is None:
             return
         params = item.data(ROLE_STEP)["params"]

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.experiments import ModelInfo, TrainConfig
+from ....core.task_settings import TASK_SETTINGS
+from .task_settings_box import TaskSettingsBox
 from .weights_panel import WeightsLine
 
 #: how the generated fields are grouped (fields not named here land in "Other settings")
@@ -120,8 +122,12 @@ class ConfigForm(QWidget):
         self._carried: dict[str, Any] = {}
         if rest:
             groups.append(("Other settings", rest))
+        #: the task's own settings (core/task_settings.py), built by set_task; placed before this box
+        self.task_box: TaskSettingsBox | None = None
+        self._task_key: tuple | None = None
+        self._boxes: dict[str, QGroupBox] = {}
         for title, names in groups:
-            box = QGroupBox(title)
+            box = self._boxes[title] = QGroupBox(title)
             form = QFormLayout(box)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             # long titles go above their field, so the field and its hint keep a readable width
@@ -217,6 +223,26 @@ class ConfigForm(QWidget):
             combo.setItemData(combo.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole)
         self._loading = False
 
+    def set_task(self, task: str, outputs: list[str], units: dict[str, str] | None = None) -> None:
+        """Build the "task settings" section of ``task`` (none when the task declares no settings),
+        with per-output editors over ``outputs`` (a regression's targets)."""
+        key = (task, tuple(outputs), tuple(sorted((units or {}).items())))
+        if key == self._task_key:
+            return
+        self._task_key = key
+        if self.task_box is not None:
+            self.task_box.setParent(None)
+            self.task_box.deleteLater()
+            self.task_box = None
+        model = TASK_SETTINGS.get(task)
+        if model is None:
+            return
+        self.task_box = TaskSettingsBox(task, model, outputs, units)
+        self.task_box.changed.connect(self._emit)
+        lay = self.layout()
+        before = self._boxes.get("Hardware and reproducibility")
+        lay.insertWidget(lay.indexOf(before) if before is not None else lay.count(), self.task_box)
+
     def set_splits(self, splits: list[tuple[str, str]]) -> None:
         combo: QComboBox = self.rows["split_id"].widget
         current = combo.currentData()
@@ -251,6 +277,8 @@ class ConfigForm(QWidget):
                 else:
                     w.setText(_fmt(value))
             self.name_edit.setText(name)
+            if self.task_box is not None:
+                self.task_box.set_values(data.get("task_settings") or {})
             self._auto_lr = self.rows["lr"].widget.text() if "lr" in self.rows else None
             self._pretrained_wish = bool(data.get("pretrained", True))
         finally:
@@ -279,6 +307,8 @@ class ConfigForm(QWidget):
                 else:
                     default = TrainConfig.model_fields[key].default
                     out[key] = None if (text == "" and default is None) else text
+        if self.task_box is not None:
+            out["task_settings"] = self.task_box.values()
         return out
 
     def experiment_name(self) -> str | None:
@@ -288,6 +318,12 @@ class ConfigForm(QWidget):
         """Show each message under its setting; messages for other things on top."""
         titles = TrainConfig.field_titles()
         general = []
+        if self.task_box is not None:  # "task_settings.loss" -> under the task's own "loss" row
+            prefix = "task_settings."
+            task_errors = {k.removeprefix(prefix): v for k, v in errors.items() if k.startswith(prefix)}
+            left = self.task_box.show_errors(task_errors)
+            errors = {k: v for k, v in errors.items() if not k.startswith(prefix)}
+            general += [f"{k}: {v}" for k, v in left.items()]
         for key, msg in errors.items():
             if key not in self.rows:
                 general.append(f"{titles.get(key, key)}: {msg}")

@@ -24,6 +24,7 @@ from ....core.experiments import (
 )
 from ....core.schemas import Project
 from ....core.splits import SplitService
+from ....core.task_settings import TASK_SETTINGS
 from ....core.workspace import Workspace
 from ....tasks import get_task
 
@@ -102,6 +103,11 @@ class TrainingController:
     def defaults(self) -> TrainConfig:
         return defaults_for(self.project.task)
 
+    def output_names(self) -> list[str]:
+        """What the model predicts, by name: a regression's targets, else the classes (the task
+        settings' per-target editors list them)."""
+        return list(self.project.target_names) or [c.name for c in self.project.classes]
+
     def validate(self, data: dict[str, Any]) -> Validation:
         try:
             cfg = TrainConfig.model_validate(data)
@@ -110,7 +116,29 @@ class TrainingController:
         if cfg.model not in {m.name for m in self.models()}:
             names = ", ".join(m.name for m in self.models())
             return Validation(None, {"model": f"not a {self.project.task} model; choose one of: {names}"})
-        return Validation(cfg, {})
+        errors = self.task_setting_errors(cfg.task_settings)
+        return Validation(None if errors else cfg, errors)
+
+    def task_setting_errors(self, values: dict[str, Any]) -> dict[str, str]:
+        """``{"task_settings.<name>": message}`` for the task's own settings (core/task_settings.py),
+        including names that are not outputs of this project (a log-transformed target that is not
+        a target)."""
+        model = TASK_SETTINGS.get(self.project.task)
+        if model is None:
+            return {}
+        try:
+            settings = model.model_validate(values or {})
+        except ValidationError as exc:
+            return {f"task_settings.{k}": v for k, v in field_errors(exc).items()}
+        names = set(self.output_names())
+        out = {}
+        for key, value in settings.model_dump().items():
+            listed = value if isinstance(value, list) else list(value) if isinstance(value, dict) else []
+            unknown = [str(v) for v in listed if str(v) not in names]
+            if unknown and names:
+                out[f"task_settings.{key}"] = (f"'{unknown[0]}' is not a target of this project "
+                                               f"({', '.join(sorted(names))})")
+        return out
 
     # --------------------------------------------------------------- splits
     def splits(self) -> list[tuple[str, str]]:

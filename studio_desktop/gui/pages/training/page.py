@@ -208,6 +208,9 @@ class TrainingPage(QWidget):
         self.stack.setCurrentWidget(self.main)
         self.form.set_models(self.controller.models())
         self.form.set_splits(splits)
+        self.form.set_task(project.task, self.controller.output_names(), project.target_units)
+        self.augment.set_task(project.task)
+        self.results.curves.set_monitor(f"val_{self.controller.task.primary_metric}")
         self.reload_list()
         if not self.experiments.selected_ids():
             self.new_experiment()
