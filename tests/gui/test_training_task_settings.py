@@ -192,6 +192,10 @@ def test_curves_say_which_way_is_better_and_star_the_best_checkpoint(qtbot):
 
 
 def test_the_training_page_curves_follow_the_task(qtbot, ctx, page):
+    from studio_desktop.core.experiments import BestMetric
+
     open_regression(ctx)
     assert page.results.curves._monitor == "val_mae"
     assert page.form.rows["early_stopping_metric"].widget.text() == "val_mae"
+    page.results._show_final({"val_mae": 1.2}, BestMetric(metric="mae", value=1.065, epoch=15))
+    assert "best checkpoint: epoch 15, lowest validation MAE <b>1.065</b>" in page.results.final.text()

@@ -169,7 +169,8 @@ class EvaluationPage(QWidget):
         if project.task not in VIEWS:
             self.controller = None
             self._show_panel("Evaluation is not available for this task yet",
-                             f"This version evaluates classification models; {project.task.replace('_', ' ')} "
+                             f"This version evaluates {' and '.join(t.replace('_', ' ') for t in VIEWS)} models; "
+                             f"{project.task.replace('_', ' ')} "
                              "results come in a later version.")
             return
         self.controller = EvaluationController(self.ctx.workspace, project)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...widgets.curves import CurvesPanel
+from ...widgets.curves import CurvesPanel, label_of, lower_is_better
 from ...widgets.job_status import format_eta
 from .controller import STATUS_STYLE
 
@@ -154,9 +154,11 @@ class ResultsPanel(QWidget):
 
     def _show_final(self, metrics: dict, best) -> None:
         text = metrics_text(metrics or {})
-        if best is not None:
-            text += (" · " if text else "") + (f"best {best.metric.replace('_', ' ')}: <b>{best.value:.4g}</b> "
-                                               f"(epoch {best.epoch})")
+        if best is not None:  # "best checkpoint: epoch 15, lowest validation MAE 1.065"
+            key = best.metric if best.metric.startswith(("val_", "train_")) else f"val_{best.metric}"
+            way = "lowest" if lower_is_better(key) else "highest"
+            text += (" · " if text else "") + (f"best checkpoint: epoch {best.epoch}, {way} {label_of(key)} "
+                                               f"<b>{best.value:.4g}</b>")
         self.final.setText(text)
 
     def show_comparison(self, runs: dict[str, list[dict]], metric: str) -> None:
