@@ -357,8 +357,7 @@ class RegressionView(QWidget):
                     item.setForeground(QBrush(QColor("#2ca02c" if skill is not None and skill > 0 else "#c0392b")))
                     item.setFont(bold)
                 self.table.setItem(i, c, item)
-        self.table.resizeColumnsToContents()
-        self.table.resizeRowsToContents()
+        self.table.resizeRowsToContents()  # (columns size themselves: the first stretches, the others fit)
         width = sum(self.table.columnWidth(c) for c in range(4)) + 2 * self.table.frameWidth() + 4
         self.table.setMinimumWidth(max(width, self.table.fontMetrics().horizontalAdvance("0") * 44))
         r = self.results

@@ -68,11 +68,6 @@ def _title(w: pg.PlotWidget, text: str) -> None:
     w.setTitle(text + hint, color="#222", size="10pt")
 
 
-def _brushes(status) -> list:
-    cache = {code: pg.mkBrush(hex_) for code, hex_ in STATUS_HEX.items()}
-    return [cache.get(int(s), pg.mkBrush("#888")) for s in status]
-
-
 def _name(data: dict) -> str:
     """The target's name without its unit (the axes carry the unit)."""
     unit = data.get("unit") or ""
@@ -99,10 +94,16 @@ def plot_of(kind: str, data: dict) -> pg.PlotWidget:
 
 
 def _points(w: pg.PlotWidget, xs: np.ndarray, ys: np.ndarray, data: dict) -> None:
+    """The points, one item per colour (a brush per point costs ~40 ms per 1,000 points)."""
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     size = 7 if len(xs) <= 500 else 5 if len(xs) <= 5000 else 3
-    item = pg.ScatterPlotItem(xs, ys, size=size, brush=_brushes(data["status"]), pen=pg.mkPen("#ffffff", width=0.5))
-    w.addItem(item)
-    w.points = (np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), np.asarray(data["rows"]))
+    status = np.asarray(data["status"])
+    pen = pg.mkPen("#ffffff", width=0.5) if len(xs) <= 5000 else None
+    for code, hex_ in STATUS_HEX.items():
+        mask = status == code
+        if mask.any():
+            w.addItem(pg.ScatterPlotItem(xs[mask], ys[mask], size=size, brush=pg.mkBrush(hex_), pen=pen))
+    w.points = (xs, ys, np.asarray(data["rows"]))
 
 
 def _scatter(w: pg.PlotWidget, data: dict) -> None:
