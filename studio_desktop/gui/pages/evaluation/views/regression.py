@@ -358,7 +358,9 @@ class RegressionView(QWidget):
                     item.setFont(bold)
                 self.table.setItem(i, c, item)
         self.table.resizeRowsToContents()  # (columns size themselves: the first stretches, the others fit)
-        width = sum(self.table.columnWidth(c) for c in range(4)) + 2 * self.table.frameWidth() + 4
+        header = self.table.horizontalHeader()
+        width = (sum(max(self.table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(4))
+                 + 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width() + 4)
         self.table.setMinimumWidth(max(width, self.table.fontMetrics().horizontalAdvance("0") * 44))
         r = self.results
         self.words.setText("<br>".join(skill_words(pt["name"], pt, r.unit(t)) for t, pt in enumerate(rep["per_target"])))
