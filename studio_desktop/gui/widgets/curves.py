@@ -100,7 +100,7 @@ class CurvesPanel(QWidget):
         # A plot costs ~15-50 ms to build: one per event-loop turn keeps the window responsive
         # while the page appears (points that arrive meanwhile wait in the buffer).
         self._to_build = list(PLOTS)
-        QTimer.singleShot(0, self._build_next)
+        QTimer.singleShot(0, self, self._build_next)
         # (experiment label, metric key) -> ([x], [y]); the curve items mirror them on redraw
         self._series: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
         self._items: dict[tuple[str, str], pg.PlotDataItem] = {}
@@ -137,7 +137,7 @@ class CurvesPanel(QWidget):
         if self._to_build:
             self._build_plot(*self._to_build.pop(0))
         if self._to_build:
-            QTimer.singleShot(0, self._build_next)
+            QTimer.singleShot(0, self, self._build_next)
 
     def ensure_built(self) -> None:
         """Build the plots not built yet, now (before drawing on demand)."""
