@@ -22,8 +22,8 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture(autouse=True)
 def _no_page_prebuild(monkeypatch):
-    """Pages are built when shown, not in idle time: a page built while a test ends leaves the
-    Training page's CurvesPanel a context-less QTimer.singleShot that fires after deletion."""
+    """Pages are built when shown, not in idle time (these tests open the pages they look at;
+    building the others while a test ends only costs time)."""
     monkeypatch.setattr("studio_desktop.gui.main_window.PREBUILD_DELAY_MS", 3_600_000)
 
 

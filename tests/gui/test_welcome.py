@@ -24,8 +24,8 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture(autouse=True)
 def _no_page_prebuild(monkeypatch):
-    """Pages are built when shown, not in idle time: a page built while a test ends leaves the
-    Training page's CurvesPanel a context-less QTimer.singleShot that fires after deletion."""
+    """Pages are built when shown, not in idle time (these tests open the pages they look at;
+    building the others while a test ends only costs time)."""
     monkeypatch.setattr("studio_desktop.gui.main_window.PREBUILD_DELAY_MS", 3_600_000)
 
 
@@ -125,9 +125,6 @@ def test_shortcut_list_is_read_from_the_window(qtbot, workspace, main_window_fac
     ProjectService(workspace).create("Parts", "classification")
     window = shown_window(main_window_factory, qtbot, workspace)
     dialog = window._show_shortcuts()
-    # let the pages finish their deferred building before the window goes (CurvesPanel's
-    # QTimer.singleShot(0, self._build_next) has no context object and fires after deletion)
-    qtbot.wait(300)
     rows = {(r.keys, r.where) for r in dialog.rows}
     for i, spec in enumerate(PAGES, 1):
         assert (f"Ctrl+{i}", "Workflow bar") in rows, spec.key
