@@ -252,8 +252,10 @@ class Job(QObject):
                         "event": "failed",
                         "error": f"the {'training' if self.kind == 'train' else self.kind} process ended "
                                  "without reporting a result",
-                        "hint": f"it may have crashed or been killed; see {self.folder / 'train.log'}; "
-                                "you can resume it from its last checkpoint"})
+                        "hint": (f"it may have crashed or been killed; see {self.folder / 'train.log'}; "
+                                 "you can resume it from its last checkpoint") if self.kind == "train" else
+                                (f"it may have crashed or been killed; see the log files in {self.folder}; "
+                                 "nothing half-finished was kept: start it again")})
 
     def _dispatch(self, item: Event | Noise) -> None:
         if isinstance(item, Noise):
