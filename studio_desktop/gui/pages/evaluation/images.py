@@ -112,7 +112,8 @@ class ImagesSection(QWidget):
         _fill(self.sort, list(SORTS.items()))
         self.descending = QCheckBox("Descending")
         self.descending.setToolTip("Reverse the order (most confident first, last file name first…)")
-        self._default_help = {"outcome": self.outcome.toolTip(), "sort": self.sort.toolTip()}
+        self._default_help = {"outcome": self.outcome.toolTip(), "sort": self.sort.toolTip(),
+                              "descending": self.descending.toolTip()}
         for w in (self.subset, self.outcome, self.truth, self.predicted, self.sort):
             w.currentIndexChanged.connect(self._from_bar)
             w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -193,8 +194,8 @@ class ImagesSection(QWidget):
             _fill(combo, items)
             combo.setVisible(bool(items))
         help_ = getattr(results, "filter_help", {})
-        for combo, kind in ((self.outcome, "outcome"), (self.sort, "sort")):
-            combo.setToolTip(help_.get(kind, self._default_help[kind]))
+        for widget, kind in ((self.outcome, "outcome"), (self.sort, "sort"), (self.descending, "descending")):
+            widget.setToolTip(help_.get(kind, self._default_help[kind]))
         n_issues = int((results.meta.issue_rank > 0).sum())
         self.issues.setText(f"Likely label errors ({n_issues})")
         self.issues.setEnabled(n_issues > 0)

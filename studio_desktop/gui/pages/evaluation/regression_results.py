@@ -63,6 +63,7 @@ class RegressionResults:
                    "than always predicting the training mean (for the target chosen above the plots)",
         "sort": "Order of the images, for the target chosen above the plots: absolute error (Descending: worst "
                 "first), signed error, true or predicted value",
+        "descending": "Reverse the order (largest error first, largest value first, last file name first…)",
     }
 
     def __init__(self, store: EvaluationStore | None, info: EvaluationInfo | None, aggregate: dict,
