@@ -74,20 +74,38 @@ def _read(path: Path):
                            path=path) from None
 
 
+class _Session:
+    """A compiled model and its request; releasing it repairs the thread's signal stack, which
+    OpenVINO's CPU plugin can leave pointing at freed memory (see ``ml/native.py``)."""
+
+    def __init__(self, core, compiled):
+        self.core, self.compiled = core, compiled
+        self.request = compiled.create_infer_request()
+        #: (name, port) of each output (a port keeps the compiled model alive: it is held here)
+        self.outputs = [(o.any_name, o) for o in compiled.outputs]
+
+    def __del__(self):
+        self.outputs = []
+        self.request = self.compiled = self.core = None  # the plugin restores its stacks now
+        from ..native import repair_signal_stack
+
+        repair_signal_stack()
+
+
 def load(path: Path, threads: int = 1) -> Runner:
     core, model = _read(path)
     try:
         compiled = core.compile_model(model, "CPU", {**RUNTIME_CONFIG, "INFERENCE_NUM_THREADS": max(1, int(threads))})
     except Exception as exc:  # noqa: BLE001
         raise InvalidInput(f"OpenVINO cannot compile this model: {first_line(exc)}", path=path) from None
-    request = compiled.create_infer_request()
-    outputs = [(o.any_name, o) for o in compiled.outputs]
+    session = _Session(core, compiled)
+    del compiled  # held by the session only, so that releasing the session releases it
     dim = model.inputs[0].get_partial_shape()[0]
     batch = None if dim.is_dynamic else int(dim.get_length())
 
     def run(x: np.ndarray) -> dict[str, np.ndarray]:
-        result = request.infer({0: x})
-        return {name: np.array(result[port]) for name, port in outputs}
+        result = session.request.infer({0: x})
+        return {name: np.array(result[port]) for name, port in session.outputs}
 
     return Runner(run, batch, "OpenVINO")
 

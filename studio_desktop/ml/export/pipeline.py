@@ -94,6 +94,17 @@ class Cancelled(Exception):
     """A stop was requested: the export is abandoned and its staging folder removed."""
 
 
+def _release_native() -> None:
+    """Free released runtimes now and repair the signal stack OpenVINO may leave dangling, so that
+    a Ctrl+C or SIGTERM later in this process stops it gracefully (ml/native.py)."""
+    import gc
+
+    from ..native import repair_signal_stack
+
+    gc.collect()
+    repair_signal_stack()
+
+
 def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -269,6 +280,8 @@ class ExportJob:
         self.progress("writing the export")
         if fp32_runner is not None:
             del fp32_runner
+        del runner
+        _release_native()
         shutil.rmtree(scratch, ignore_errors=True)
         record = self._record(trained, exported, embedded, result, timing, change, snippet_path, t0)
         write_model(self.staging / RECORD_FILE, record)
@@ -340,6 +353,9 @@ class ExportJob:
             metadata_mismatches=_mismatches(meta_file, trained, network, op))
         self.log(f"validation on {len(checks)} images ({', '.join(f'{v} {k}' for k, v in subsets.items())}): "
                  f"{validation.summary(result)}", "info" if result.passed else "warning")
+        # the snippet's own OpenVINO model is released here, before ours: see ml/native.py
+        del run_file, module
+        _release_native()
         return result, logits_same
 
     def _precision_change(self, fp32_runner, fp32_path: Path, task, op, trained, images, checks,
