@@ -59,13 +59,27 @@ def validation_rows(record: ExportRecord) -> list[tuple[str, str, str, bool, str
         return []
     rows = []
     for c in v.checks:
-        show = share if c.unit == "share" else number
-        limit = ("at most " if c.kind == "max" else "at least ") + show(c.limit)
-        rows.append((c.name, show(c.value), limit, c.passed, c.help))
+        limit = ("at most " if c.kind == "max" else "at least ") + check_value(c, c.limit)
+        rows.append((c.name, check_value(c, c.value), limit, c.passed, c.help))
     if v.metric_pytorch is not None:
-        rows.append((f"{v.metric} (PyTorch -> exported)", f"{v.metric_pytorch:.3f} -> {v.metric_exported:.3f}", "",
-                     True, "the task metric on the same images, decided by each"))
+        rows.append((f"{v.metric} (PyTorch -> exported)",
+                     f"{metric_number(v.metric_pytorch)} -> {metric_number(v.metric_exported)}", "",
+                     True, "the task metric on the same images, under each"))
     return rows
+
+
+def check_value(check, value: float | None) -> str:
+    """A check's value or limit: a share as a percentage, else a number with the check's unit."""
+    if check.unit == "share":
+        return share(value)
+    return number(value) + (f" {check.unit}" if check.unit and value is not None else "")
+
+
+def metric_number(value: float | None) -> str:
+    """A task metric: 3 decimals (accuracy 0.953, MAE 2.315), small values in scientific notation."""
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if value == 0 or abs(value) >= 0.01 else f"{value:.2e}"
 
 
 def latency_rows(record: ExportRecord) -> list[tuple[str, str, str, str, str]]:
@@ -96,7 +110,8 @@ def precision_text(record: ExportRecord) -> str:
         return ""
     parts = []
     if c.metric_fp32 is not None and c.metric_exported is not None:
-        parts.append(f"{c.metric} {c.metric_fp32:.3f} (FP32) -> {c.metric_exported:.3f} ({c.change:+.3f})")
+        parts.append(f"{c.metric} {metric_number(c.metric_fp32)} (FP32) -> {metric_number(c.metric_exported)} "
+                     f"({c.change:+.3f})")
     if c.agreement_with_fp32 is not None:
         parts.append(f"{c.agreement_with_fp32:.1%} of decisions as FP32")
     if c.speedup:
@@ -114,9 +129,11 @@ def report(record: ExportRecord, folder) -> str:
              + f", input {record.input_shape}"]
     if record.validation is not None:
         lines.append(f"  validation ({subsets_text(record)}):")
-        for name, value, limit, passed, _ in validation_rows(record):
+        rows = validation_rows(record)
+        width = max([36, *(len(r[0]) for r in rows)])
+        for name, value, limit, passed, _ in rows:
             mark = "ok  " if passed else "FAIL"
-            lines.append(f"    {mark} {name:<36} {value:>16}  {limit}")
+            lines.append(f"    {mark} {name:<{width}} {value:>16}  {limit}")
     if record.precision_change is not None:
         lines.append(f"  against FP32: {precision_text(record)}")
     if record.latency is not None:
@@ -128,5 +145,5 @@ def report(record: ExportRecord, folder) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["latency_note", "latency_rows", "number", "precision_text", "report", "share", "size_text", "subsets_text",
-           "validation_rows", "verdict"]
+__all__ = ["check_value", "latency_note", "latency_rows", "metric_number", "number", "precision_text", "report", "share",
+           "size_text", "subsets_text", "validation_rows", "verdict"]

@@ -1,11 +1,14 @@
 """The usage snippet saved beside every export: a small Python file that needs only the runtime,
-Pillow and numpy, reads the preprocessing and the class names from the model file's own
-metadata, and prints the predictions for images given on the command line.
+Pillow and numpy, reads the preprocessing and the outputs' names (classes, or targets and their
+units) from the model file's own metadata, and prints the predictions for images given on the
+command line.
 
 Plain text, no torch: the Export page shows it (and writes it again under another model file
 name for "Save as..."), the export job saves it (``ml/export/snippet.py``), and the job's
 validation runs exported files through this very code, so a snippet that disagreed with
-PyTorch would fail the export. Its ``decide`` is tested against the app's own
+PyTorch would fail the export. The text is the same for every task but for its
+:class:`SnippetTask` part (what it says it does, the output it reads, how it prints), looked up
+by task. A classifier's ``decide`` is tested against the app's own
 (``core/evaluation/operating_point.decide``).
 """
 
@@ -13,18 +16,19 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from .. import __version__
 
 SNIPPET_FILE = "predict.py"
 
-HEADER = '''"""Classify images with {title}, exported by AI Studio {version}.
+HEADER = '''"""{purpose} with {title}, exported by AI Studio {version}.
 
 Needs only:  pip install {packages}
 Usage:       python predict.py IMAGE [IMAGE ...] [--json] [--model {file}]
 
-The model file carries its own preprocessing and class names (its metadata): this script
-reads them from it, so it works with any classification model exported by AI Studio.
+The preprocessing and the {carries} come from the model file's own metadata,
+so this script works with any {task} model exported by AI Studio.
 """
 
 import argparse
@@ -40,10 +44,11 @@ RUNTIMES = {
     "onnxruntime": ('onnxruntime pillow numpy', '''import onnxruntime as ort
 
 MODEL = Path(__file__).with_name("{file}")
+OUTPUT = "{output}"  # the output printed: the metadata's `outputs` names them all
 
 
 def load(path):
-    """The model as a function (batch -> logits) and its metadata."""
+    """The model as a function (batch -> {output}) and its metadata."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     meta = decode(session.get_modelmeta().custom_metadata_map)
     fixed = session.get_inputs()[0].shape[0]
@@ -51,17 +56,18 @@ def load(path):
     def run(batch):
         if isinstance(fixed, int) and len(batch) != fixed:  # exported without dynamic batch
             return np.concatenate([run(batch[i:i + fixed]) for i in range(0, len(batch), fixed)])
-        return session.run(["logits"], {{meta["input_name"]: batch}})[0]
+        return session.run([OUTPUT], {{meta["input_name"]: batch}})[0]
 
     return run, meta
 '''),
     "openvino": ('openvino pillow numpy', '''import openvino as ov
 
 MODEL = Path(__file__).with_name("{file}")
+OUTPUT = "{output}"  # the output printed: the metadata's `outputs` names them all
 
 
 def load(path):
-    """The model as a function (batch -> logits) and its metadata."""
+    """The model as a function (batch -> {output}) and its metadata."""
     core = ov.Core()
     model = core.read_model(str(path))
     meta = decode({{k: v.astype(str) for k, v in model.get_rt_info()["studio"].items()}})
@@ -73,24 +79,25 @@ def load(path):
     def run(batch):
         if fixed and len(batch) != fixed:  # exported without dynamic batch
             return np.concatenate([run(batch[i:i + fixed]) for i in range(0, len(batch), fixed)])
-        return np.array(compiled(batch)[compiled.output("logits")])
+        return np.array(compiled(batch)[compiled.output(OUTPUT)])
 
     return run, meta
 '''),
     "torch": ('torch pillow numpy', '''import torch
 
 MODEL = Path(__file__).with_name("{file}")
+OUTPUT = "{output}"  # the output printed: the first the module returns (`outputs` names them all)
 
 
 def load(path):
-    """The model as a function (batch -> logits) and its metadata."""
+    """The model as a function (batch -> {output}) and its metadata."""
     files = {{"metadata.json": ""}}
     module = torch.jit.load(str(path), map_location="cpu", _extra_files=files).eval()
     meta = decode(json.loads(files["metadata.json"]))
 
     def run(batch):
         with torch.no_grad():
-            return module(torch.from_numpy(batch))[0].numpy()
+            return module(torch.from_numpy(batch))[0].numpy()  # the module returns a tuple of the outputs
 
     return run, meta
 '''),
@@ -98,11 +105,8 @@ def load(path):
 
 COMMON = '''
 
-JSON_KEYS = ("classes", "class_ids", "resize_fill", "mean", "std", "outputs", "operating_point")
-
-
 def decode(raw):
-    """Metadata strings -> values (lists and the operating point are JSON text)."""
+    """Metadata strings -> values (lists and structured values are JSON text)."""
     meta = {k: (json.loads(v) if k in JSON_KEYS else v) for k, v in raw.items()}
     meta["input_size"] = int(meta["input_size"])
     meta["scale"] = float(meta.get("scale", 255))
@@ -137,7 +141,9 @@ def preprocess(path, meta):
     x = np.asarray(image, dtype=np.float32) / meta["scale"]
     x = (x - np.asarray(meta["mean"], dtype=np.float32)) / np.asarray(meta["std"], dtype=np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
+'''
 
+CLASSIFICATION = '''
 
 def decide(logits, meta):
     """(class index, its probability, uncertain?) per row, by the operating point in the metadata.
@@ -191,11 +197,68 @@ if __name__ == "__main__":
 '''
 
 
-def render(runtime: str, file_name: str, title: str) -> str:
-    """The snippet's text for a model file named ``file_name`` run by ``runtime``."""
+REGRESSION = '''
+
+def number(value):
+    """A value as people read it: 4 significant digits, no exponent below 10 000."""
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument("--model", default=str(MODEL), help="the exported model file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+    args = parser.parse_args(argv)
+    run, meta = load(args.model)
+    names = meta["targets"]
+    units = meta.get("units") or [""] * len(names)
+    for path in args.images:
+        values = [float(v) for v in run(preprocess(path, meta)[None])[0]]  # already in target units
+        if args.json:
+            print(json.dumps({"image": path, "values": dict(zip(names, values)), "units": dict(zip(names, units))}))
+        else:
+            print(f"{path}: " + ", ".join(f"{n}: {number(v)}" + (f" {u}" if u else "")
+                                         for n, v, u in zip(names, values, units)))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@dataclass(frozen=True)
+class SnippetTask:
+    """What a task's snippet says it does, which output it reads, and how it prints predictions."""
+
+    purpose: str
+    carries: str
+    output: str
+    #: the metadata keys holding JSON text (the common ones and the task's own)
+    json_keys: tuple[str, ...]
+    #: the code after ``preprocess``: how outputs become printed predictions (``main``)
+    tail: str
+
+
+#: task id -> its part of the snippet (kept in step with ``ml/export/tasks.py`` by a test)
+SNIPPET_TASKS: dict[str, SnippetTask] = {
+    "classification": SnippetTask("Classify images", "class names", "logits",
+                                  ("classes", "class_ids", "resize_fill", "mean", "std", "outputs",
+                                   "operating_point"), CLASSIFICATION),
+    "regression": SnippetTask("Predict values (regression) for images", "target names and units", "values",
+                              ("targets", "units", "normalisation", "resize_fill", "mean", "std", "outputs"),
+                              REGRESSION),
+}
+
+
+def render(runtime: str, file_name: str, title: str, task: str = "classification") -> str:
+    """The snippet's text for a ``task`` model file named ``file_name`` run by ``runtime``."""
     packages, body = RUNTIMES[runtime]
-    return (HEADER.format(title=title, version=__version__, packages=packages, file=file_name)
-            + "\n" + body.format(file=file_name) + COMMON)
+    part = SNIPPET_TASKS[task]
+    return (HEADER.format(purpose=part.purpose, title=title, version=__version__, packages=packages, file=file_name,
+                          carries=part.carries, task=task)
+            + "\n" + body.format(file=file_name, output=part.output)
+            + "\n\nJSON_KEYS = (" + ", ".join(f'"{k}"' for k in part.json_keys) + ")\n" + COMMON + part.tail)
 
 
 def with_model_file(text: str, file_name: str) -> str:
@@ -205,4 +268,4 @@ def with_model_file(text: str, file_name: str) -> str:
                   flags=re.MULTILINE)
 
 
-__all__ = ["RUNTIMES", "SNIPPET_FILE", "render", "with_model_file"]
+__all__ = ["RUNTIMES", "SNIPPET_FILE", "SNIPPET_TASKS", "SnippetTask", "render", "with_model_file"]

@@ -48,7 +48,7 @@ PRECISION_HELP = {
             "faster on a CPU, at a small cost in accuracy, reported against FP32.",
 }
 #: tasks whose models this version can export (kept in step with ``ml/export`` by a test)
-EXPORTABLE_TASKS = frozenset({"classification"})
+EXPORTABLE_TASKS = frozenset({"classification", "regression"})
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,8 @@ class Check(BaseModel):
     kind: Literal["max", "min"]
     passed: bool
     help: str = ""
-    #: "share": a fraction shown as a percentage; "": a plain number
+    #: "share": a fraction shown as a percentage; "": a plain number; any other text: the unit of
+    #: the value and the limit (a regression target's, e.g. "px")
     unit: str = ""
 
 
@@ -196,10 +197,14 @@ class Validation(BaseModel):
     images: int
     #: how many images of each subset were used ("val", "test", or "train" when nothing else)
     subsets: dict[str, int] = Field(default_factory=dict)
-    #: largest |exported - PyTorch| over every logit, on the same input tensors
+    #: largest |exported - PyTorch| over every logit (classification) or every value in target
+    #: units (regression), on the same input tensors
     max_abs_diff: float | None = None
+    #: what max_abs_diff compares: "logit" or "value"
+    compared: str = "logit"
     #: share of images whose decision (operating point applied) is the same as PyTorch's, the
-    #: exported model being fed by the file's own metadata (Pillow + numpy preprocessing)
+    #: exported model being fed by the file's own metadata (Pillow + numpy preprocessing);
+    #: None for a task that decides nothing (regression)
     agreement: float | None = None
     metric: str = ""
     metric_pytorch: float | None = None

@@ -69,7 +69,8 @@ def _from_export(path: Path) -> Predictor:
     classes = meta.get("classes") or [{"id": i, "name": n} for i, n in enumerate(meta.get("class_names") or [])]
 
     def run(batch: torch.Tensor) -> dict[str, np.ndarray]:
-        return {"logits": np.asarray(exported.run(batch.numpy().astype(np.float32)), dtype=np.float32)}
+        # the main output under its own name: what the task's decoder reads ("logits", "values")
+        return {exported.output: np.asarray(exported.run(batch.numpy().astype(np.float32)), dtype=np.float32)}
 
     return Predictor(task=str(meta.get("task", "classification")), classes=classes,
                      preprocessing=exported.preprocessing, op=op, run=run,

@@ -85,7 +85,7 @@ def test_onnx_export_writes_a_validated_self_describing_file(trained):
     # the file describes itself: every documented key, as the record says
     model = onnx.load(str(folder / "model.onnx"))
     props = {p.key: p.value for p in model.metadata_props}
-    assert set(props) == set(metadata.KEYS)
+    assert set(props) == set(metadata.keys_of("classification"))
     assert json.loads(props["classes"]) == ["red", "green", "blue"] and props["experiment_id"] == exp.id
     assert props["checkpoint_sha256"] == rec.checkpoint["sha256"] and props["operating_point"] == "null"
     assert [o.name for o in model.graph.output] == ["logits", "probabilities"]
@@ -499,13 +499,16 @@ def test_snippet_runs_alone_in_a_clean_process(trained, tmp_path, fmt):
 def test_readme_documents_every_metadata_key_and_limit():
     from pathlib import Path
 
-    from studio_desktop.ml.export.validation import LIMITS
+    from studio_desktop.ml.export.validation import LIMITS, REGRESSION_LIMITS
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Exported models", 1)[1].split("\n## ", 1)[0]
-    for key, meaning in metadata.KEYS.items():
+    for key, meaning in metadata.documented_keys().items():
         assert f"| `{key}` | {meaning} |" in section, key
     for precision, lim in LIMITS.items():
         row = (f"| {precision.upper()} | {lim.logits_rel:g} | {lim.probability:g} | ≥ {round(lim.agreement * 100)} % "
                f"| ≤ {lim.metric_drop:g} |")
+        assert row in section, row
+    for precision, lim in REGRESSION_LIMITS.items():
+        row = f"| {precision.upper()} | {lim.values_rel:g} | {lim.file_rel:g} | {lim.mae_rel:.0%} |"
         assert row in section, row

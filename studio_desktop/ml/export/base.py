@@ -42,6 +42,10 @@ class ExportOptions:
     metadata: dict[str, str] = field(default_factory=dict)
     input_name: str = "input"
     output_names: tuple[str, ...] = ("logits", "probabilities")
+    #: FP16/INT8: op types where the task's float head begins (every node from the outputs back to
+    #: the nearest of them stays float32); None: the default (INT8 keeps the logits layer and the
+    #: softmax float, FP16 converts everything)
+    float_layers: tuple[str, ...] | None = None
     #: a folder for intermediate files (removed by the pipeline)
     scratch: Path | None = None
     #: an FP32 ONNX file of the same network already exported and validated (same checkpoint,

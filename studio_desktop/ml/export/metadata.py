@@ -2,7 +2,9 @@
 
 Written into ONNX ``metadata_props``, OpenVINO ``rt_info`` (section ``studio``) and a
 TorchScript archive's ``extra/metadata.json``: always the same flat string keys, documented in
-README.md ("Exported models"). Structured values (lists, the operating point) are JSON text.
+README.md ("Exported models"): the keys of every file (:data:`KEYS`: task, preprocessing,
+outputs, provenance) plus the task's own (``tasks.py``: classes and operating point, or targets,
+units and normalisation). Structured values (lists, the operating point) are JSON text.
 :func:`decode` turns the strings back into numbers and lists; :func:`preprocessing_of` rebuilds
 the :class:`~studio_desktop.ml.preprocess.Preprocessing` the model was validated with.
 """
@@ -15,18 +17,18 @@ from typing import Any
 
 from ... import __version__
 from ...core.errors import InvalidInput
+from .tasks import OPERATING_POINT_FIELDS, TASK_EXPORTS, task_export
 
 #: a newer layout of the keys gets a new number; readers refuse what they do not know
 METADATA_VERSION = "1"
 
-#: key -> what it holds (the README table is checked against this by a test)
+#: key -> what it holds, for every file; each task adds its own keys (``tasks.py``,
+#: ``metadata_keys``); the README table is checked against both by a test
 KEYS: dict[str, str] = {
     "producer": "always `AI Studio`",
     "metadata_version": "layout of these keys (`1`)",
     "app_version": "version of AI Studio that exported the file",
-    "task": "`classification`",
-    "classes": "JSON list of class names in output order (output index i is classes[i])",
-    "class_ids": "JSON list of the project's class ids in output order",
+    "task": " or ".join(f"`{t}`" for t in TASK_EXPORTS) + ": which of the task keys below the file carries",
     "input_name": "name of the input tensor (`input`)",
     "input_size": "S: the input is S x S pixels",
     "input_layout": "`NCHW` (batch, channel, height, width)",
@@ -42,10 +44,9 @@ KEYS: dict[str, str] = {
     "mean": "JSON [R, G, B] subtracted after scaling",
     "std": "JSON [R, G, B] divided by after subtracting the mean",
     "preprocessing": "the same steps in one sentence",
-    "outputs": "JSON {output name: meaning}: `logits` (raw scores, N x C) and `probabilities` "
-               "(softmax of logits / temperature, N x C)",
-    "operating_point": "JSON decision rule chosen on the Evaluation page, or `null` (argmax); see below",
-    "temperature": "the temperature inside `probabilities` (`1` when none)",
+    "outputs": "JSON {output name: meaning}, in the order the network returns them: classification `logits` "
+               "(raw scores, N x C) and `probabilities` (softmax of logits / temperature, N x C); regression "
+               "`values` (N x T, target units)",
     "model": "architecture (e.g. `resnet18`)",
     "project": "project name",
     "experiment_id": "experiment id in the workspace",
@@ -55,27 +56,35 @@ KEYS: dict[str, str] = {
     "exported": "UTC date and time of the export (ISO 8601)",
 }
 
-#: keys whose value is JSON text
-JSON_KEYS = frozenset({"classes", "class_ids", "resize_fill", "mean", "std", "outputs", "operating_point"})
-#: the fields of an operating point that decide (see core/evaluation/operating_point.decide)
-OPERATING_POINT_FIELDS = ("rule", "positive_class", "threshold", "uncertain_below", "temperature")
+#: keys of every file whose value is JSON text (each task adds its own: ``json_keys``)
+JSON_KEYS = frozenset({"resize_fill", "mean", "std", "outputs"})
+
+
+def keys_of(task: str) -> dict[str, str]:
+    """Every key a file of ``task`` carries, with its meaning."""
+    return {**KEYS, **task_export(task).metadata_keys}
+
+
+def documented_keys() -> dict[str, str]:
+    """Every key of every exportable task (what README "Exported models" documents)."""
+    out = dict(KEYS)
+    for entry in TASK_EXPORTS.values():
+        out.update(entry.metadata_keys)
+    return out
 
 
 def build(trained, preprocessing, *, outputs: dict[str, str], operating_point=None, precision: str = "fp32",
           dynamic_batch: bool = True, input_name: str = "input") -> dict[str, str]:
     """The metadata of an export of ``trained`` (a :class:`~studio_desktop.ml.checkpoint.TrainedModel`)."""
     p = preprocessing.as_dict()
-    op = None
-    if operating_point is not None:
-        op = {k: getattr(operating_point, k) for k in OPERATING_POINT_FIELDS}
+    task = trained.project.task
     exp = trained.experiment
     meta = {
         "producer": "AI Studio",
         "metadata_version": METADATA_VERSION,
         "app_version": __version__,
-        "task": trained.project.task,
-        "classes": json.dumps(trained.class_names, ensure_ascii=False),
-        "class_ids": json.dumps([c.id for c in trained.project.classes]),
+        "task": task,
+        **task_export(task).metadata(trained, operating_point),
         "input_name": input_name,
         "input_size": str(p["input_size"]),
         "input_layout": p["layout"],
@@ -90,8 +99,6 @@ def build(trained, preprocessing, *, outputs: dict[str, str], operating_point=No
         "std": json.dumps(p["std"]),
         "preprocessing": preprocessing.describe(),
         "outputs": json.dumps(outputs),
-        "operating_point": json.dumps(op),
-        "temperature": repr(float(op["temperature"])) if op and op.get("temperature") else "1",
         "model": trained.config.model,
         "project": trained.project.name,
         "experiment_id": exp.id if exp is not None else "",
@@ -100,26 +107,34 @@ def build(trained, preprocessing, *, outputs: dict[str, str], operating_point=No
         "precision": precision,
         "exported": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
-    missing = set(KEYS) - set(meta)
-    assert not missing, f"metadata keys not written: {missing}"  # KEYS documents exactly what is written
+    # the documented keys are exactly what is written
+    assert set(meta) == set(keys_of(task)), f"metadata keys not as documented: {set(meta) ^ set(keys_of(task))}"
     return meta
 
 
 def decode(raw: dict[str, str], path=None) -> dict[str, Any]:
     """Typed metadata from the file's strings; a file without AI Studio metadata is refused."""
-    if raw.get("producer") != "AI Studio" or "classes" not in raw:
-        raise InvalidInput("was not exported by AI Studio (its metadata has no classes or preprocessing); "
+    if raw.get("producer") != "AI Studio" or "input_size" not in raw:
+        raise InvalidInput("was not exported by AI Studio (its metadata has no task, outputs or preprocessing); "
                            "export the model from the Export page or `studio export`", path=path)
     if raw.get("metadata_version", METADATA_VERSION) != METADATA_VERSION:
         raise InvalidInput(f"its metadata layout {raw.get('metadata_version')} is newer than this version "
                            f"reads ({METADATA_VERSION})", path=path, hint="update AI Studio")
+    task = raw.get("task", "classification")
+    entry = TASK_EXPORTS.get(task)
+    if entry is None:
+        raise InvalidInput(f"is a {task.replace('_', ' ')} model, which this version cannot run", path=path,
+                           hint="update AI Studio")
+    if missing := [k for k in entry.required_keys if k not in raw]:
+        raise InvalidInput(f"its AI Studio metadata is incomplete (no {', '.join(missing)})", path=path)
     out: dict[str, Any] = dict(raw)
     try:
-        for key in JSON_KEYS & set(raw):
+        for key in (JSON_KEYS | entry.json_keys) & set(raw):
             out[key] = json.loads(raw[key])
         out["input_size"] = int(raw["input_size"])
         out["scale"] = float(raw.get("scale", "255"))
-        out["temperature"] = float(raw.get("temperature", "1"))
+        for key, default in entry.float_keys.items():
+            out[key] = float(raw.get(key, default))
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"its AI Studio metadata is damaged ({type(exc).__name__}: {exc})", path=path) from None
     return out
@@ -136,4 +151,5 @@ def preprocessing_of(meta: dict[str, Any]):
                          layout=str(meta.get("input_layout", "NCHW")), dtype=str(meta.get("input_dtype", "float32")))
 
 
-__all__ = ["JSON_KEYS", "KEYS", "METADATA_VERSION", "OPERATING_POINT_FIELDS", "build", "decode", "preprocessing_of"]
+__all__ = ["JSON_KEYS", "KEYS", "METADATA_VERSION", "OPERATING_POINT_FIELDS", "build", "decode", "documented_keys",
+           "keys_of", "preprocessing_of"]

@@ -125,10 +125,12 @@ def export(network: nn.Module, example: torch.Tensor, options: ExportOptions, fo
 def convert_precision(fp32: Path, dst: Path, options: ExportOptions, log: Log) -> Path:
     """The FP16 or INT8 version of an FP32 ONNX file (metadata carried over)."""
     if options.precision == "fp16":
-        return to_fp16(fp32, dst, options.metadata)
+        return to_fp16(fp32, dst, options.metadata, output_names=options.output_names,
+                       float_layers=options.float_layers)
     if options.precision == "int8":
         return to_int8(fp32, dst, options.metadata, mode=options.quantization, calibration=options.calibration,
-                       input_name=options.input_name, output_names=options.output_names, log=log)
+                       input_name=options.input_name, output_names=options.output_names, log=log,
+                       float_layers=options.float_layers)
     shutil.copyfile(fp32, dst)
     return dst
 

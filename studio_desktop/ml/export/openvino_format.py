@@ -6,6 +6,10 @@ Two OpenVINO defaults would change the numbers silently, so both are set explici
 precision), and the CPU plugin computes in bfloat16 on processors that support it (the
 runtime is asked for f32, here, in the snippet and in ``load_exported``): on this machine's
 CPU bf16 moved ResNet-50 logits by 0.06, f32 by 1e-5.
+
+A task whose head must stay float32 (``ExportOptions.float_layers``: a regression's
+de-normalisation) gets its FP16 weights compressed here instead, every float constant but those
+the head reads: ``compress_to_fp16`` would clamp a target mean of 90 000 to FP16's 65 504.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ SECTION = "studio"
 RUNTIME_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
 
 
-def _convert(onnx_path: Path, xml: Path, metadata: dict[str, str], *, fp16_weights: bool, log: Log) -> None:
+#: ONNX op types (ExportOptions.float_layers) -> the OpenVINO operations they become
+OV_LAYERS = {"Gemm": ("MatMul",), "MatMul": ("MatMul",), "Conv": ("Convolution", "GroupConvolution")}
+
+
+def _convert(onnx_path: Path, xml: Path, metadata: dict[str, str], *, fp16_weights: bool, log: Log,
+             float_layers: tuple[str, ...] | None = None) -> None:
     import openvino as ov
 
     try:
@@ -40,7 +49,47 @@ def _convert(onnx_path: Path, xml: Path, metadata: dict[str, str], *, fp16_weigh
         raise InvalidInput(f"OpenVINO cannot convert the ONNX file: {first_line(exc)}", path=onnx_path) from None
     for key, value in metadata.items():
         model.set_rt_info(value, [SECTION, key])
+    if fp16_weights and float_layers is not None:
+        layers = tuple(op for name in float_layers for op in OV_LAYERS.get(name, (name,)))
+        _compress_body_weights(model, layers)
+        fp16_weights = False
     ov.save_model(model, str(xml), compress_to_fp16=fp16_weights)
+
+
+def _head_constants(model, layers: tuple[str, ...]) -> set[str]:
+    """Names of the constants read by the nodes from each result back to the nearest of ``layers``
+    (that layer's weights included)."""
+    keep: set[str] = set()
+    seen: set[str] = set()
+    stack = [r.input_value(0).get_node() for r in model.get_results()]
+    while stack:
+        node = stack.pop()
+        if node.get_name() in seen:
+            continue
+        seen.add(node.get_name())
+        for value in node.input_values():
+            source = value.get_node()
+            if source.get_type_name() == "Constant":
+                keep.add(source.get_name())
+            elif node.get_type_name() not in layers:
+                stack.append(source)
+    return keep
+
+
+def _compress_body_weights(model, layers: tuple[str, ...]) -> None:
+    """What ``compress_to_fp16`` does (FP16 constants decompressed to f32 when the model runs), for
+    every float32 constant but the head's."""
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    keep = _head_constants(model, layers)
+    for node in model.get_ordered_ops():
+        if node.get_type_name() == "Constant" and node.get_element_type() == ov.Type.f32 \
+                and node.get_name() not in keep and node.get_output_size() == 1:
+            half = ops.convert(ops.constant(node.get_data().astype(np.float16)), ov.Type.f32)
+            node.output(0).replace(half.output(0))
+    model.validate_nodes_and_infer_types()
 
 
 def export(network: nn.Module, example: torch.Tensor, options: ExportOptions, folder: Path, log: Log) -> Exported:
@@ -51,7 +100,8 @@ def export(network: nn.Module, example: torch.Tensor, options: ExportOptions, fo
     if options.precision == "int8":  # OpenVINO runs ONNX Runtime's QDQ graph in int8
         source = onnx_format.convert_precision(onnx_fp32, scratch / "model.int8.onnx", options, log)
     xml = folder / FILE_NAME
-    _convert(source, xml, options.metadata, fp16_weights=options.precision == "fp16", log=log)
+    _convert(source, xml, options.metadata, fp16_weights=options.precision == "fp16", log=log,
+             float_layers=options.float_layers)
     fp32_path = None
     if options.precision != "fp32":
         fp32_path = scratch / "fp32" / FILE_NAME

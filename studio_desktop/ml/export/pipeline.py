@@ -23,7 +23,7 @@ import torch
 
 from ... import __version__
 from ...core.errors import InvalidInput, StudioError
-from ...core.evaluation.operating_point import load_operating_point, softmax
+from ...core.evaluation.operating_point import load_operating_point
 from ...core.experiments import ExperimentService
 from ...core.exports import (
     DEFAULT_CALIBRATION_IMAGES,
@@ -224,7 +224,7 @@ class ExportJob:
         trained = load_trained(self.ws, self.project.id, self.experiment.id, req.checkpoint)
         task = task_export(trained.project.task)
         op = load_operating_point(exp_svc.folder(self.experiment.id) / "evaluation")
-        network = task.network(trained.model, op)
+        network = task.network(trained, op)
         pre = trained.preprocessing
         checks, calib = samples.choose(self.ws, trained, validation=req.validation_images,
                                        calibration=req.calibration_images)
@@ -240,13 +240,13 @@ class ExportJob:
         scratch = self.staging / ".scratch"
         scratch.mkdir()
         dynamic = req.dynamic_batch or fmt.ANY_BATCH
-        meta = metadata.build(trained, pre, outputs=task.outputs(network.temperature), operating_point=op,
+        meta = metadata.build(trained, pre, outputs=task.outputs(network), operating_point=op,
                               precision=req.precision, dynamic_batch=dynamic)
         options = ExportOptions(precision=req.precision, opset=req.opset, dynamic_batch=dynamic,
                                 quantization=req.quantization, metadata=meta, output_names=task.output_names,
-                                scratch=scratch,
+                                float_layers=task.float_layers, scratch=scratch,
                                 calibration=lambda: (pre.tensor(s.path).numpy()[None] for s in calib))
-        reuse = self._reusable_onnx(trained, meta)
+        reuse = self._reusable_onnx(trained, meta, task)
         if reuse is not None:
             options.onnx_source, options.reused_from = reuse
         exported = fmt.export(network, torch.from_numpy(images[:2]), options, self.staging, self.log)
@@ -258,19 +258,19 @@ class ExportJob:
         runner = fmt.load(exported.path, self.threads)
         snippet_path = snippet.write(self.staging, info.runtime, info.file_name,
                                      f"{self.experiment.name} ({trained.config.model}, {info.title} "
-                                     f"{req.precision.upper()})")
+                                     f"{req.precision.upper()})", task=task.task)
         self._phase("check_s", t)
 
         t = time.monotonic()
-        result, logits_same = self._validate(network, runner, exported.path, snippet_path, task, op, trained,
-                                             images, checks)
+        result, same_input = self._validate(network, runner, exported.path, snippet_path, task, op, trained,
+                                            images, checks)
         self._phase("validate_s", t)
         change = None
         fp32_runner = None
         if exported.fp32_path is not None:
             fp32_runner = fmt.load(exported.fp32_path, self.threads)
             change = self._precision_change(fp32_runner, exported.fp32_path, task, op, trained, images, checks,
-                                            logits_same)
+                                            same_input)
 
         t = time.monotonic()
         self.progress("measuring speed")
@@ -303,73 +303,58 @@ class ExportJob:
         return Outcome("failed", 1, record, self.final, error=error, hint=hint, summary=summary)
 
     # ------------------------------------------------------------------ steps
-    def _reusable_onnx(self, trained, meta: dict) -> tuple[Path, str] | None:
-        """A ready FP32 ONNX export of the same checkpoint, opset, batch and operating point, made by
-        this version, whose file is intact: exporting the graph again would give the same file."""
+    def _reusable_onnx(self, trained, meta: dict, task) -> tuple[Path, str] | None:
+        """A ready FP32 ONNX export of the same checkpoint, opset, batch and task keys (the operating
+        point, a normalisation...), made by this version, whose file is intact: exporting the graph
+        again would give the same file."""
+        wanted = metadata.decode(meta)
         for r in self.service.ready():
             same = (r.format == "onnx" and r.precision == "fp32" and r.app_version == __version__
                     and r.checkpoint.get("sha256") == trained.checkpoint_sha256 and r.opset == self.req.opset
                     and r.metadata.get("batch") == meta["batch"]
-                    and r.metadata.get("operating_point") == metadata.decode(meta).get("operating_point")
-                    and float(r.metadata.get("temperature", 1.0)) == float(meta["temperature"]))
+                    and all(r.metadata.get(k) == wanted.get(k) for k in task.metadata_keys))
             path = self.service.model_path(r)
             if same and path.is_file() and file_sha256(path) == r.sha256:
                 return path, r.id
         return None
 
-    @torch.no_grad()
-    def _torch_outputs(self, network, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, probs = [], []
-        for i in range(0, len(images), 16):
-            lo, pr = network(torch.from_numpy(images[i:i + 16]))
-            logits.append(lo.numpy())
-            probs.append(pr.numpy())
-        return np.concatenate(logits), np.concatenate(probs)
-
     def _validate(self, network, runner, path: Path, snippet_path: Path, task, op, trained, images, checks):
-        """Both comparisons of ``validation``; returns the record and the file's logits on the app's inputs."""
-        logits_torch, _ = self._torch_outputs(network, images)
-        logits_same = runner.run_all(images)[task.output_names[0]]
-        # the file as a stranger uses it: the snippet's own loader, preprocessing and decision rule
+        """Both comparisons of ``validation`` (judged by the task entry); returns the record and the
+        file's outputs on the app's inputs."""
+        reference = task.reference(trained, network, images)
+        same_input = runner.run_all(images)
+        # the file as a stranger uses it: the snippet's own loader and preprocessing
         module = snippet.load_module(snippet_path)
         run_file, meta_file = module.load(str(path))
         file_inputs = []
         for i, s in enumerate(checks):
             file_inputs.append(module.preprocess(str(s.path), meta_file))
             self.progress(f"validating {i + 1}/{len(checks)}")
-        logits_file = np.asarray(run_file(np.stack(file_inputs)))
-        class_ids = [c.id for c in trained.project.classes]
-        temperature = float(meta_file.get("temperature", 1.0) or 1.0)
         subsets: dict[str, int] = {}
         for s in checks:
             subsets[s.subset] = subsets.get(s.subset, 0) + 1
-        result = validation.compare(
-            precision=self.req.precision, metric_name=task.metric_name, subsets=subsets,
-            logits_torch=logits_torch, logits_same_input=logits_same,
-            probs_torch=softmax(logits_torch, network.temperature), probs_file=softmax(logits_file, temperature),
-            decisions_torch=task.decisions(logits_torch, op, class_ids),
-            decisions_file=np.asarray(module.decide(logits_file, meta_file)[0]),
-            targets=np.array([s.target for s in checks]), metric=task.metric,
-            metadata_mismatches=_mismatches(meta_file, trained, network, op))
+        evidence = validation.Evidence(
+            precision=self.req.precision, subsets=subsets, reference=reference, same_input=same_input,
+            file=np.asarray(run_file(np.stack(file_inputs))), snippet=module, file_meta=meta_file,
+            targets=np.array([s.target for s in checks]), mismatches=_mismatches(meta_file, trained, network, op, task))
+        result = task.validate(evidence, trained, network, op)
         self.log(f"validation on {len(checks)} images ({', '.join(f'{v} {k}' for k, v in subsets.items())}): "
                  f"{validation.summary(result)}", "info" if result.passed else "warning")
         # the snippet's own OpenVINO model is released here, before ours: see ml/native.py
-        del run_file, module
+        del run_file, module, evidence
         _release_native()
-        return result, logits_same
+        return result, same_input
 
     def _precision_change(self, fp32_runner, fp32_path: Path, task, op, trained, images, checks,
-                          logits: np.ndarray) -> PrecisionChange:
+                          same_input: dict) -> PrecisionChange:
         """The same network in FP32 against this precision, on the same inputs."""
-        class_ids = [c.id for c in trained.project.classes]
-        logits32 = fp32_runner.run_all(images)[task.output_names[0]]
+        main = task.output_names[0]
+        out32, out = fp32_runner.run_all(images)[main], same_input[main]
         targets = np.array([s.target for s in checks])
-        d32 = task.decisions(logits32, op, class_ids)
-        dq = task.decisions(logits, op, class_ids)
-        m32, mq = task.metric(d32, targets), task.metric(dq, targets)
+        m32, mq = task.score(out32, targets, trained, op), task.score(out, targets, trained, op)
         size32 = sum(p.stat().st_size for p in (fp32_path, fp32_path.with_suffix(".bin")) if p.exists())
         return PrecisionChange(metric=task.metric_name, metric_fp32=m32, metric_exported=mq, change=mq - m32,
-                               agreement_with_fp32=float((d32 == dq).mean()), size_fp32=int(size32))
+                               agreement_with_fp32=task.agreement(out32, out, trained, op), size_fp32=int(size32))
 
     def _latency(self, network, runner, fp32_runner, images: np.ndarray, change) -> Latency:
         req = self.req
@@ -432,19 +417,13 @@ class ExportJob:
             timings=dict(self.timings), snippet=snippet_path.name, environment=_versions(), app_version=__version__)
 
 
-def _mismatches(meta: dict, trained, network, op) -> list[str]:
+def _mismatches(meta: dict, trained, network, op, task) -> list[str]:
     """Keys of the metadata read back from the file that differ from what the checkpoint says."""
     pre = trained.preprocessing
-    expected = {"classes": trained.class_names, "class_ids": [c.id for c in trained.project.classes],
-                "input_size": pre.input_size, "resize": pre.resize, "resize_fill": list(pre.fill),
+    expected = {"input_size": pre.input_size, "resize": pre.resize, "resize_fill": list(pre.fill),
                 "mean": list(pre.mean), "std": list(pre.std), "colour_order": pre.colour_order,
-                "operating_point": ({k: getattr(op, k) for k in metadata.OPERATING_POINT_FIELDS}
-                                    if op is not None else None),
                 "task": trained.project.task}
-    bad = [k for k, v in expected.items() if meta.get(k) != v]
-    if abs(float(meta.get("temperature", 1.0)) - network.temperature) > 1e-9:
-        bad.append("temperature")
-    return bad
+    return task.mismatches(meta, trained, network, op) + [k for k, v in expected.items() if meta.get(k) != v]
 
 
 def run_export(ws, request: ExportRequest, emitter_factory=None, *, stop: StopFlag | None = None) -> Outcome:

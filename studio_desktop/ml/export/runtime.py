@@ -2,8 +2,9 @@
 
 ``load_exported(path)`` accepts the model file (``.onnx``, TorchScript ``.pt``, OpenVINO
 ``.xml``) or its export folder (with ``export.json``) and returns an :class:`ExportedModel`
-whose :meth:`~ExportedModel.run` gives logits with the same meaning as the PyTorch model's
-output. Everything needed to feed it comes from the file's own metadata, so a file copied
+whose :meth:`~ExportedModel.run` gives the task's main output (:attr:`~ExportedModel.output`):
+a classifier's logits with the same meaning as the PyTorch model's, a regression's values in
+target units (the de-normalisation is inside the file). Everything needed to feed it comes from the file's own metadata, so a file copied
 out of the workspace works the same. A missing, damaged or foreign file raises
 :class:`~studio_desktop.core.errors.InvalidInput` naming it.
 """
@@ -24,6 +25,7 @@ from ..preprocess import Preprocessing
 from . import metadata as meta_mod
 from .base import Runner
 from .registry import FORMATS, format_of_file
+from .tasks import task_export
 
 
 @dataclass
@@ -33,14 +35,17 @@ class ExportedModel:
     path: Path
     format: str
     #: the file's metadata decoded (README "Exported models"): task, input_size, resize, mean/std,
-    #: operating_point (dict or None), experiment_id...; here ``classes`` is [{"id", "name"}] in
-    #: output order (the file stores the names in ``classes`` and the ids in ``class_ids``),
-    #: ``class_names`` the names alone
+    #: operating_point (dict or None), experiment_id...; here ``classes`` lists the main output's
+    #: columns in order, as prediction reads them: a classifier's [{"id", "name"}] (the file stores
+    #: the names in ``classes`` and the ids in ``class_ids``), a regression's targets
+    #: [{"id": column, "name", "unit"}] (from ``targets`` and ``units``); ``class_names`` the names alone
     metadata: dict[str, Any]
     preprocessing: Preprocessing
     runner: Runner = field(repr=False)
     #: export.json when the file sits in its export folder (None for a file copied elsewhere)
     record: ExportRecord | None = None
+    #: the output :meth:`run` returns ("logits", "values")
+    output: str = "logits"
 
     @property
     def task(self) -> str:
@@ -65,14 +70,14 @@ class ExportedModel:
         return str(self.metadata.get("experiment_id", ""))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Logits (N, C) of a preprocessed batch (N, 3, S, S) float32; a file exported with a fixed
-        batch of 1 runs the images one at a time."""
+        """The main output (N, C) of a preprocessed batch (N, 3, S, S) float32: logits, or values in
+        target units; a file exported with a fixed batch of 1 runs the images one at a time."""
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim != 4:
             raise InvalidInput(f"expected a batch (N, 3, S, S), got shape {tuple(batch.shape)}", path=self.path)
         if len(batch) == 0:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        return self.runner.run_all(batch)["logits"]
+        return self.runner.run_all(batch)[self.output]
 
 
 def _model_file(path: Path) -> tuple[Path, ExportRecord | None]:
@@ -113,14 +118,11 @@ def load_exported(path: str | Path, threads: int = 1) -> ExportedModel:
         raise InvalidInput(why, path=model_path)
     module = FORMATS[fmt]
     meta = meta_mod.decode(module.read_metadata(model_path), model_path)
-    names, ids = list(meta.get("classes") or []), list(meta.get("class_ids") or [])
-    if len(names) != len(ids):
-        raise InvalidInput(f"its metadata lists {len(names)} class names but {len(ids)} class ids", path=model_path)
-    meta["class_names"] = names
-    meta["classes"] = [{"id": int(i), "name": str(n)} for i, n in zip(ids, names, strict=True)]
+    task = task_export(meta.setdefault("task", "classification"))
+    task.describe_outputs(meta, model_path)
     runner = module.load(model_path, threads)
     return ExportedModel(path=model_path, format=fmt, metadata=meta, preprocessing=meta_mod.preprocessing_of(meta),
-                         runner=runner, record=record)
+                         runner=runner, record=record, output=task.output_names[0])
 
 
 __all__ = ["ExportedModel", "load_exported"]

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ...core.datasets import DatasetStore
 from ...core.errors import StudioError
@@ -19,9 +22,16 @@ from ...core.experiments import resolve_split
 @dataclass(frozen=True)
 class Sample:
     path: Path
-    #: output index of the true class
-    target: int
+    #: the true target as the task head reads it: the output index of the class (classification),
+    #: the values in target units (regression, one per target)
+    target: Any
     subset: str
+
+
+def _plain(target) -> Any:
+    """A head's target (an int, or a tensor of values) as plain Python numbers."""
+    value = np.asarray(target).tolist()
+    return int(value) if isinstance(value, int | bool) else value
 
 
 def _usable(records, head) -> list[tuple]:
@@ -57,7 +67,7 @@ def choose(ws, trained, *, validation: int, calibration: int) -> tuple[list[Samp
             for rec, target in usable[s]:
                 if len(out) >= n:
                     return out
-                out.append(Sample(store.path_of(rec.file), int(target), s))
+                out.append(Sample(store.path_of(rec.file), _plain(target), s))
         return out
 
     held_out = take(("val", "test"), validation)

@@ -2,7 +2,7 @@
 
 The text itself (pure Python, no torch) lives in ``core/export_snippet.py`` so the Export page
 can show and re-target it; the validation imports the written file (:func:`load_module`) and
-feeds the exported model through its ``load``, ``preprocess`` and ``decide``.
+feeds the exported model through its ``load`` and ``preprocess`` (and a classifier's ``decide``).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from types import ModuleType
 from ...core.export_snippet import RUNTIMES, SNIPPET_FILE, render
 
 
-def write(folder: Path, runtime: str, file_name: str, title: str) -> Path:
+def write(folder: Path, runtime: str, file_name: str, title: str, task: str = "classification") -> Path:
     path = folder / SNIPPET_FILE
-    path.write_text(render(runtime, file_name, title), encoding="utf-8")
+    path.write_text(render(runtime, file_name, title, task), encoding="utf-8")
     return path
 
 
 def load_module(path: Path) -> ModuleType:
-    """Import a written snippet as a module (its ``preprocess``/``decide``/``load``) without running
-    its ``main``."""
+    """Import a written snippet as a module (its ``load``/``preprocess``, a classifier's ``decide``)
+    without running its ``main``."""
     name = f"_studio_snippet_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

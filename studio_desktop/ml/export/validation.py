@@ -3,27 +3,56 @@
 Two comparisons, because an export can break in two places:
 
 1. **The network** — the exported file and PyTorch run on the *same* input tensors (the app's
-   own preprocessing): the largest logit difference must stay within a tolerance relative to
-   the logits' size (tight for FP32).
+   own preprocessing): the largest difference of the main output must stay within a tolerance
+   (tight for FP32). Classification compares logits, relative to the logits' size; regression
+   compares each target's values in target units, relative to the target's training standard
+   deviation (the reference is the app's own de-normalised prediction, so a de-normalisation
+   lost or wrong inside the graph fails here).
 2. **The file as a stranger uses it** — the exported file is fed by the usage snippet's
-   Pillow + numpy preprocessing driven only by the metadata read back from the file, and its
-   decisions (operating point applied by the snippet's ``decide``) are compared with
+   Pillow + numpy preprocessing driven only by the metadata read back from the file.
+   Classification: its decisions (operating point applied by the snippet's ``decide``) against
    PyTorch's: the share of images decided alike, the largest probability difference, and the
-   task metric (accuracy) under both. Wrong normalisation or a wrong colour order in the
-   metadata fail here; class names, ids, input size and operating point read back from the
-   file must equal what the checkpoint says.
+   accuracy under both. Regression: each target's largest value difference and the MAE under
+   both. Wrong normalisation or a wrong colour order in the metadata fail here; the task's
+   names (classes and ids, or targets and units), input size, preprocessing and operating point
+   or normalisation read back from the file must equal what the checkpoint says.
 
 The limits depend on the precision and are written into ``export.json`` with the values.
+The task entries (``tasks.py``) gather the evidence and call :func:`compare` or
+:func:`compare_regression`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from ...core.export_report import share
 from ...core.exports import Check, Validation
+
+
+@dataclass
+class Evidence:
+    """What the pipeline measured on the validation images, for the task entry to judge."""
+
+    precision: str
+    subsets: dict[str, int]
+    #: {output: array}: what the file must reproduce (PyTorch, the app's own inputs)
+    reference: dict[str, np.ndarray]
+    #: {output: array}: the exported file on the same input tensors
+    same_input: dict[str, np.ndarray]
+    #: the file's main output, fed by the snippet's preprocessing from the file's own metadata
+    file: np.ndarray
+    #: the usage snippet imported as a module, and the metadata it read from the file
+    snippet: ModuleType
+    file_meta: dict[str, Any]
+    #: the true targets (class indices, or values in target units)
+    targets: np.ndarray
+    #: metadata keys read back that differ from the checkpoint's
+    mismatches: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -49,11 +78,58 @@ LIMITS: dict[str, Limits] = {
 }
 
 
+@dataclass(frozen=True)
+class RegressionLimits:
+    #: max |exported - PyTorch| of a target's values on the same input tensors, x the target's
+    #: training standard deviation (target units)
+    values_rel: float
+    #: the same through the file's own metadata (the snippet's Pillow preprocessing), x the std
+    file_rel: float
+    #: the exported MAE may exceed PyTorch's by at most this share of it (plus MAE_FLOOR x the
+    #: targets' mean std, so that a near-perfect model is not failed by rounding)
+    mae_rel: float
+
+
+#: the part of the MAE limit that does not shrink with PyTorch's MAE, x the targets' mean std
+MAE_FLOOR = 1e-3
+
+
+REGRESSION_LIMITS: dict[str, RegressionLimits] = {
+    "fp32": RegressionLimits(values_rel=1e-3, file_rel=0.02, mae_rel=0.02),
+    "fp16": RegressionLimits(values_rel=2e-2, file_rel=0.05, mae_rel=0.03),
+    # INT8 activations move a regression's outputs by a fraction of a standard deviation: the
+    # MAE carries the verdict, the value limits catch a graph that is broken outright
+    "int8": RegressionLimits(values_rel=0.5, file_rel=0.6, mae_rel=0.10),
+}
+
+
+def _metadata_check(mismatches: list[str], what: str) -> Check:
+    return Check(name="metadata read back as written", value=float(len(mismatches)), limit=0.0, kind="max",
+                 passed=not mismatches,
+                 help="keys that differ: " + ", ".join(mismatches) if mismatches else
+                 f"{what} read back from the file equal the checkpoint's")
+
+
+def _failures(checks: list[Check], mismatches: list[str], n: int) -> list[str]:
+    def show(c: Check, v):
+        if c.unit == "share":
+            return share(v)
+        return _fmt(v) + (f" {c.unit}" if c.unit and v is not None else "")
+
+    failures = [f"{c.name} {show(c, c.value)} {'above' if c.kind == 'max' else 'below'} the limit {show(c, c.limit)}"
+                for c in checks if not c.passed]
+    if mismatches:
+        failures[0] = f"metadata read back differs from the checkpoint's ({', '.join(mismatches)})"
+    if not n:
+        failures = ["no images to validate on"]
+    return failures
+
+
 def compare(*, precision: str, metric_name: str, subsets: dict[str, int], logits_torch: np.ndarray,
             logits_same_input: np.ndarray, probs_torch: np.ndarray, probs_file: np.ndarray,
             decisions_torch: np.ndarray, decisions_file: np.ndarray, targets: np.ndarray,
             metric, metadata_mismatches: list[str] | None = None) -> Validation:
-    """The :class:`Validation` record with every check against the precision's limits."""
+    """Classification: the :class:`Validation` record with every check against the precision's limits."""
     lim = LIMITS[precision]
     n = len(targets)
     scale = max(1.0, float(np.abs(logits_torch).max())) if logits_torch.size else 1.0
@@ -78,24 +154,64 @@ def compare(*, precision: str, metric_name: str, subsets: dict[str, int], logits
               help=f"PyTorch {metric_name} minus the exported file's, on the same images"),
     ]
     mismatches = list(metadata_mismatches or [])
-    checks.insert(0, Check(name="metadata read back as written", value=float(len(mismatches)), limit=0.0, kind="max",
-                           passed=not mismatches,
-                           help="keys that differ: " + ", ".join(mismatches) if mismatches else
-                           "class names and ids, input size, preprocessing and operating point read back "
-                           "from the file equal the checkpoint's"))
+    checks.insert(0, _metadata_check(mismatches, "class names and ids, input size, preprocessing and operating "
+                                                 "point"))
+    return Validation(passed=not _failures(checks, mismatches, n), images=n, subsets=subsets, max_abs_diff=max_diff,
+                      agreement=agreement, metric=metric_name, metric_pytorch=m_torch, metric_exported=m_file,
+                      checks=checks, failures=_failures(checks, mismatches, n))
 
-    def show(c: Check, v):
-        return share(v) if c.unit == "share" else _fmt(v)
 
-    failures = [f"{c.name} {show(c, c.value)} {'above' if c.kind == 'max' else 'below'} the limit {show(c, c.limit)}"
-                for c in checks if not c.passed]
-    if mismatches:
-        failures[0] = f"metadata read back differs from the checkpoint's ({', '.join(mismatches)})"
-    if not n:
-        failures = ["no images to validate on"]
-    return Validation(passed=not failures, images=n, subsets=subsets, max_abs_diff=max_diff, agreement=agreement,
-                      metric=metric_name, metric_pytorch=m_torch, metric_exported=m_file, checks=checks,
-                      failures=failures)
+def mean_absolute_error(values: np.ndarray, targets: np.ndarray) -> float:
+    """MAE of each target (its own units), averaged over the targets: the regression task's metric."""
+    v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    t = np.asarray(targets, dtype=np.float64).reshape(v.shape)
+    return float(np.abs(v - t).mean(axis=0).mean()) if len(v) else float("nan")
+
+
+def compare_regression(*, precision: str, subsets: dict[str, int], names: list[str], units: list[str],
+                       scales: np.ndarray, log: list[bool], values_torch: np.ndarray, values_same_input: np.ndarray,
+                       values_file: np.ndarray, targets: np.ndarray, metric_name: str = "MAE",
+                       metadata_mismatches: list[str] | None = None) -> Validation:
+    """Regression: each target's largest difference in its units (same inputs, then through the file's
+    metadata) against a limit relative to its training standard deviation, and the MAE under both."""
+    lim = REGRESSION_LIMITS[precision]
+    n = len(targets)
+    shape = (n, len(names))
+    vt, vs, vf = (np.asarray(a, dtype=np.float64).reshape(shape) for a in (values_torch, values_same_input,
+                                                                            values_file))
+    same, through = [], []
+    for t, name in enumerate(names):
+        unit, scale = units[t], float(scales[t])
+        what = f"{name}'s training standard deviation {scale:.3g}" + (f" {unit}" if unit else "") + \
+            (" (estimated from its log scale)" if log[t] else "")
+        d_same = float(np.abs(vs[:, t] - vt[:, t]).max()) if n else None
+        d_file = float(np.abs(vf[:, t] - vt[:, t]).max()) if n else None
+        same.append(Check(name=f"{name}: max difference", value=d_same, limit=lim.values_rel * scale, kind="max",
+                          passed=d_same is not None and d_same <= lim.values_rel * scale, unit=unit,
+                          help=f"same input tensors, in target units; limit {lim.values_rel:g} x {what}"))
+        through.append(Check(name=f"{name}: max difference via metadata", value=d_file, limit=lim.file_rel * scale,
+                             kind="max", passed=d_file is not None and d_file <= lim.file_rel * scale, unit=unit,
+                             help="the file fed by its own metadata (Pillow + numpy, as the usage snippet does); "
+                                  f"limit {lim.file_rel:g} x {what}"))
+    m_torch = mean_absolute_error(vt, targets) if n else None
+    m_file = mean_absolute_error(vf, targets) if n else None
+    floor = MAE_FLOOR * float(np.mean(scales)) if len(scales) else 0.0
+    limit = lim.mae_rel * (m_torch or 0.0) + floor
+    increase = (m_file - m_torch) if n else None
+    metric_check = Check(
+        name=f"{metric_name} increase", value=increase, limit=limit, kind="max",
+        passed=increase is not None and increase <= limit,
+        help=f"the exported file's {metric_name} (fed by its own metadata) minus PyTorch's on the same images, "
+             f"averaged over the targets; limit {lim.mae_rel:.0%} of PyTorch's {metric_name} + {floor:.2g} "
+             f"({MAE_FLOOR:g} x the targets' mean standard deviation)")
+    mismatches = list(metadata_mismatches or [])
+    checks = [_metadata_check(mismatches, "target names and units, normalisation, input size and preprocessing"),
+              *same, *through, metric_check]
+    failures = _failures(checks, mismatches, n)
+    max_diff = float(np.abs(vs - vt).max()) if n else None
+    return Validation(passed=not failures, images=n, subsets=subsets, max_abs_diff=max_diff, agreement=None,
+                      compared="value", metric=metric_name, metric_pytorch=m_torch, metric_exported=m_file,
+                      checks=checks, failures=failures)
 
 
 def _fmt(v: float | None) -> str:
@@ -109,7 +225,7 @@ def summary(v: Validation) -> str:
     head = "passed" if v.passed else "FAILED (" + "; ".join(v.failures) + ")"
     parts = []
     if v.max_abs_diff is not None:
-        parts.append(f"max logit difference {_fmt(v.max_abs_diff)}")
+        parts.append(f"max {v.compared} difference {_fmt(v.max_abs_diff)}")
     if v.agreement is not None:
         parts.append(f"{round(v.agreement * v.images)}/{v.images} decisions agree")
     if v.metric_pytorch is not None:
@@ -117,4 +233,5 @@ def summary(v: Validation) -> str:
     return f"{head}: " + ", ".join(parts) if parts else head
 
 
-__all__ = ["LIMITS", "Limits", "compare", "summary"]
+__all__ = ["Evidence", "LIMITS", "Limits", "REGRESSION_LIMITS", "RegressionLimits", "Validation", "compare",
+           "compare_regression", "mean_absolute_error", "summary"]
