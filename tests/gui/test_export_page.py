@@ -111,6 +111,76 @@ def put_export(ws, project, exp, export_id, *, status="ready", fmt="onnx", preci
     return rec
 
 
+def regression_export(ws, export_id="20260102-100000-onnx-fp32-dddd"):
+    """A regression project (radius in px, brightness), a trained experiment and a ready ONNX export
+    whose validation lists each target's differences in its unit and the MAE."""
+    project = ProjectService(ws).create("Discs", "regression")
+    project = ProjectService(ws).save(project.model_copy(update={"target_names": ["radius", "brightness"],
+                                                                 "target_units": {"radius": "px"}}))
+    svc = ExperimentService(ws, project.id)
+    exp = svc.create(defaults_for("regression").model_copy(update={"model": "tiny_cnn"}), name="discs")
+    ckpt = svc.checkpoint(exp.id, "best")
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"weights")
+    exp = svc.update(exp.id, status="completed")
+    checks = [Check(name="metadata read back as written", value=0, limit=0, kind="max", passed=True),
+              Check(name="radius: max difference", value=7.6e-6, limit=0.011, kind="max", passed=True, unit="px"),
+              Check(name="brightness: max difference", value=1.2e-7, limit=2.5e-4, kind="max", passed=True),
+              Check(name="radius: max difference via metadata", value=3.8e-6, limit=0.22, kind="max", passed=True,
+                    unit="px"),
+              Check(name="brightness: max difference via metadata", value=2.4e-7, limit=0.005, kind="max",
+                    passed=True),
+              Check(name="MAE increase", value=-1.1e-7, limit=0.062, kind="max", passed=True)]
+    rec = ExportRecord(
+        id=export_id, project_id=project.id, experiment_id=exp.id, experiment_name=exp.name, model="tiny_cnn",
+        task="regression", status="ready", format="onnx", opset=18, exporter="torch.onnx (dynamo)",
+        file="model.onnx", files=["model.onnx", "predict.py"], file_size=431_900, sha256="ab" * 32,
+        input_shape=[1, 3, 48, 48], snippet="predict.py", checkpoint={"which": "best", "sha256": "cd" * 32},
+        outputs={"values": "predicted values in target units (N x T)"},
+        validation=Validation(passed=True, images=20, subsets={"val": 10, "test": 10}, max_abs_diff=7.6e-6,
+                              compared="value", agreement=None, metric="MAE", metric_pytorch=2.823,
+                              metric_exported=2.823, checks=checks),
+        latency=Latency(threads=2, warmup=5, runs=30, input_size=48, device="CPU: test",
+                        rows=[LatencyRow(runtime="PyTorch eager", median_ms=1.3, throughput=134, batch=8),
+                              LatencyRow(runtime="ONNX Runtime", median_ms=0.19, throughput=2054, speedup=6.81)]))
+    folder = ExportService(ws, project.id, exp.id).folder(export_id)
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"model bytes")
+    (folder / "predict.py").write_text(render("onnxruntime", "model.onnx", "discs", "regression"), encoding="utf-8")
+    write_model(folder / "export.json", rec)
+    return project, exp, rec
+
+
+def test_a_regression_export_shows_its_checks_in_target_units(ctx, page_factory):
+    """Regression: the form offers every format and INT8 with its calibration; 'best' is the lowest
+    validation MAE; the validation panel lists each target's differences with its unit and the
+    MAE under both; no decisions to agree on."""
+    project, exp, rec = regression_export(ctx.workspace)
+    page = page_factory()
+    ctx.open_project(project)
+    assert page.stack.currentWidget() is page.main and page.experiment.id == exp.id
+    form = page.form
+    assert form.checkpoint.itemText(0) == "best (lowest validation MAE)"
+    assert [form.format.itemData(i) for i in range(form.format.count())] == ["onnx", "torchscript", "openvino"]
+    form.precision.setCurrentIndex(form.precision.findData("int8"))
+    assert form.quantization.isEnabled() and form.calibration.isEnabled() and form.export_button.isEnabled()
+    hist = page.history.model
+    assert hist.index(0, 2).data() == "ready" and hist.index(0, 4).data() == "7.60e-06"
+    assert hist.index(0, 5).data() == ""  # a regression decides nothing
+    d = page.details
+    assert "READY" in d.title.text() and d.save_button.isEnabled()
+    rows = [[d.validation.item(r, c).text() for c in range(4)] for r in range(d.validation.rowCount())]
+    assert rows[1] == ["radius: max difference", "7.60e-06 px", "at most 0.011 px", "✓ pass"]
+    assert rows[2] == ["brightness: max difference", "1.20e-07", "at most 2.50e-04", "✓ pass"]
+    assert rows[3][:3] == ["radius: max difference via metadata", "3.80e-06 px", "at most 0.22 px"]
+    assert rows[5][:3] == ["MAE increase", "-1.10e-07", "at most 0.062"]
+    assert rows[6][:2] == ["MAE (PyTorch -> exported)", "2.823 -> 2.823"]
+    assert "Validation</b> on 20 images (10 validation, 10 test)" in d.validation_title.text()
+    text = d.snippet.toPlainText()
+    assert text.startswith('"""Predict values (regression) for images with discs') and 'OUTPUT = "values"' in text
+    assert 'meta["targets"]' in text and "decide" not in text
+
+
 def test_prerequisites_say_what_to_do(ctx, page_factory):
     page = page_factory()
     assert page.stack.currentWidget() is page.panel and "Open or create a project first" in page.panel.text.text()

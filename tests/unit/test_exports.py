@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import time
 
 import pytest
@@ -185,6 +186,33 @@ def test_report_texts():
     assert export_report.verdict(failed).startswith("failed on 64 images: validation failed")
     assert "FAIL max logit difference" in export_report.report(failed, __import__("pathlib").Path("/x"))
     assert export_report.size_text(44_700_000) == "44.7 MB" and export_report.number(None) == "n/a"
+
+
+def test_report_texts_of_a_regression_export():
+    """Each target's check with its unit, the MAE under both and against FP32; no decisions."""
+    checks = [Check(name="radius: max difference", value=7.63e-6, limit=0.011, kind="max", passed=True, unit="px"),
+              Check(name="brightness: max difference via metadata", value=0.02, limit=0.0124, kind="max",
+                    passed=False),
+              Check(name="MAE increase", value=-1.08e-7, limit=0.0621, kind="max", passed=True)]
+    rec = record("g1", status="failed", task="regression",
+                 error="validation failed: brightness: max difference via metadata 0.02 above the limit 0.0124",
+                 validation=Validation(passed=False, images=20, subsets={"val": 10, "test": 10}, max_abs_diff=7.63e-6,
+                                       compared="value", metric="MAE", metric_pytorch=2.823, metric_exported=2.8234,
+                                       checks=checks),
+                 precision="int8", quantization="static",
+                 precision_change=PrecisionChange(metric="MAE", metric_fp32=2.914, metric_exported=2.916, change=0.002,
+                                                  agreement_with_fp32=None, latency_fp32_ms=0.2, latency_ms=0.14,
+                                                  speedup=1.43, size_fp32=400_000, size=130_000))
+    rows = export_report.validation_rows(rec)
+    assert rows[0][:4] == ("radius: max difference", "7.63e-06 px", "at most 0.011 px", True)
+    assert rows[1][:4] == ("brightness: max difference via metadata", "0.02", "at most 0.0124", False)
+    assert rows[-1][:2] == ("MAE (PyTorch -> exported)", "2.823 -> 2.823")
+    assert export_report.precision_text(rec) == ("MAE 2.914 (FP32) -> 2.916 (+0.002); 1.43x the FP32 speed "
+                                                 "(0.20 -> 0.14 ms); 32% of the FP32 size")
+    text = export_report.report(rec, __import__("pathlib").Path("/x"))
+    assert re.search(r"FAIL brightness: max difference via metadata +0\.02  at most 0\.0124\n", text)
+    assert "ok   radius: max difference " in text and "try it" not in text
+    assert export_report.metric_number(0.00042) == "4.20e-04" and export_report.metric_number(0.0) == "0.000"
 
 
 def test_every_format_declares_what_the_gui_needs():

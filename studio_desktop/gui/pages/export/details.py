@@ -99,7 +99,8 @@ class ExportDetails(QWidget):
         head = QHBoxLayout()
         self.snippet_title = QLabel("<b>Use it</b> — predict.py, saved beside the model")
         self.snippet_title.setToolTip("A complete Python script that needs only the runtime, Pillow and numpy: it "
-                                      "reads the preprocessing and the class names from the model file itself")
+                                      "reads the preprocessing and the outputs' names (classes, or targets with "
+                                      "their units) from the model file itself")
         head.addWidget(self.snippet_title, 1)
         self.copy_button = QPushButton("Copy")
         self.copy_button.setToolTip("Copy the script to the clipboard (Ctrl+Shift+C)")

@@ -109,6 +109,8 @@ class ExportForm(QWidget):
 
         self._running = False
         self._blocked: str | None = None
+        #: what "best" means for the project's task ("lowest validation MAE")
+        self.best_words = ""
         self.export_button.clicked.connect(self.exportRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.format.currentIndexChanged.connect(self._format_changed)
@@ -135,12 +137,17 @@ class ExportForm(QWidget):
         self.format.blockSignals(False)
         self._format_changed()
 
+    def set_best_words(self, words: str) -> None:
+        """What "best" means for this project's task ("lowest validation MAE"): the choice's text."""
+        self.best_words = words
+
     def set_checkpoints(self, checkpoints: list[str]) -> None:
         current = self.checkpoint.currentData()
         self.checkpoint.blockSignals(True)
         self.checkpoint.clear()
         for c in checkpoints:
-            self.checkpoint.addItem(CHECKPOINT_WORDS.get(c, c), c)
+            words = f"best ({self.best_words})" if c == "best" and self.best_words else CHECKPOINT_WORDS.get(c, c)
+            self.checkpoint.addItem(words, c)
         index = self.checkpoint.findData(current)
         self.checkpoint.setCurrentIndex(index if index >= 0 else 0)
         self.checkpoint.blockSignals(False)

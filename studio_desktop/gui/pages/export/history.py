@@ -11,8 +11,10 @@ from .controller import STATUS_STYLE
 
 COLUMNS = ("Created", "Export", "Status", "Size", "Max diff", "Agree")
 TIPS = ("When it was exported", "Format and precision", "ready: passed its validation; failed: did not",
-        "Size of the model file(s)", "Largest logit difference against PyTorch on the same inputs",
-        "Share of images decided as PyTorch decides, the file fed by its own metadata")
+        "Size of the model file(s)", "Largest difference against PyTorch on the same inputs: of a logit "
+        "(classification), of a value in its target's units (regression)",
+        "Share of images decided as PyTorch decides, the file fed by its own metadata (classification; a "
+        "regression decides nothing: its validation panel lists each target's difference and the MAE)")
 
 
 class ExportListModel(QAbstractTableModel):
@@ -50,7 +52,8 @@ class ExportListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             v = rec.validation
             return (rec.created.strftime("%m-%d %H:%M"), rec.title, rec.status, size_text(rec.file_size),
-                    number(v.max_abs_diff) if v else "", share(v.agreement) if v else "")[col]
+                    number(v.max_abs_diff) if v else "", share(v.agreement) if v and v.agreement is not None
+                    else "")[col]
         if col == 2 and role == Qt.ItemDataRole.BackgroundRole:
             return QBrush(QColor(STATUS_STYLE.get(rec.status, ("#7f7f7f", ""))[0]))
         if col == 2 and role == Qt.ItemDataRole.ForegroundRole:

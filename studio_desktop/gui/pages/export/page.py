@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.errors import StudioError
+from ....core.exports import EXPORTABLE_TASKS
+from ...widgets.curves import best_checkpoint_words
 from ..placeholder import MessagePanel
 from .controller import ExportController
 from .details import ExportDetails
@@ -122,10 +124,12 @@ class ExportPage(QWidget):
             return
         self.controller = ExportController(self.ctx.workspace, project)
         if not self.controller.exportable:
+            tasks = " and ".join(sorted(t.replace("_", " ") for t in EXPORTABLE_TASKS))
             self._show_panel("Export is not available for this task yet",
-                             f"This version exports classification models; {project.task.replace('_', ' ')} "
+                             f"This version exports {tasks} models; {project.task.replace('_', ' ')} "
                              "models come in a later version.")
             return
+        self.form.set_best_words(best_checkpoint_words(project.task))
         self.form.set_formats(self.controller.formats())
         self.reload_list()
 
