@@ -6,6 +6,8 @@
   images; ``latency.py``: the speed table; ``samples.py``: which images.
 - ``pipeline.py``: one export from checkpoint to ``export.json``; ``runtime.py``: loading an
   exported file back (prediction uses it).
+- ``tasks.py``: what differs per task (the exported network, its outputs, their metadata, the
+  checks and the metric), one entry per task: classification there, ``regression.py``.
 
 Importing this package imports torch (the pipeline); the format modules import their own
 package (onnx, openvino) only when they run.
