@@ -78,8 +78,12 @@ def _batch_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
     return {"mae": np.mean(np.abs(err), axis=1), "rmse": np.sqrt(np.mean(err ** 2, axis=1)), "r2": r2}
 
 
-def subset_report(scores: RegressionScores, subset, *, resamples: int = 1000, seed: int = 0) -> dict:
-    """Per-target metrics, their intervals, the baseline's metrics, and the averages."""
+def subset_report(scores: RegressionScores, subset, *, resamples: int = 1000, seed: int = 0,
+                  max_cells: int = 4_000_000) -> dict:
+    """Per-target metrics, their intervals, the baseline's metrics, and the averages.
+
+    ``max_cells`` bounds each bootstrap chunk (a GUI thread computing intervals passes a small one:
+    every numpy call holds the GIL)."""
     rows = scores.subset(subset)
     y, p = scores.truth[rows], scores.values[rows]
     per_target = []
@@ -90,7 +94,7 @@ def subset_report(scores: RegressionScores, subset, *, resamples: int = 1000, se
         if len(y) >= 2 and resamples > 0:
             yt, pt = y[:, t], p[:, t]
             iv = bootstrap_interval(len(y), lambda idx, yt=yt, pt=pt: _batch_metrics(yt[idx], pt[idx]),
-                                    resamples=resamples, seed=seed)
+                                    resamples=resamples, seed=seed, max_cells=max_cells)
         why = "" if m["mape"] is not None or not len(y) else "MAPE skipped: a true value is 0 (it would divide by 0)"
         per_target.append({"name": name, "metrics": m, "intervals": iv, "baseline": base,
                            "skill": (1 - m["mae"] / base["mae"]) if m["mae"] is not None and base["mae"] else None,

@@ -19,7 +19,7 @@ import numpy as np
 
 from ....core.evaluation.regression import RegressionScores, residuals, subset_report
 from ....core.evaluation.store import EvaluationInfo, EvaluationStore
-from .results import RESAMPLES, STATUS_HEX, SUBSET_ORDER, ImageMeta, ResultFilter, _meta
+from .results import BOOTSTRAP_CELLS, RESAMPLES, STATUS_HEX, SUBSET_ORDER, ImageMeta, ResultFilter, _meta
 
 #: border codes (the grid's colours: green, red, amber; see results.STATUS_HEX)
 CLOSE, POOR, FAIR = 1, 0, -1
@@ -154,7 +154,7 @@ class RegressionResults:
     def report(self, subset: str, *, full: bool = True, resamples: int = RESAMPLES) -> dict:
         """The core's subset report: per target and averaged, the baseline, the skill; with
         ``full`` the 95 % bootstrap intervals too (the evaluator's seed and resamples: equal)."""
-        return subset_report(self.scores, subset, resamples=resamples if full else 0)
+        return subset_report(self.scores, subset, resamples=resamples if full else 0, max_cells=BOOTSTRAP_CELLS)
 
     def residuals(self, subset: str | None, target: int | None = None) -> dict[str, np.ndarray]:
         """True values, predictions and residuals of one target (default: the current one) in
