@@ -131,8 +131,10 @@ class _Session:
     def __init__(self, core, compiled):
         self.core, self.compiled = core, compiled
         self.request = compiled.create_infer_request()
-        #: (name, port) of each output (a port keeps the compiled model alive: it is held here)
-        self.outputs = [(o.any_name, o) for o in compiled.outputs]
+        #: (name, port) for every name of each output (a port keeps the compiled model alive: it is
+        #: held here). An output can carry several tensor names (the TorchScript-based ONNX exporter's
+        #: graph gives the de-normalised 'values' an inner name too) and ``any_name`` may pick either
+        self.outputs = [(name, o) for o in compiled.outputs for name in sorted(o.get_names()) or [o.any_name]]
 
     def __del__(self):
         self.outputs = []
