@@ -45,6 +45,16 @@ class OperatingPoint(Stored):
     #: logits are divided by this before the softmax (temperature scaling, fitted on validation
     #: images; calibrates probabilities without changing the argmax). None or 1: off
     temperature: float | None = Field(None, gt=0.0)
+    # -- object detection (``core/evaluation/detection.py``): which predictions are shown and counted
+    #: a prediction is kept when its score reaches this (None: ``detection.DEFAULT_SCORE_THRESHOLD``)
+    score_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    #: class id (project.json) -> its own score threshold, overriding ``score_threshold`` for that class
+    class_thresholds: dict[int, float] = Field(default_factory=dict)
+    #: class-wise NMS re-applied at this IoU to the model's predictions (None: the model's own NMS only)
+    nms_iou: float | None = Field(None, gt=0.0, le=1.0)
+    #: the IoU a prediction needs with a ground-truth box of its class to count as found
+    #: (None: ``detection.DEFAULT_MATCH_IOU``, 0.5)
+    match_iou: float | None = Field(None, gt=0.0, le=1.0)
     #: the last goal it was chosen from, in the user's words and numbers (None: set by hand / default)
     goal: dict[str, Any] | None = None
     #: every goal in force, by what it sets ("threshold": recall/precision/cost, "uncertain"), so
@@ -56,11 +66,16 @@ class OperatingPoint(Stored):
 
     @property
     def is_default(self) -> bool:
+        if self.task == "object_detection":
+            return (self.score_threshold is None and not self.class_thresholds and self.nms_iou is None
+                    and self.match_iou is None)
         return self.rule == "argmax" and self.uncertain_below is None and self.temperature in (None, 1.0)
 
     def describe(self, class_names: dict[int, str] | None = None) -> str:
         """One line for tooltips and the report: "argmax", "class 'scratch' if p >= 0.31"..."""
         names = class_names or {}
+        if self.task == "object_detection":
+            return self._describe_detection(names)
         if self.rule == "threshold" and self.positive_class is not None:
             name = names.get(self.positive_class, str(self.positive_class))
             text = (f"'{name}' when its probability is at least {self.threshold:.3g}, otherwise the most "
@@ -72,6 +87,19 @@ class OperatingPoint(Stored):
         if self.uncertain_below is not None:
             text += f"; below {self.uncertain_below:.3g} a prediction is flagged uncertain"
         return text
+
+    def _describe_detection(self, names: dict[int, str]) -> str:
+        from .detection import DEFAULT_MATCH_IOU, DEFAULT_SCORE_THRESHOLD
+
+        base = self.score_threshold if self.score_threshold is not None else DEFAULT_SCORE_THRESHOLD
+        text = f"boxes with a score of at least {base:.3g}"
+        if self.class_thresholds:
+            text += " (" + ", ".join(f"'{names.get(c, str(c))}' {t:.3g}"
+                                     for c, t in sorted(self.class_thresholds.items())) + ")"
+        if self.nms_iou is not None:
+            text += f"; overlapping boxes of a class above IoU {self.nms_iou:.2g} merged (NMS)"
+        iou = self.match_iou if self.match_iou is not None else DEFAULT_MATCH_IOU
+        return text + f"; a box counts as found at IoU {iou:.2g} or more"
 
 
 def softmax(logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
@@ -123,9 +151,11 @@ class Goal(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: recall: class ``class_id`` must reach ``value`` recall; cost: minimise
     #: ``cost_fp * FP + cost_fn * FN`` for the positive class ``class_id``; uncertain: flag
-    #: predictions below ``value`` probability
-    kind: Literal["recall", "precision", "cost", "uncertain"]
+    #: predictions below ``value`` probability; f1 (detection): the score threshold of the best F1
+    kind: Literal["recall", "precision", "cost", "uncertain", "f1"]
     class_id: int | None = None
+    #: detection: choose a threshold for every class separately (else one for all, or ``class_id``'s)
+    per_class: bool = False
     value: float = 0.0
     cost_fp: float = 1.0
     cost_fn: float = 1.0
