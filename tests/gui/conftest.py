@@ -29,3 +29,44 @@ def main_window_factory(qtbot):
     yield make
     for w in windows:
         w.close()
+
+
+@pytest.fixture
+def ctx(qtbot, workspace):
+    """The application context of a page under test; no worker it started outlives the test."""
+    import os
+    import signal
+
+    from studio_desktop.gui.context import AppContext
+
+    c = AppContext(workspace)
+    yield c
+    if c.jobs is not None:
+        for job in c.jobs.jobs():
+            job._timer.stop()
+            if job.pid and job.pid != os.getpid():
+                try:
+                    os.kill(job.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+@pytest.fixture
+def evaluation_page_factory(qtbot, ctx):
+    """Evaluation pages on ``ctx`` (reports are written, not opened), shut down at the end."""
+    from studio_desktop.gui.pages.evaluation import EvaluationPage
+
+    pages = []
+
+    def make():
+        page = EvaluationPage(ctx)
+        page.open_reports = False
+        qtbot.addWidget(page)
+        page.resize(1500, 1000)
+        page.show()
+        pages.append(page)
+        return page
+
+    yield make
+    for p in pages:
+        p.shutdown()

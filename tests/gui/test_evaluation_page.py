@@ -25,39 +25,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def ctx(qtbot, workspace):
-    from studio_desktop.gui.context import AppContext
-
-    c = AppContext(workspace)
-    yield c
-    if c.jobs is not None:
-        for job in c.jobs.jobs():  # never leave a worker alive
-            job._timer.stop()
-            if job.pid:
-                try:
-                    os.kill(job.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-
-
-@pytest.fixture
-def page_factory(qtbot, ctx):
-    from studio_desktop.gui.pages.evaluation import EvaluationPage
-
-    pages = []
-
-    def make():
-        page = EvaluationPage(ctx)
-        page.open_reports = False
-        qtbot.addWidget(page)
-        page.resize(1500, 1000)
-        page.show()
-        pages.append(page)
-        return page
-
-    yield make
-    for p in pages:
-        p.shutdown()
+def page_factory(evaluation_page_factory):
+    return evaluation_page_factory
 
 
 def open_evaluated(qtbot, ctx, page_factory, **kw):

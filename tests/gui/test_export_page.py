@@ -34,22 +34,6 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def ctx(qtbot, workspace):
-    from studio_desktop.gui.context import AppContext
-
-    c = AppContext(workspace)
-    yield c
-    if c.jobs is not None:
-        for job in c.jobs.jobs():  # never leave a worker alive
-            job._timer.stop()
-            if job.pid and job.pid != os.getpid():
-                try:
-                    os.kill(job.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-
-
-@pytest.fixture
 def page_factory(qtbot, ctx):
     from studio_desktop.gui.pages.export import ExportPage
 

@@ -66,23 +66,6 @@ def make_project(ws, with_split: bool = True, n: int = 12):
 
 
 @pytest.fixture
-def ctx(qtbot, workspace):
-    from studio_desktop.gui.context import AppContext
-
-    c = AppContext(workspace)
-    yield c
-    jobs = c.jobs
-    if jobs is not None:
-        for job in jobs.jobs():  # never leave a worker alive
-            job._timer.stop()
-            if job.pid:
-                try:
-                    os.kill(job.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-
-
-@pytest.fixture
 def page_factory(qtbot, ctx):
     from studio_desktop.gui.pages.training import TrainingPage
 

@@ -5,31 +5,12 @@ off by default, and the curves saying which way is better and where the best che
 
 from __future__ import annotations
 
-import os
-import signal
-
 import numpy as np
 import pytest
 from _regression_factory import make_images, regression_project
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def ctx(qtbot, workspace):
-    from studio_desktop.gui.context import AppContext
-
-    c = AppContext(workspace)
-    yield c
-    if c.jobs is not None:
-        for job in c.jobs.jobs():
-            job._timer.stop()
-            if job.pid:
-                try:
-                    os.kill(job.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
 
 
 @pytest.fixture
