@@ -229,11 +229,15 @@ class Matching:
     nms_iou: float | None
     match_iou: float
     kept: np.ndarray  # (P,) bool: survives NMS
+    rank: np.ndarray  # (P,) int: position among its image's kept predictions by descending score
     det_gt: np.ndarray  # (P,) int: the same-class ground truth it matched, -1: none
     det_ignored: np.ndarray  # (P,) bool: matched only an ignore box (neither TP nor FP)
     gt_score: np.ndarray  # (G,) the score of the prediction that matched it (-inf: none)
     gt_det: np.ndarray  # (G,) int: that prediction, -1: none
-    det_confused: np.ndarray  # (P,) int: the other-class ground truth it claims if it is a FP, -1: none
+    #: candidate confusions: (unmatched prediction, ordinary box of another class, IoU >= match IoU)
+    cross_det: np.ndarray
+    cross_gt: np.ndarray
+    cross_iou: np.ndarray
 
     @property
     def det_tp(self) -> np.ndarray:
@@ -256,74 +260,70 @@ def _det_gt_pairs(scores: DetectionScores) -> tuple[np.ndarray, np.ndarray, np.n
     return out
 
 
+def _greedy(d: np.ndarray, g: np.ndarray, value: np.ndarray, rank: np.ndarray, reusable: np.ndarray,
+            n_gt: int) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy assignment of candidate pairs (prediction ``d``, box ``g``): predictions in ``rank`` order
+    each take their highest-``value`` box not yet taken (``reusable`` boxes may be taken again).
+
+    All images advance one rank per step (ranks are distinct within an image), so the Python loop
+    runs as often as the most crowded image has candidates, not once per prediction. Returns the
+    chosen (prediction, box) pairs."""
+    if not len(d):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pr = rank[d]
+    by = np.lexsort((-value, d, pr))  # by rank, then prediction, best candidate first
+    d, g, reusable, pr = d[by], g[by], reusable[by], pr[by]
+    taken = np.zeros(n_gt, dtype=bool)
+    bounds = np.r_[0, np.flatnonzero(np.diff(pr)) + 1, len(pr)]
+    out_d, out_g = [], []
+    for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+        cd, cg, cr = d[s:e], g[s:e], reusable[s:e]
+        ok = cr | ~taken[cg]
+        cd, cg, cr = cd[ok], cg[ok], cr[ok]
+        if not len(cd):
+            continue
+        first = np.r_[True, cd[1:] != cd[:-1]]  # the best remaining candidate of each prediction
+        cd, cg, cr = cd[first], cg[first], cr[first]
+        taken[cg[~cr]] = True
+        out_d.append(cd)
+        out_g.append(cg)
+    if not out_d:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(out_d), np.concatenate(out_g)
+
+
 def match(scores: DetectionScores, *, nms_iou: float | None = None, match_iou: float = DEFAULT_MATCH_IOU
           ) -> Matching:
-    """Match every prediction (after NMS at ``nms_iou``) to the ground truth at ``match_iou`` (COCO rules).
-
-    Greedy by score per image: all images advance one rank per step, so the Python loop runs as many
-    times as the most crowded image has predictions, not once per prediction."""
+    """Match every prediction (after NMS at ``nms_iou``) to the ground truth at ``match_iou`` (COCO rules)."""
     p, n_gt = len(scores.det_scores), len(scores.gt_labels)
     kept = nms(scores, nms_iou)
-    det_gt = np.full(p, -1, dtype=np.int64)
-    det_ignored = np.zeros(p, dtype=bool)
-    gt_score = np.full(n_gt, -np.inf)
-    gt_det = np.full(n_gt, -1, dtype=np.int64)
-    taken = np.zeros(n_gt, dtype=bool)
-    d, g, iou, coco = _det_gt_pairs(scores)
-    same = (scores.det_labels[d] == scores.gt_labels[g]) & kept[d] & (coco >= match_iou)
-    md, mg, mv = d[same], g[same], coco[same]
-    ign = scores.gt_ignore[mg]
-    # prefer ordinary boxes over ignore boxes, then the highest IoU (as COCOeval)
-    value = mv + np.where(ign, 0.0, 2.0)
     # rank of each kept prediction within its image, by descending score
     order = np.lexsort((np.arange(p), -scores.det_scores, scores.det_image))
     order = order[kept[order]]
-    rank = np.zeros(p, dtype=np.int64)
+    rank = np.full(p, -1, dtype=np.int64)
     if len(order):
         img = scores.det_image[order]
         starts = np.r_[0, np.flatnonzero(np.diff(img)) + 1]
         rank[order] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    if len(md):
-        pr = rank[md]
-        by = np.lexsort((-value, md, pr))  # by rank, then prediction, best candidate first
-        md, mg, ign, pr = md[by], mg[by], ign[by], pr[by]
-        bounds = np.r_[0, np.flatnonzero(np.diff(pr)) + 1, len(pr)]
-        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
-            cd, cg, ci = md[s:e], mg[s:e], ign[s:e]
-            ok = ci | ~taken[cg]
-            cd, cg, ci = cd[ok], cg[ok], ci[ok]
-            if not len(cd):
-                continue
-            first = np.r_[True, cd[1:] != cd[:-1]]  # the best remaining candidate of each prediction
-            cd, cg, ci = cd[first], cg[first], ci[first]
-            det_gt[cd] = cg
-            det_ignored[cd] = ci
-            real = ~ci
-            taken[cg[real]] = True
-            gt_score[cg[real]] = scores.det_scores[cd[real]]
-            gt_det[cg[real]] = cd[real]
-    det_confused = _confusions(scores, kept & (det_gt < 0), d, g, iou, match_iou)
-    return Matching(nms_iou=nms_iou, match_iou=float(match_iou), kept=kept, det_gt=det_gt, det_ignored=det_ignored,
-                    gt_score=gt_score, gt_det=gt_det, det_confused=det_confused)
-
-
-def _confusions(scores: DetectionScores, fp: np.ndarray, d, g, iou, match_iou: float) -> np.ndarray:
-    """For each false positive, the other-class ordinary box it overlaps most (IoU >= match IoU); each
-    box keeps only its highest-scoring claimant (so a missed object is confused at most once)."""
-    out = np.full(len(scores.det_scores), -1, dtype=np.int64)
-    sel = fp[d] & (iou >= match_iou) & ~scores.gt_ignore[g] & (scores.det_labels[d] != scores.gt_labels[g])
-    cd, cg, ci = d[sel], g[sel], iou[sel]
-    if not len(cd):
-        return out
-    by = np.lexsort((-ci, cd))
-    cd, cg = cd[by], cg[by]
-    first = np.r_[True, cd[1:] != cd[:-1]]
-    cd, cg = cd[first], cg[first]
-    by = np.lexsort((cd, -scores.det_scores[cd], cg))
-    cd, cg = cd[by], cg[by]
-    first = np.r_[True, cg[1:] != cg[:-1]]
-    out[cd[first]] = cg[first]
-    return out
+    d, g, iou, coco = _det_gt_pairs(scores)
+    same = (scores.det_labels[d] == scores.gt_labels[g]) & kept[d] & (coco >= match_iou)
+    ign = scores.gt_ignore[g[same]]
+    # prefer ordinary boxes over ignore boxes, then the highest IoU (as COCOeval)
+    md, mg = _greedy(d[same], g[same], coco[same] + np.where(ign, 0.0, 2.0), rank, ign, n_gt)
+    det_gt = np.full(p, -1, dtype=np.int64)
+    det_gt[md] = mg
+    det_ignored = np.zeros(p, dtype=bool)
+    det_ignored[md] = scores.gt_ignore[mg]
+    real = ~scores.gt_ignore[mg]
+    gt_score = np.full(n_gt, -np.inf)
+    gt_score[mg[real]] = scores.det_scores[md[real]]
+    gt_det = np.full(n_gt, -1, dtype=np.int64)
+    gt_det[mg[real]] = md[real]
+    cross = (kept[d] & (det_gt[d] < 0) & (iou >= match_iou) & ~scores.gt_ignore[g]
+             & (scores.det_labels[d] != scores.gt_labels[g]))
+    return Matching(nms_iou=nms_iou, match_iou=float(match_iou), kept=kept, rank=rank, det_gt=det_gt,
+                    det_ignored=det_ignored, gt_score=gt_score, gt_det=gt_det, cross_det=d[cross],
+                    cross_gt=g[cross], cross_iou=iou[cross])
 
 
 # ---------------------------------------------------------------------------------------- operating point
@@ -391,24 +391,28 @@ def at_operating_point(scores: DetectionScores, op: OperatingPoint | None = None
 
 
 def _confusion(scores: DetectionScores, m: Matching, det_tp, det_fp, gt_fn, images: np.ndarray | None) -> np.ndarray:
+    """The confusion matrix at an operating point: the diagonal is the true positives; the false
+    positives and misses left over are then matched greedily by score regardless of class (IoU >=
+    the match IoU): such a pair is a confusion (true class row, predicted class column); the rest go
+    to the background row (false positives) and column (misses)."""
     c = scores.num_classes
     if images is not None:
         det_tp, det_fp = det_tp & images[scores.det_image], det_fp & images[scores.det_image]
         gt_fn = gt_fn & images[scores.gt_image]
-    cm = np.zeros((c + 1) * (c + 1), dtype=np.int64)
-    lab = scores.det_labels
-    cm += np.bincount(lab[det_tp] * (c + 1) + lab[det_tp], minlength=cm.size)
-    conf = m.det_confused
-    pair = det_fp & (conf >= 0)
-    pair[pair] = gt_fn[conf[pair]]
-    cm += np.bincount(scores.gt_labels[conf[pair]] * (c + 1) + lab[pair], minlength=cm.size)
-    lone_fp = det_fp & ~pair
-    cm += np.bincount(c * (c + 1) + lab[lone_fp], minlength=cm.size)
-    paired_gt = np.zeros(len(scores.gt_labels), dtype=bool)
-    paired_gt[conf[pair]] = True
-    lone_fn = gt_fn & ~paired_gt
-    cm += np.bincount(scores.gt_labels[lone_fn] * (c + 1) + c, minlength=cm.size)
-    return cm.reshape(c + 1, c + 1)
+    n = c + 1
+    lab, glab = scores.det_labels, scores.gt_labels
+    cm = np.bincount(lab[det_tp] * (n + 1), minlength=n * n)
+    sel = det_fp[m.cross_det] & gt_fn[m.cross_gt]
+    cd, cg = _greedy(m.cross_det[sel], m.cross_gt[sel], m.cross_iou[sel], m.rank, np.zeros(int(sel.sum()), bool),
+                     len(glab))
+    cm += np.bincount(glab[cg] * n + lab[cd], minlength=n * n)
+    lone_fp = det_fp.copy()
+    lone_fp[cd] = False
+    cm += np.bincount(c * n + lab[lone_fp], minlength=n * n)
+    lone_fn = gt_fn.copy()
+    lone_fn[cg] = False
+    cm += np.bincount(glab[lone_fn] * n + c, minlength=n * n)
+    return cm.reshape(n, n)
 
 
 def _prf(tp, fp, fn):
