@@ -543,7 +543,29 @@ def choose_operating_point(scores: DetectionScores, goal: Goal, base: OperatingP
     return base.model_copy(update=update)
 
 
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "  –  "
+
+
+def summary_lines(aggregate: dict) -> list[str]:
+    """The console summary of a detection evaluation (``studio evaluate``): one row per subset."""
+    lines = [f"{'subset':8s} {'images':>6s} {'objects':>7s}  {'mAP@.5:.95 (95 % interval)':27s} {'mAP@.5':>6s} "
+             f"{'mAP@.75':>7s}  at the operating point"]
+    for subset, body in aggregate.get("subsets", {}).items():
+        m, iv = body.get("metrics", {}), body.get("intervals", {})
+        head = _fmt(m.get("map"))
+        if iv.get("map"):
+            head += f" ({iv['map'][0]:.3f}–{iv['map'][1]:.3f})"
+        c = body.get("at_operating_point", {})
+        op = (f"TP {c.get('tp', 0)} FP {c.get('fp', 0)} FN {c.get('fn', 0)}, precision {_fmt(c.get('precision'))}, "
+              f"recall {_fmt(c.get('recall'))}")
+        lines.append(f"{subset:8s} {body.get('images', 0):>6d} {body.get('objects', 0):>7d}  {head:27s} "
+                     f"{_fmt(m.get('map_50')):>6s} {_fmt(m.get('map_75')):>7s}  {op}")
+    return lines
+
+
 __all__ = ["AREA_MEDIUM", "AREA_SMALL", "DEFAULT_MATCH_IOU", "DEFAULT_SCORE_THRESHOLD", "DetectionScores",
            "GoalNotReachable", "Matching", "Outcome", "at_operating_point", "box_area", "box_iou",
            "choose_operating_point", "class_thresholds", "counts_from", "match", "nms",
+           "summary_lines",
            "pair_iou", "pr_curve"]

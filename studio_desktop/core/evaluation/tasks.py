@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import classification, regression
+from . import classification, detection, regression
 
 ANALYSES: dict[str, ModuleType] = {
     "classification": classification,
     "regression": regression,
+    "object_detection": detection,
 }
 
 #: the scores class of each task's cache (scores.npz)
-SCORES = {"classification": classification.Scores, "regression": regression.RegressionScores}
+SCORES = {"classification": classification.Scores, "regression": regression.RegressionScores,
+          "object_detection": detection.DetectionScores}
 
 
 def analysis(task: str) -> ModuleType:
