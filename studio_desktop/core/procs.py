@@ -38,6 +38,20 @@ def pid_alive(pid: int | None) -> bool:
     return not _is_zombie(pid)
 
 
+def process_identity(pid: int | None) -> str | None:
+    """Something that tells this process apart from a later one given the same id (Linux: the
+    boot and the process's start time; None where the platform does not say), so that a record
+    of a job never mistakes a stranger for its worker after the id was reused."""
+    if not pid or sys.platform != "linux":
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"
+    except (OSError, IndexError):
+        return None
+
+
 def _is_zombie(pid: int) -> bool:
     """A finished child not yet reaped still answers kill(0); /proc tells the truth on Linux."""
     try:
@@ -142,8 +156,8 @@ class StopFlag:
         return False
 
 
-__all__ = ["StopFlag", "pid_alive", "kill", "request_stop", "stop_requested", "mark_detached", "is_detached",
-           "clear_control_files", "STOP_FILE", "DETACHED_FILE"]
+__all__ = ["StopFlag", "pid_alive", "process_identity", "kill", "request_stop", "stop_requested", "mark_detached",
+           "is_detached", "clear_control_files", "STOP_FILE", "DETACHED_FILE"]
 
 
 #: set by the first process of a multi-GPU (DDP) run; Lightning starts the other processes with

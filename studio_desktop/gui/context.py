@@ -43,6 +43,9 @@ class AppContext(QObject):
 
     def open_project(self, project: Project | None) -> None:
         self.project = project
+        if project is not None and self.jobs is not None:
+            # before the pages hear of the project: they show the jobs they find running
+            self.jobs.reattach_workers(self.workspace, project.id)
         self.projectChanged.emit(project)
 
     def update_project(self, project: Project) -> None:

@@ -346,6 +346,47 @@ def test_evaluate_starts_the_job_shows_progress_and_stops(qtbot, ctx, page_facto
     assert page.results is not None or page._loader.busy  # the previous evaluation is still shown
 
 
+def test_an_evaluation_left_running_is_shown_again_after_a_restart(qtbot, ctx, page_factory, monkeypatch,
+                                                                   tmp_path):
+    """Quit with "keep running", start again: the page shows the running evaluation with its
+    progress and Stop, as the Training page does for a training."""
+    from studio_desktop.gui.context import AppContext
+    from studio_desktop.gui.pages.evaluation import EvaluationPage
+
+    ev, page = open_evaluated(qtbot, ctx, page_factory)
+    script = tmp_path / "fake_evaluate.py"
+    script.write_text(FAKE_EVALUATE)
+    monkeypatch.setattr(page.jobs, "start_worker", lambda ws, job, args, folder, **kw: page.jobs.start_process(
+        sys.executable, [str(script), str(folder)], folder, kind=job, **kw))
+    qtbot.keyClick(page.config.evaluate_button, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    exp = ev.experiments[0]
+    first = page.jobs.job_for(exp.id, "evaluate")
+    qtbot.waitUntil(lambda: first.step > 0, timeout=10000)
+    first._timer.stop()  # the first session is gone; its worker goes on
+
+    later = AppContext(ctx.workspace)  # the next session: a new job manager, a new page
+    second = EvaluationPage(later)
+    second.open_reports = False
+    qtbot.addWidget(second)
+    second.show()
+    try:
+        later.open_project(ev.project)
+        second.experiments.select(exp.id)
+        job = later.jobs.job_for(exp.id, "evaluate")
+        assert job is not None and job.pid == first.pid
+        assert second.config.stop_button.isVisible() and not second.config.evaluate_button.isEnabled()
+        qtbot.waitUntil(lambda: second.config.progress.value() > 0, timeout=10000)
+        qtbot.mouseClick(second.config.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not job.is_running, timeout=10000)
+        assert job.state == "stopped"
+    finally:
+        second.shutdown()
+        for j in [*later.jobs.jobs(), *page.jobs.jobs()]:
+            j._timer.stop()
+            if j.pid and j.is_running:
+                os.kill(j.pid, signal.SIGKILL)
+
+
 FAKE_PREDICT = r'''
 import csv, json, os, sys, time
 args = sys.argv[1:]

@@ -156,6 +156,55 @@ def test_reattach_follows_current_run_only(qtbot, manager, fake_worker, tmp_path
     qtbot.waitUntil(lambda: manager.reattach(dead, folder=folder) is None, timeout=5000)
 
 
+def test_a_restarted_gui_follows_evaluations_and_exports_left_running(qtbot, manager, fake_worker, tmp_path):
+    """Jobs other than training have no experiment record of their pid: the job.json written at
+    start lets a new GUI session follow them again; finished, dead or foreign ones are left alone."""
+    import json
+    from types import SimpleNamespace
+
+    from studio_desktop.gui.jobs import JOB_RECORD, JobManager
+
+    ws = SimpleNamespace(project_dir=lambda pid: tmp_path / "projects" / pid)
+    exp_root = tmp_path / "projects" / "p1" / "experiments"
+    folder = exp_root / "e1" / "jobs" / "evaluate"
+    folder.mkdir(parents=True)
+    old = manager.start_process(sys.executable, [str(fake_worker), str(folder), "graceful"], folder,
+                                experiment_id="e1", name="first run", project_id="p1", kind="evaluate")
+    qtbot.waitUntil(lambda: old.epoch_no == 1, timeout=15000)
+    record = json.loads((folder / JOB_RECORD).read_text())
+    assert record["kind"] == "evaluate" and record["pid"] == old.pid and record["experiment_id"] == "e1"
+    # an export that already finished, and one whose worker is gone
+    done = exp_root / "e2" / "exports" / ".jobs" / "x1"
+    done.mkdir(parents=True)
+    (done / "events.jsonl").write_text('{"event": "started"}\n{"event": "completed", "summary": {}}\n')
+    (done / JOB_RECORD).write_text(json.dumps({**record, "kind": "export", "experiment_id": "e2", "offset": 0}))
+    gone = exp_root / "e3" / "jobs" / "evaluate"
+    gone.mkdir(parents=True)
+    (gone / JOB_RECORD).write_text(json.dumps({**record, "experiment_id": "e3", "pid": 2 ** 22 + 7}))
+    stranger = exp_root / "e4" / "jobs" / "evaluate"
+    stranger.mkdir(parents=True)
+    (stranger / JOB_RECORD).write_text(json.dumps({**record, "experiment_id": "e4", "identity": "another:1"}))
+
+    later = JobManager(grace_s=30.0, poll_ms=30)  # the next GUI session
+    try:
+        found = later.reattach_workers(ws, "p1")
+        assert [j.experiment_id for j in found] == ["e1"]
+        job = later.job_for("e1", "evaluate")
+        assert job is found[0] and job.kind == "evaluate" and job.pid == old.pid and job.name == "first run"
+        assert later.job_for("e2", "export") is None and later.job_for("e3", "evaluate") is None
+        qtbot.waitUntil(lambda: job.epoch_no == 1, timeout=15000)
+        assert later.reattach_workers(ws, "p1") == []  # already followed
+        job.stop()
+        with qtbot.waitSignal(job.finished, timeout=15000):
+            pass
+        assert job.state == "stopped"
+        assert later.reattach_workers(ws, "p1") == []  # its run has ended
+    finally:
+        for j in later.jobs():
+            j._timer.stop()
+        later.deleteLater()
+
+
 @pytest.mark.parametrize("choice", ["keep", "stop", "cancel"])
 def test_confirm_close(qtbot, manager, fake_worker, tmp_path, monkeypatch, choice):
     assert manager.confirm_close(None) is True  # nothing running: no question
