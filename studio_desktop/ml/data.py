@@ -131,8 +131,11 @@ class SampleSet(Dataset):
     """``(image, target)`` pairs of some records; ``target_of(record)`` comes from the task head."""
 
     def __init__(self, records: list[ImageRecord], root: Path, target_of: Callable[[ImageRecord], Any],
-                 transform: Callable, detail: Detail, cache: ImageCache | None = None, threads: int = 1):
+                 transform: Callable, detail: Detail, cache: ImageCache | None = None, threads: int = 1,
+                 sample: Callable | None = None):
         self.records = records
+        #: the head's ``sample(transform, image, target, record)`` (joint image + target transforms)
+        self.sample = sample
         self.root = Path(root)
         self.targets = [target_of(r) for r in records]
         self.transform = transform
@@ -161,8 +164,13 @@ class SampleSet(Dataset):
                 self.cache.put(rec.id, img)
         return img
 
+    def _pair(self, index: int, image: torch.Tensor):
+        if self.sample is None:
+            return self.transform(tv_tensors.Image(image)), self.targets[index]
+        return self.sample(self.transform, tv_tensors.Image(image), self.targets[index], self.records[index])
+
     def __getitem__(self, index: int):
-        return self.transform(tv_tensors.Image(self.image(index))), self.targets[index]
+        return self._pair(index, self.image(index))
 
     def __getitems__(self, indices: list[int]) -> list:
         """A whole batch (the DataLoader asks for batches this way): the images not yet cached
@@ -174,8 +182,7 @@ class SampleSet(Dataset):
             images = dict(zip(missing, self._pool.map(self.image, missing), strict=True))
         else:
             images = {}
-        return [(self.transform(tv_tensors.Image(images[i] if i in images else self.image(i))), self.targets[i])
-                for i in indices]
+        return [self._pair(i, images[i] if i in images else self.image(i)) for i in indices]
 
 
 def drops_last(n: int, batch_size: int) -> bool:
@@ -193,15 +200,19 @@ class StudioDataModule(pl.LightningDataModule):
 
     def __init__(self, subsets: dict[str, list[ImageRecord]], root: Path, target_of, *,
                  train_transform, eval_transform, size: int, batch_size: int, num_workers: int = 0,
-                 seed: int = 0, cache_bytes: int = 1 << 30, zoom: bool = False, threads: int | None = None):
+                 seed: int = 0, cache_bytes: int = 1 << 30, zoom: bool = False, threads: int | None = None,
+                 sample: Callable | None = None, collate: Callable | None = None):
         super().__init__()
         cache = ImageCache(cache_bytes) if num_workers == 0 else None
         # one cache serves train and eval, so it keeps the larger of their needs
         detail = Detail(size, zoom)
         threads = (decode_threads() if threads is None else threads) if num_workers == 0 else 1
         self.sets = {name: SampleSet(subsets.get(name, []), root, target_of,
-                                     train_transform if name == "train" else eval_transform, detail, cache, threads)
+                                     train_transform if name == "train" else eval_transform, detail, cache, threads,
+                                     sample)
                      for name in ("train", "val", "test")}
+        #: the head's collate (variable-size targets such as box lists); None: stack everything
+        self.collate = collate
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
@@ -211,6 +222,8 @@ class StudioDataModule(pl.LightningDataModule):
         common = dict(batch_size=self.batch_size, num_workers=self.num_workers,
                       persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
                       drop_last=shuffle and drops_last(len(ds), self.batch_size))
+        if self.collate is not None:
+            common["collate_fn"] = self.collate
         if not shuffle:
             return DataLoader(ds, **common)
         if self.trainer is not None and self.trainer.world_size > 1:

@@ -175,7 +175,7 @@ class Evaluation:
         dataset = SampleSet(records, DatasetStore(self.ws, self.project.id).root, head.target, pre.transform(),
                             pre.detail(), None, threads=decode_threads())
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
-                            pin_memory=device.type == "cuda")
+                            pin_memory=device.type == "cuda", collate_fn=head.collate)
         trained.to(device)
         raw: dict[str, list[np.ndarray]] = {}
         targets: list = []

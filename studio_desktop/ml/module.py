@@ -74,7 +74,7 @@ class StudioModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        loss = self.head.loss(self(x), y)
+        loss = self.head.training_loss(self.model, x, y)
         if not torch.isfinite(loss.detach()):
             raise NonFiniteLoss(f"loss became NaN at epoch {self.current_epoch + 1} step {batch_idx + 1}")
         self._loss_sum += loss.detach()
@@ -85,6 +85,7 @@ class StudioModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self._loss_count:
             self.epoch_train = {"train_loss": float(self._loss_sum) / self._loss_count}
+        self.head.end_of_epoch(self.current_epoch + 1)
 
     # ------------------------------------------------------------------ eval
     def _eval_start(self) -> None:
@@ -93,9 +94,10 @@ class StudioModule(pl.LightningModule):
 
     def _eval_step(self, batch, metrics) -> None:
         x, y = batch
-        out = self(x)
-        self._val_loss_sum += self.head.loss(out, y).detach() * len(y)
-        self._val_count += len(y)
+        out, loss = self.head.eval_step(self.model, x, y)
+        if loss is not None:
+            self._val_loss_sum += loss.detach() * len(y)
+            self._val_count += len(y)
         self.head.update_metrics(metrics, out, y)
 
     def _eval_end(self, metrics, prefix: str) -> dict[str, float]:

@@ -33,7 +33,6 @@ from ..core.projects import ProjectService
 from ..core.protocol import Emitter, EmitterLogHandler
 from ..core.schemas import now
 from ..core.store import atomic_write_json
-from .augment import build_transforms, zooms
 from .callbacks import ProtocolCallback, StopFlag
 from .data import StudioDataModule
 from .module import NonFiniteLoss, StudioModule
@@ -180,14 +179,18 @@ def evaluate_subset(module: StudioModule, loader, device: torch.device) -> tuple
     metrics = head.metrics().to(device)
     module.eval().to(device)
     loss_sum, count = 0.0, 0
+    from lightning_fabric.utilities.apply_func import move_data_to_device
+
     for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        out = module(x)
-        loss_sum += float(head.loss(out, y)) * len(y)
-        count += len(y)
+        x, y = move_data_to_device(x, device), move_data_to_device(y, device)
+        out, loss = head.eval_step(module.model, x, y)
+        if loss is not None:
+            loss_sum += float(loss) * len(y)
+            count += len(y)
         head.update_metrics(metrics, out, y)
     values = head.compute_metrics(metrics)
-    values["loss"] = loss_sum / max(1, count)
+    if count:
+        values["loss"] = loss_sum / count
     return values, head.epoch_artifacts()
 
 
@@ -334,15 +337,15 @@ class Run:
         if self._restart_note:
             self.log(self._restart_note)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        head.report = self.log
         head.set_train_statistics([head.target(r) for r in subsets["train"]])
         if info := head.experiment_info():  # e.g. a regression's target normalisation
             self.exp = self._update(environment={**self.exp.environment, **info})
         dm = StudioDataModule(
             subsets, store.root, head.target,
-            train_transform=build_transforms(cfg.augmentations, cfg.input_size, train=True),
-            eval_transform=build_transforms([], cfg.input_size, train=False),
+            train_transform=head.transforms(train=True), eval_transform=head.transforms(train=False),
             size=cfg.input_size, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
-            zoom=zooms(cfg.augmentations))
+            zoom=head.zooms(), sample=head.sample, collate=head.collate)
         steps = max(1, len(dm.train_dataloader()))
         model = head.build_model(self.log)
         if head.weights_used is not None:

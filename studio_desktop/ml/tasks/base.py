@@ -42,6 +42,8 @@ class TaskHead:
         self.project = project
         self.config = config
         self.info = get_task(project.task)
+        #: where the head reports to the user (the training log); training sets it
+        self.report: Callable[..., None] = lambda message, level="info": None
         #: set by :meth:`build_model` when it loaded pretrained weights: what experiment.json
         #: records about them (``core.weights.WeightsForTraining.record``)
         self.weights_used: dict | None = None
@@ -61,6 +63,24 @@ class TaskHead:
     def collate(self, batch):  # default: stack images and targets
         return torch.utils.data.default_collate(batch)
 
+    def transforms(self, train: bool) -> Callable:
+        """The training (augmented) or evaluation pipeline of this head's config."""
+        from ..augment import build_transforms
+
+        return build_transforms(self.config.augmentations if train else [], self.config.input_size, train=train)
+
+    def zooms(self) -> bool:
+        """Whether the training pipeline zooms in (images are then cached with more pixels)."""
+        from ..augment import zooms
+
+        return zooms(self.config.augmentations)
+
+    def sample(self, transform: Callable, image, target: Any, record: ImageRecord) -> tuple[Any, Any]:
+        """One ``(input, target)`` pair from a decoded image (a ``tv_tensors.Image``, possibly shrunk
+        by the image cache) and the record's target. The default transforms the image alone; a task
+        whose target lives in the image's geometry (boxes, masks) moves it with the image."""
+        return transform(image), target
+
     # -- model
     def build_model(self, log: Callable[[str, str], None]) -> nn.Module:
         raise NotImplementedError
@@ -70,6 +90,20 @@ class TaskHead:
 
     def loss(self, outputs: Any, targets: Any) -> torch.Tensor:
         raise NotImplementedError
+
+    def training_loss(self, model: nn.Module, x: Any, y: Any) -> torch.Tensor:
+        """The loss of one training batch. Default: the head's loss of the network's outputs; a
+        network that computes its own loss from the targets (torchvision's detectors) overrides it."""
+        return self.loss(model(x), y)
+
+    def eval_step(self, model: nn.Module, x: Any, y: Any) -> tuple[Any, torch.Tensor | None]:
+        """``(outputs, loss)`` of one evaluation batch (model in eval mode); the loss may be None
+        when the network cannot give one in eval mode (no ``val_loss`` is then logged)."""
+        out = model(x)
+        return out, self.loss(out, y)
+
+    def end_of_epoch(self, epoch: int) -> None:
+        """Called after each training epoch (e.g. to report what the data pipeline dropped)."""
 
     def metrics(self) -> MetricCollection:
         raise NotImplementedError
