@@ -93,6 +93,18 @@ def _tv(model: str, name: str, file: str, size_mib: float, params: int, top1: fl
                        resize_size=resize, crop_size=crop, interpolation=interpolation, default=default)
 
 
+_COCO_LICENCE = ("Published by the PyTorch team with torchvision (BSD-3-Clause code). Trained on COCO 2017 "
+                 "(annotations CC BY 4.0; the images carry their Flickr owners' terms) from an ImageNet-1k "
+                 "backbone: check before commercial use.")
+
+
+def _coco(model: str, file: str, size_mib: float, params: int, box_map: float, size: int) -> WeightsInfo:
+    """COCO detector weights: the class-specific last layers are replaced for the project's classes."""
+    return WeightsInfo(model=model, name="COCO_V1", title=f"COCO 2017, {box_map:.1f} box mAP (COCO_V1)",
+                       url=_TV_BASE + file, size_mib=size_mib, num_params=params, licence=_COCO_LICENCE,
+                       resize_size=size, crop_size=size)
+
+
 #: model name -> its weights, the one a download fetches (torchvision's DEFAULT) first; older
 #: versions follow so that files a user already has in the torch cache are found too
 WEIGHTS: dict[str, tuple[WeightsInfo, ...]] = {
@@ -114,11 +126,29 @@ WEIGHTS: dict[str, tuple[WeightsInfo, ...]] = {
                             licence=_TIMM_LICENCE),),
     "convnext_tiny": (_tv("convnext_tiny", "IMAGENET1K_V1", "convnext_tiny-983f1562.pth", 109.119, 28589128,
                           82.52, 236),),
+    # detectors (object_detection): COCO weights; without them the backbone's ImageNet weights
+    # above are used (ml/models/detection.py)
+    "fasterrcnn_resnet50_fpn_v2": (_coco("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth",
+                                         167.104, 43712278, 46.7, 800),),
+    "fasterrcnn_mobilenet_v3_large_fpn": (_coco("fasterrcnn_mobilenet_v3_large_fpn",
+                                                "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", 74.239, 19386354,
+                                                32.8, 800),),
+    "fasterrcnn_mobilenet_v3_large_320_fpn": (_coco("fasterrcnn_mobilenet_v3_large_320_fpn",
+                                                    "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth", 74.239,
+                                                    19386354, 22.8, 320),),
+    "retinanet_resnet50_fpn_v2": (_coco("retinanet_resnet50_fpn_v2", "retinanet_resnet50_fpn_v2_coco-5905b1c5.pth",
+                                        146.037, 38198935, 41.5, 800),),
+    "fcos_resnet50_fpn": (_coco("fcos_resnet50_fpn", "fcos_resnet50_fpn_coco-99b0c9b7.pth", 123.608, 32269600,
+                                39.2, 800),),
+    "ssdlite320_mobilenet_v3_large": (_coco("ssdlite320_mobilenet_v3_large",
+                                            "ssdlite320_mobilenet_v3_large_coco-a79551df.pth", 13.418, 3440060,
+                                            21.3, 320),),
 }
 
 #: why a catalog model has no entry, for the GUI and the CLI
 NO_WEIGHTS_REASON: dict[str, str] = {
     "tiny_cnn": "the Tiny CNN is a teaching network without pretrained weights: it always learns from scratch",
+    "tiny_fcos": "the Tiny FCOS is a teaching detector without pretrained weights: it always learns from scratch",
 }
 
 

@@ -63,6 +63,7 @@ TASKS: dict[str, TaskInfo] = {
             "Imports COCO, YOLO, Pascal VOC and labelme annotations."),
         annotation="boxes",
         import_formats=("coco", "yolo", "voc", "labelme", "zip"),
+        trainable=True,
         metrics=("map", "map_50", "map_75", "mar_100"),
         primary_metric="map",
         icon="object_detection.svg",

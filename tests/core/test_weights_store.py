@@ -98,7 +98,7 @@ def test_models_without_weights_say_why():
     status = model_weights("tiny_cnn")
     assert status.state == "none" and not status.available and "from scratch" in status.reason
     assert "tiny_cnn" in catalog_models() and "resnet18" in catalog_models()
-    assert "fasterrcnn_resnet50_fpn" not in catalog_models()  # detection cannot be trained yet
+    assert "fasterrcnn_resnet50_fpn_v2" in catalog_models()  # detection trains: its catalog is listed too
 
 
 def test_which_file_a_run_starts_from(fake, torch_home, tmp_path):

@@ -13,10 +13,12 @@ from ...core.train_config import TrainConfig
 from ...tasks import training_unavailable
 from .base import TaskHead
 from .classification import ClassificationHead
+from .detection import DetectionHead
 from .regression import RegressionHead
 
 HEADS: dict[str, type[TaskHead]] = {
     "classification": ClassificationHead,
+    "object_detection": DetectionHead,
     "regression": RegressionHead,
 }
 
