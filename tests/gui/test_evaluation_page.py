@@ -63,8 +63,8 @@ def test_prerequisites_say_what_to_do(qtbot, ctx, page_factory):
         qtbot.mouseClick(page.panel.button, Qt.MouseButton.LeftButton)
     assert blocker.args == ["training"]
     # a task without result views says so
-    det = ProjectService(ctx.workspace).create("Boxes", "object_detection", ["a"])
-    ctx.open_project(det)
+    masks = ProjectService(ctx.workspace).create("Masks", "semantic_segmentation", ["background", "a"])
+    ctx.open_project(masks)
     assert "not available" in page.panel.title.text()
 
 

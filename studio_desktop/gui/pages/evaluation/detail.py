@@ -1,13 +1,19 @@
 """One evaluated image: the picture, the true and the predicted class, every class's probability,
-and, for a likely label error, the given and the suggested label."""
+and, for a likely label error, the given and the suggested label.
+
+A task whose results have objects (detection) gives ``boxes`` in ``describe_image``: each drawn on
+the canvas's scene in its colour (dashed for ground truth) with its caption ("rbc 0.93", "missed
+wbc"). When the operating point changes, the same image is described again and only its boxes are
+redrawn: the picture is not decoded again and the zoom stays."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...widgets.image_canvas import ImageCanvas, decode_image
+from ...widgets.overlays import LAYER_ROLE, LAYERS, CaptionItem, ObjectRectItem, set_caption_scale
 from ..dataset.background import BackgroundCall
 from .grid import STATUS_COLORS
 
@@ -102,6 +108,9 @@ class ResultDetail(QWidget):
         self.canvas.previousRequested.connect(self.previousRequested)
         self.canvas.nextRequested.connect(self.nextRequested)
         self.current: dict | None = None
+        #: (image id, subset) whose picture is on the canvas, and the box items drawn over it
+        self._shown_key: tuple[str, str] | None = None
+        self.box_items: list = []
         self._decode = BackgroundCall(self)
         self._decode.done.connect(self._on_decoded)
         self._decode.failed.connect(lambda msg: self.verdict.setText(f"<span style='color:#c0392b'>{msg}</span>"))
@@ -123,17 +132,64 @@ class ResultDetail(QWidget):
                                f"({100 * float(issue.get('suggested_probability', 0)):.0f} %). Check the image; "
                                "if the label is wrong, fix it on the Dataset page.")
         self.issue.setVisible(bool(issue))
+        if self._shown_key == (d["image"], d["subset"]) and not self._decode.busy:
+            self._draw_boxes(d)  # same picture, new operating point: only the boxes change
+            self.shown.emit()
+            return
         self._decode.start(lambda: (d, decode_image(image_path)))
 
     def _on_decoded(self, result) -> None:
         d, (image, problem) = result
         if d is not self.current:
             return
+        self.box_items = []
         self.canvas.show_decoded(image, problem, [], {})
+        self._shown_key = (d["image"], d["subset"])
+        self._draw_boxes(d)
         self.shown.emit()
+
+    def _draw_boxes(self, d: dict) -> None:
+        """The description's boxes on the scene (replacing the previous ones), captions linked to
+        their box so that a name shows where it fits or under the pointer."""
+        scene = self.canvas.scene()
+        for item in self.box_items:
+            scene.removeItem(item)
+            if item in self.canvas.overlay_items:
+                self.canvas.overlay_items.remove(item)
+        self.box_items = []
+        order = list(LAYERS)
+        for b in d.get("boxes") or []:
+            rect = ObjectRectItem(QRectF(QPointF(b["x1"], b["y1"]), QPointF(b["x2"], b["y2"])))
+            pen = QPen(QColor(b["color"]), 1.5 if b.get("dashed") else 2.0)
+            pen.setCosmetic(True)
+            if b.get("dashed"):
+                pen.setStyle(Qt.PenStyle.DashLine)
+            rect.setPen(pen)
+            rect.setData(LAYER_ROLE, "boxes")
+            rect.setZValue(1 + order.index("boxes") + (0.0 if b.get("dashed") else 0.1))
+            rect.setToolTip(b.get("text") or "")
+            self.box_items.append(rect)
+            if b.get("text"):
+                caption = CaptionItem(b["text"], b["color"], b["x2"] - b["x1"], b["y2"] - b["y1"])
+                font = QFont()
+                font.setPointSizeF(8.0)
+                caption.setFont(font)
+                caption.setPos(b["x1"], b["y1"])
+                caption.setFlag(caption.GraphicsItemFlag.ItemIgnoresTransformations)
+                caption.setData(LAYER_ROLE, "labels")
+                caption.setZValue(1 + order.index("labels"))
+                rect.captions.append(caption)
+                self.box_items.append(caption)
+        for item in self.box_items:
+            scene.addItem(item)
+            item.setVisible(item.data(LAYER_ROLE) not in self.canvas.hidden_layers)
+        self.canvas.overlay_items.extend(self.box_items)
+        set_caption_scale(self.box_items, self.canvas.transform().m11())
 
     def clear(self, text: str = "Click an image to see it here") -> None:
         self.current = None
+        self._shown_key = None
+        self.box_items = []
         self._decode.cancel()
         self.canvas.show_image(None, [], {})
         self.title.setText(text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, QTimer
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
@@ -120,8 +120,9 @@ class ResultDelegate(QStyledItemDelegate):
                 painter.drawText(thumb, Qt.AlignmentFlag.AlignCenter, "no image")
         else:
             painter.fillRect(thumb, option.palette.base())
-            painter.drawPixmap(thumb.x() + (thumb.width() - pm.width()) // 2,
-                               thumb.y() + (thumb.height() - pm.height()) // 2, pm)
+            x0, y0 = thumb.x() + (thumb.width() - pm.width()) // 2, thumb.y() + (thumb.height() - pm.height()) // 2
+            painter.drawPixmap(x0, y0, pm)
+            self._paint_boxes(painter, getattr(model, "results", None), row, x0, y0, pm.width(), pm.height())
         results = getattr(model, "results", None)
         if results is not None and row is not None and results.meta.issue_rank[row] > 0:
             # a likely label error: an amber tag in the corner with its rank
@@ -142,6 +143,28 @@ class ResultDelegate(QStyledItemDelegate):
         if selected:
             painter.setPen(QPen(option.palette.highlight().color().darker(140), 1))
             painter.drawRect(r.adjusted(0, 0, -1, -1))
+        painter.restore()
+
+
+    @staticmethod
+    def _paint_boxes(painter: QPainter, results, row, x0: int, y0: int, w: int, h: int) -> None:
+        """A task with objects (detection) draws them on the thumbnail: ``thumbnail_boxes(row)``
+        gives the image's size and (colour, boxes in image pixels) groups."""
+        marks = getattr(results, "thumbnail_boxes", None)
+        if marks is None or row is None:
+            return
+        width, height, groups = marks(row)
+        if width <= 0 or height <= 0:
+            return
+        sx, sy = w / width, h / height
+        painter.save()
+        painter.setClipRect(QRect(x0, y0, w, h))
+        for color, boxes in groups:
+            if not len(boxes):
+                continue
+            painter.setPen(QPen(QColor(color), 1))
+            painter.drawRects([QRectF(x0 + b[0] * sx, y0 + b[1] * sy, (b[2] - b[0]) * sx, (b[3] - b[1]) * sy)
+                               for b in boxes.tolist()])
         painter.restore()
 
 

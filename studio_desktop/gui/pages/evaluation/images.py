@@ -113,7 +113,8 @@ class ImagesSection(QWidget):
         self.descending = QCheckBox("Descending")
         self.descending.setToolTip("Reverse the order (most confident first, last file name first…)")
         self._default_help = {"outcome": self.outcome.toolTip(), "sort": self.sort.toolTip(),
-                              "descending": self.descending.toolTip()}
+                              "descending": self.descending.toolTip(), "truth": self.truth.toolTip(),
+                              "predicted": self.predicted.toolTip()}
         for w in (self.subset, self.outcome, self.truth, self.predicted, self.sort):
             w.currentIndexChanged.connect(self._from_bar)
             w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -189,10 +190,12 @@ class ImagesSection(QWidget):
         _fill(self.subset, [(None, "All subsets")] + [(s, s) for s in results.subsets])
         _fill(self.outcome, results.outcomes())
         _fill(self.sort, results.sorts())
+        choice_help = getattr(results, "choice_help", {})
         for combo, kind in ((self.truth, "truth"), (self.predicted, "predicted")):
             items = results.choices(kind)
             _fill(combo, items)
             combo.setVisible(bool(items))
+            combo.setToolTip(choice_help.get(kind, self._default_help[kind]))
         help_ = getattr(results, "filter_help", {})
         for widget, kind in ((self.outcome, "outcome"), (self.sort, "sort"), (self.descending, "descending")):
             widget.setToolTip(help_.get(kind, self._default_help[kind]))

@@ -381,6 +381,7 @@ class ClassificationResults:
 RESULTS: dict[str, str] = {
     "classification": "results:ClassificationResults",
     "regression": "regression_results:RegressionResults",
+    "object_detection": "detection_results:DetectionResults",
 }
 
 

@@ -21,6 +21,7 @@ import importlib
 VIEWS: dict[str, str] = {
     "classification": "classification:ClassificationView",
     "regression": "regression:RegressionView",
+    "object_detection": "detection:DetectionView",
 }
 
 
