@@ -70,11 +70,12 @@ class DetectionScores:
     def __post_init__(self):
         self.subsets = np.asarray(self.subsets).astype(str)
         self.det_image = np.asarray(self.det_image, dtype=np.int64).reshape(-1)
-        self.det_boxes = np.asarray(self.det_boxes, dtype=np.float64).reshape(-1, 4)
-        self.det_scores = np.asarray(self.det_scores, dtype=np.float64).reshape(-1)
+        # float32 values (what scores.npz stores) held as float64: the cache in memory and on disk agree
+        self.det_boxes = np.asarray(self.det_boxes, dtype=np.float32).astype(np.float64).reshape(-1, 4)
+        self.det_scores = np.asarray(self.det_scores, dtype=np.float32).astype(np.float64).reshape(-1)
         self.det_labels = np.asarray(self.det_labels, dtype=np.int64).reshape(-1)
         self.gt_image = np.asarray(self.gt_image, dtype=np.int64).reshape(-1)
-        self.gt_boxes = np.asarray(self.gt_boxes, dtype=np.float64).reshape(-1, 4)
+        self.gt_boxes = np.asarray(self.gt_boxes, dtype=np.float32).astype(np.float64).reshape(-1, 4)
         self.gt_labels = np.asarray(self.gt_labels, dtype=np.int64).reshape(-1)
         self.gt_ignore = np.asarray(self.gt_ignore, dtype=bool).reshape(-1)
         if not len(self.image_ids):

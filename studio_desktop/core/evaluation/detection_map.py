@@ -22,10 +22,15 @@ from . import detection as det
 from .bootstrap import bootstrap_interval
 
 #: COCO's IoU thresholds for mAP@0.5:0.95
-COCO_IOUS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+COCO_IOUS = tuple(np.linspace(0.5, 0.95, 10).tolist())  # as pycocotools' Params, to the last bit
+_IOU_50, _IOU_75 = COCO_IOUS[0], COCO_IOUS[5]
 #: COCO's recall points of the interpolated precision
 RECALLS = np.linspace(0.0, 1.0, 101)
 MAX_DETS = 100
+#: the bootstrap's work bound (resamples x ranked predictions): beyond it, fewer resamples (never
+#: under MIN_RESAMPLES), so that a large evaluation's intervals take seconds, not minutes
+WORK_BUDGET = 400_000_000
+MIN_RESAMPLES = 200
 _EPS = np.spacing(1)
 
 
@@ -46,7 +51,8 @@ def top_per_image(scores: det.DetectionScores, k: int = MAX_DETS) -> det.Detecti
 
 
 class _Ranked:
-    """One class at one IoU over some images, in COCO's order: the true positives and what lies between."""
+    """One class at one IoU over some images, in COCO's order, cut after the last true positive (the
+    false positives below it never change AP)."""
 
     def __init__(self, scores: det.DetectionScores, m: det.Matching, k: int, images: np.ndarray):
         local = np.cumsum(images) - 1  # image index within the chosen images
@@ -56,33 +62,33 @@ class _Ranked:
         idx = idx[np.lexsort((idx, -scores.det_scores[idx], scores.det_image[idx]))]
         idx = idx[np.argsort(-scores.det_scores[idx], kind="mergesort")]
         tp = m.det_gt[idx] >= 0
+        end = int(np.flatnonzero(tp)[-1]) + 1 if tp.any() else 0
+        self.img = local[scores.det_image[idx[:end]]]
+        self.tp = tp[:end]
+        self.tp_pos = np.flatnonzero(self.tp)
         self.n_images = int(images.sum())
-        self.img_tp = local[scores.det_image[idx[tp]]]
-        img_fp = local[scores.det_image[idx[~tp]]]
-        tp_pos = np.flatnonzero(tp)
-        seg = np.searchsorted(tp_pos, np.flatnonzero(~tp))  # false positives before the seg-th true positive
-        n_tp = len(tp_pos)
-        grid = np.bincount(img_fp * (n_tp + 1) + seg, minlength=self.n_images * (n_tp + 1))
-        #: (I, n_tp): false positives of image i ranked above true positive j
-        self.fp_before = np.cumsum(grid.reshape(self.n_images, n_tp + 1), axis=1)[:, :n_tp].astype(np.float64)
         gts = ~scores.gt_ignore & (scores.gt_labels == k) & images[scores.gt_image]
         self.gt_count = np.bincount(local[scores.gt_image[gts]], minlength=self.n_images).astype(np.float64)
+
+    def __len__(self) -> int:
+        return len(self.img)
 
     def ap(self, weights: np.ndarray) -> np.ndarray:
         """(B,) AP under image weights (B, I) (ones: the plain AP); NaN where the class has no ground truth."""
         npos = weights @ self.gt_count
-        b, n_tp = len(weights), len(self.img_tp)
+        b, n_tp = len(weights), len(self.tp_pos)
         out = np.full(b, np.nan)
         has = npos > 0
         if n_tp == 0:
             out[has] = 0.0
             return out
-        ctp = np.cumsum(weights[:, self.img_tp], axis=1)
-        cfp = weights @ self.fp_before
+        w = weights[:, self.img]
+        ctp = np.cumsum(np.where(self.tp, w, 0.0), axis=1)[:, self.tp_pos]
+        cfp = np.cumsum(np.where(self.tp, 0.0, w), axis=1)[:, self.tp_pos]
         precision = ctp / (ctp + cfp + _EPS)
         envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
         recall = ctp / np.where(has, npos, 1.0)[:, None]
-        # first position whose recall reaches each recall point, all rows in one search (rows offset by 2)
+        # first true positive whose recall reaches each recall point, all rows in one search (rows offset by 2)
         offset = 2.0 * np.arange(b)[:, None]
         pos = np.searchsorted((recall + offset).ravel(), (RECALLS[None, :] + offset).ravel(), side="left")
         pos = pos.reshape(b, len(RECALLS)) - n_tp * np.arange(b)[:, None]
@@ -106,8 +112,8 @@ def _summarise(aps: dict[tuple[int, float], np.ndarray], num_classes: int) -> di
             return np.where(with_gt.any(axis=0), np.nansum(stack, axis=0) / np.maximum(with_gt.sum(axis=0), 1), np.nan)
 
         c = range(num_classes)
-        return {"map": mean([(k, t) for k in c for t in COCO_IOUS]), "map_50": mean([(k, 0.5) for k in c]),
-                "map_75": mean([(k, 0.75) for k in c])}
+        return {"map": mean([(k, t) for k in c for t in COCO_IOUS]), "map_50": mean([(k, _IOU_50) for k in c]),
+                "map_75": mean([(k, _IOU_75) for k in c])}
 
 
 def coco_map(scores: det.DetectionScores, images: np.ndarray | None = None) -> dict:
@@ -123,19 +129,23 @@ def coco_map(scores: det.DetectionScores, images: np.ndarray | None = None) -> d
     for k in range(scores.num_classes):
         vals = np.array([aps[(k, t)][0] for t in COCO_IOUS])
         per_class.append({"ap": None if np.isnan(vals).all() else float(np.mean(vals)),
-                          "ap_50": det._num(aps[(k, 0.5)][0]), "ap_75": det._num(aps[(k, 0.75)][0])})
+                          "ap_50": det._num(aps[(k, _IOU_50)][0]), "ap_75": det._num(aps[(k, _IOU_75)][0])})
     return {**head, "per_class": per_class}
 
 
 def map_intervals(scores: det.DetectionScores, images: np.ndarray | None = None, *, resamples: int = 1000,
-                  seed: int = 0, max_cells: int = 4_000_000) -> dict[str, list[float]]:
-    """95 % bootstrap intervals (images resampled) of mAP@0.5:0.95, @0.5 and @0.75."""
+                  seed: int = 0, max_cells: int = 4_000_000) -> dict:
+    """95 % bootstrap intervals (images resampled) of mAP@0.5:0.95, @0.5 and @0.75, and ``resamples``:
+    how many were drawn (fewer than asked on a very large evaluation, see ``WORK_BUDGET``)."""
     images = scores.subset(None) if images is None else np.asarray(images, dtype=bool)
     n = int(images.sum())
     if n < 2:
         return {}
     ranked = _ranked(scores, images)
-    widest = max([1, *(len(r.img_tp) for r in ranked.values())])
+    widest = max([1, *(len(r) for r in ranked.values())])
+    # each resample costs about the ranked predictions of every class and IoU: fewer on huge caches
+    work = sum(len(r) for r in ranked.values()) + n
+    resamples = int(min(resamples, max(MIN_RESAMPLES, WORK_BUDGET // work)))
 
     def stat(idx: np.ndarray) -> dict[str, np.ndarray]:
         parts: dict[str, list[np.ndarray]] = {}
@@ -148,7 +158,8 @@ def map_intervals(scores: det.DetectionScores, images: np.ndarray | None = None,
                 parts.setdefault(name, []).append(v)
         return {name: np.concatenate(v) for name, v in parts.items()}
 
-    return bootstrap_interval(n, stat, resamples=resamples, seed=seed, max_cells=max_cells)
+    out = bootstrap_interval(n, stat, resamples=resamples, seed=seed, max_cells=max_cells)
+    return {**out, "resamples": resamples} if out else out
 
 
 def coco_dicts(scores: det.DetectionScores, images: np.ndarray | None = None) -> tuple[dict, list[dict]]:
@@ -157,14 +168,19 @@ def coco_dicts(scores: det.DetectionScores, images: np.ndarray | None = None) ->
     boxes become ``iscrowd`` 1. For checking against pycocotools and for tools that read COCO."""
     images = scores.subset(None) if images is None else np.asarray(images, dtype=bool)
 
-    def xywh(b):
+    def xywh(b):  # in float32, as a model's outputs (and torchmetrics' conversion) are
+        b = np.asarray(b, dtype=np.float32)
         return [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]
+
+    def area(b):
+        _, _, w, h = xywh(b)
+        return w * h
 
     gt = {"images": [{"id": int(i) + 1, "file_name": str(scores.image_ids[i])} for i in np.flatnonzero(images)],
           "categories": [{"id": k + 1, "name": n} for k, n in enumerate(scores.class_names)],
           "annotations": [{"id": int(j) + 1, "image_id": int(scores.gt_image[j]) + 1,
                            "category_id": int(scores.gt_labels[j]) + 1, "bbox": xywh(scores.gt_boxes[j]),
-                           "area": float(det.box_area(scores.gt_boxes[j])[0]), "iscrowd": int(scores.gt_ignore[j])}
+                           "area": area(scores.gt_boxes[j]), "iscrowd": int(scores.gt_ignore[j])}
                           for j in np.flatnonzero(images[scores.gt_image])]}
     dt = [{"image_id": int(scores.det_image[j]) + 1, "category_id": int(scores.det_labels[j]) + 1,
            "bbox": xywh(scores.det_boxes[j]), "score": float(scores.det_scores[j])}
