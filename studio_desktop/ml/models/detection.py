@@ -13,7 +13,7 @@ prediction reads and export traces.
 Label space: 0 is background, ``k + 1`` the ``k``-th project class (``num_classes = C + 1``).
 
 The teaching detector (``tiny_fcos``) is torchvision's FCOS on a four-stage convolutional
-backbone of ~0.3 M parameters with a small feature pyramid: anchor-free, one stage, no
+backbone with a small feature pyramid (0.9 M parameters in all): anchor-free, one stage, no
 pretrained weights needed, and it learns the shapes sample on a laptop CPU in a few minutes.
 """
 
@@ -61,19 +61,25 @@ class Detector(nn.Module):
         return self.pad(self.net(images), x.shape[0])
 
     def pad(self, detections: list[dict], n: int) -> dict[str, torch.Tensor]:
+        """Each image's detections as the ``K`` best rows (padding: score 0, label -1, box 0).
+
+        Written without Python numbers taken from the data (no ``len`` of a result), so a traced or
+        exported graph keeps working for any number of detections."""
         k = self.max_detections
-        dev = detections[0]["boxes"].device if detections else torch.device("cpu")
-        boxes = torch.zeros((n, k, 4), dtype=torch.float32, device=dev)
-        scores = torch.zeros((n, k), dtype=torch.float32, device=dev)
-        labels = torch.full((n, k), -1, dtype=torch.int64, device=dev)
-        for i, det in enumerate(detections):
-            s = det["scores"]
-            order = torch.argsort(s, descending=True)[:k]
-            m = int(order.numel())
-            boxes[i, :m] = det["boxes"][order].float()
-            scores[i, :m] = s[order].float()
-            labels[i, :m] = det["labels"][order].long() - 1
-        return {"boxes": boxes, "scores": scores, "labels": labels}
+        out_boxes, out_scores, out_labels = [], [], []
+        for det in detections:
+            # one-stage detectors (FCOS, RetinaNet) score every label, background's too: it never
+            # learns a positive and is no class of the project
+            s = torch.where(det["labels"] > 0, det["scores"], torch.zeros_like(det["scores"])).float()
+            s = torch.cat([s, s.new_zeros(k)])
+            boxes = torch.cat([det["boxes"].float(), s.new_zeros((k, 4))])
+            labels = torch.cat([det["labels"].long() - 1, torch.full((k,), -1, dtype=torch.int64, device=s.device)])
+            scores, top = torch.topk(s, k)
+            keep = scores > 0
+            out_scores.append(scores)
+            out_boxes.append(torch.where(keep[:, None], boxes[top], torch.zeros_like(boxes[top])))
+            out_labels.append(torch.where(keep, labels[top], torch.full_like(labels[top], -1)))
+        return {"boxes": torch.stack(out_boxes), "scores": torch.stack(out_scores), "labels": torch.stack(out_labels)}
 
 
 def letterboxed_input(net: nn.Module, size: int) -> None:
@@ -81,10 +87,7 @@ def letterboxed_input(net: nn.Module, size: int) -> None:
 
     torchvision's ``GeneralizedRCNNTransform`` interpolates even at scale 1 (a copy of every
     image, and an interpolation in every exported graph); our input is already letterboxed."""
-    from torchvision.models.detection.transform import GeneralizedRCNNTransform
-
-    class_ = _letterboxed_class(GeneralizedRCNNTransform)
-    net.transform.__class__ = class_
+    net.transform.__class__ = _letterboxed_class(type(net.transform))
     net.transform.letterbox_size = int(size)
 
 
@@ -92,14 +95,16 @@ _CLASSES: dict = {}
 
 
 def _letterboxed_class(base):
+    if getattr(base, "letterboxed", False):
+        return base
     if base not in _CLASSES:
         def resize(self, image, target=None):
             if tuple(image.shape[-2:]) == (self.letterbox_size, self.letterbox_size):
                 return image, target
             return base.resize(self, image, target)
 
-        _CLASSES[base] = type("LetterboxedInput", (base,), {"resize": resize, "__module__": __name__,
-                                                            "__qualname__": "LetterboxedInput"})
+        _CLASSES[base] = type("LetterboxedInput", (base,), {"resize": resize, "letterboxed": True,
+                                                            "__module__": __name__, "__qualname__": "LetterboxedInput"})
         globals()["LetterboxedInput"] = _CLASSES[base]
     return _CLASSES[base]
 

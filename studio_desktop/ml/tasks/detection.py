@@ -189,8 +189,7 @@ class DetectionHead(TaskHead):
         return lines
 
     def eval_batch(self, outputs: dict[str, torch.Tensor]) -> dict:
-        return {"boxes": outputs["boxes"].float().cpu().numpy(), "scores": outputs["scores"].float().cpu().numpy(),
-                "labels": outputs["labels"].cpu().numpy()}
+        return {k: outputs[k].detach().cpu().numpy() for k in ("boxes", "scores", "labels")}
 
     def evaluation(self):
         from .detection_eval import DetectionEvaluation
