@@ -207,9 +207,9 @@ MODEL_CATALOG: dict[str, list[ModelInfo]] = {
     # benchmarks/detection_throughput.py measures their training speed against the teaching detector
     "object_detection": [
         ModelInfo("tiny_fcos", "Tiny FCOS (teaching)", 0.9, 128,
-                  "torchvision's FCOS detector on a five-stage convolutional backbone of a few hundred thousand "
-                  "parameters (0.9 M with its head): learns simple scenes from scratch in minutes on any CPU, no pretrained weights "
-                  "needed. Suits a CPU. The default when no pretrained detector is on this computer.",
+                  "torchvision's FCOS detector on a small five-stage convolutional backbone (0.9 M parameters in "
+                  "all): learns simple scenes from scratch in minutes on any CPU, no pretrained weights needed. "
+                  "Suits a CPU. The default when no pretrained detector is on this computer.",
                   ("object_detection",)),
         ModelInfo("fasterrcnn_mobilenet_v3_large_320_fpn", "Faster R-CNN MobileNet V3 (320 px)", 19.4, 320,
                   "Two-stage detector on a mobile backbone, made for 320 px inputs: the fastest pretrained "
