@@ -65,7 +65,9 @@ def torchmetrics_map(scores: det.DetectionScores, images: np.ndarray) -> dict:
     # COCO's own thresholds, in float64: torchmetrics' defaults come from torch.linspace in float32
     # (0.07 -> 0.07000000029802322), and a recall of exactly 7/100 then misses its recall point — on
     # the real fixture that moved mAP(small) by 2e-4 away from pycocotools
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True, extended_summary=True,
+    # per-class numbers from COCOeval's precision/recall arrays (extended summary), as pycocotools
+    # reports them: torchmetrics' class_metrics=True evaluates everything once more per class (6x slower)
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=False, extended_summary=True,
                                   backend="faster_coco_eval", iou_thresholds=list(COCO_IOU_THRESHOLDS),
                                   rec_thresholds=list(COCO_RECALLS))
     preds, targets = [], []
@@ -83,16 +85,24 @@ def torchmetrics_map(scores: det.DetectionScores, images: np.ndarray) -> dict:
         metric.update(preds, targets)
         r = metric.compute()
     out: dict = {k: _value(r[k]) for k in _TM_KEYS if k in r}
-    classes = [int(c) for c in torch.atleast_1d(r["classes"]).tolist()]
-    precision = r["precision"].numpy()  # (IoU, recall, class, area, max dets)
+    # the category axis: every label of the predictions and the ground truth, sorted (torchmetrics' rule)
+    classes = sorted(set(scores.det_labels[images[scores.det_image]].tolist())
+                     | set(scores.gt_labels[images[scores.gt_image]].tolist()))
+    precision = np.asarray(r["precision"])  # (IoU, recall, class, area, max dets)
+    recall = np.asarray(r["recall"])  # (IoU, class, area, max dets)
     per_class: dict[int, dict] = {}
-    for j, k in enumerate(classes):
-        p50 = precision[0, :, j, 0, -1]
-        per_class[k] = {"ap": _value(torch.atleast_1d(r["map_per_class"])[j]),
-                        "ap_50": float(p50[p50 > -1].mean()) if (p50 > -1).any() else None,
-                        "ar_100": _value(torch.atleast_1d(r["mar_100_per_class"])[j])}
+    if precision.ndim == 5 and precision.shape[2] == len(classes):
+        for j, k in enumerate(classes):
+            p, p50, rc = precision[:, :, j, 0, -1], precision[0, :, j, 0, -1], recall[:, j, 0, -1]
+            per_class[k] = {"ap": _mean_defined(p), "ap_50": _mean_defined(p50), "ar_100": _mean_defined(rc)}
     out["per_class"] = per_class
     return out
+
+
+def _mean_defined(a: np.ndarray) -> float | None:
+    """COCO's summary: the mean of the defined (> -1) entries, None when there are none."""
+    a = a[a > -1]
+    return float(a.mean()) if a.size else None
 
 
 class DetectionEvaluation:
