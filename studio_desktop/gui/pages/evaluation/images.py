@@ -314,8 +314,11 @@ class ImagesSection(QWidget):
         if current is not None:  # keep the detail on the same image when it is still shown
             row = self.model.visible_row_of(self._row_of(current["image"], current["subset"]))
             if row >= 0:
-                self.grid.setCurrentIndex(self.model.index(row))
-                self._show_current(row)
+                index = self.model.index(row)
+                if self.grid.currentIndex() == index:
+                    self._show_current(row)  # the same cell stays current: describe it again
+                else:
+                    self.grid.setCurrentIndex(index)  # currentChanged describes it (once, not twice)
             else:
                 self.detail.clear()
         self._update_counts()

@@ -211,9 +211,25 @@ class DetectionView(QWidget):
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        # sized once after each fill (resizing to contents on every cell change made a threshold
+        # update cost ~50 ms for ten classes)
         table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in range(1, table.columnCount()):
-            table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+            table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+
+    @staticmethod
+    def _cell(table: QTableWidget, row: int, col: int) -> QTableWidgetItem:
+        """The item at (row, col), made once and reused (a new item per update is slow)."""
+        item = table.item(row, col)
+        if item is None:
+            item = QTableWidgetItem()
+            table.setItem(row, col, item)
+        return item
+
+    @staticmethod
+    def _fit(table: QTableWidget) -> None:
+        for c in range(1, table.columnCount()):
+            table.resizeColumnToContents(c)
 
     # --------------------------------------------------------------- contract
     def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
@@ -314,60 +330,73 @@ class DetectionView(QWidget):
         self.summary.setToolTip(f"Operating point: {r.describe_rule()}")
 
     def _show_table(self, rep: dict) -> None:
+        """The threshold-free mAP figures: filled when the subset (or the NMS, which they were not
+        measured at) changes, not at every threshold."""
         r = self.results
+        key = (id(r), rep["subset"], r.op.nms_iou is None)
+        if getattr(self, "_table_key", None) == key:
+            return
+        self._table_key = key
         metrics, intervals = rep["metrics"], rep["intervals"]
         rows = [(k, label) for k, label in (*HEADLINE, *MORE_METRICS) if k in metrics]
+        self.table.setUpdatesEnabled(False)
         self.table.setRowCount(len(rows))
         bold = QFont(self.table.font())
         bold.setBold(True)
         nms_note = ("" if r.op.nms_iou is None else "\nMeasured at the evaluated NMS: the NMS IoU you chose changes "
                     "the counts and the curves here, not this number (evaluate again to measure it).")
         for i, (key, label) in enumerate(rows):
-            name = QTableWidgetItem(label)
+            name = self._cell(self.table, i, 0)
+            name.setText(label)
             name.setData(Qt.ItemDataRole.UserRole, key)
             how = r.how(key)
             name.setToolTip(METRIC_HELP.get(key, key) + (f"\nComputed as: {how}" if how else "") + nms_note)
-            value = QTableWidgetItem(fmt_ratio(metrics.get(key)))
+            value = self._cell(self.table, i, 1)
+            value.setText(fmt_ratio(metrics.get(key)))
             value.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             value.setToolTip(name.toolTip())
             iv = intervals.get(key)
-            interval = QTableWidgetItem(f"{iv[0]:.3f}–{iv[1]:.3f}" if iv else "")
+            interval = self._cell(self.table, i, 2)
+            interval.setText(f"{iv[0]:.3f}–{iv[1]:.3f}" if iv else "")
             interval.setToolTip(INTERVAL_TEXT if iv else "no interval for this metric")
-            if key in dict(HEADLINE):
-                name.setFont(bold)
-                value.setFont(bold)
-            self.table.setItem(i, 0, name)
-            self.table.setItem(i, 1, value)
-            self.table.setItem(i, 2, interval)
+            font = bold if key in dict(HEADLINE) else self.table.font()
+            name.setFont(font)
+            value.setFont(font)
+        self._fit(self.table)
         self.table.resizeRowsToContents()
+        self.table.setUpdatesEnabled(True)
 
     def _show_counts(self, rep: dict) -> None:
         c = rep["counts"]
         rows = [("All classes", {**c, "objects": c["tp"] + c["fn"], "threshold": None})]
         rows += [(pc["name"], {**pc, "objects": pc["tp"] + pc["fn"]}) for pc in c["per_class"]]
-        self.counts_table.setRowCount(len(rows))
-        bold = QFont(self.counts_table.font())
+        table = self.counts_table
+        table.setUpdatesEnabled(False)
+        if table.rowCount() != len(rows):
+            table.setRowCount(len(rows))
+        bold = QFont(table.font())
         bold.setBold(True)
         colors = {"tp": "#2ca02c", "fp": "#b35900", "fn": "#d62728"}
         for i, (name, d) in enumerate(rows):
-            item = QTableWidgetItem(name)
+            item = self._cell(table, i, 0)
+            item.setText(name)
             item.setData(Qt.ItemDataRole.UserRole, i - 1)  # class index, -1: all
             if i == 0:
                 item.setFont(bold)
-            self.counts_table.setItem(i, 0, item)
             for j, (key, _t) in enumerate(COUNT_COLUMNS, 1):
                 v = d.get(key)
                 text = (str(v) if key in ("objects", "tp", "fp", "fn") else
                         ("" if v is None else f"{v:.2f}") if key == "threshold" else fmt_ratio(v))
-                cell = QTableWidgetItem(text)
-                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                cell.setToolTip(COUNT_HELP[key])
-                if key in colors and v:
-                    cell.setForeground(QBrush(QColor(colors[key])))
-                if i == 0:
-                    cell.setFont(bold)
-                self.counts_table.setItem(i, j, cell)
-        self.counts_table.resizeRowsToContents()
+                cell = self._cell(table, i, j)
+                cell.setText(text)
+                if cell.toolTip() != COUNT_HELP[key]:
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    cell.setToolTip(COUNT_HELP[key])
+                    if i == 0:
+                        cell.setFont(bold)
+                cell.setForeground(QBrush(QColor(colors[key] if key in colors and v else "#222222")))
+        self._fit(table)
+        table.setUpdatesEnabled(True)
         r = self.results
         self.counts_label.setText(
             f"<b>At the operating point</b> (score ≥ {r.score_threshold:.2f}, match IoU {r.match_iou:.2f}): "

@@ -19,7 +19,7 @@ AP_COLORS = {"ap": "#1f77b4", "ap_50": "#9ecae1"}
 AP_LABELS = {"ap": "AP@0.5:0.95", "ap_50": "AP@0.5"}
 MAX_CURVES = 12
 #: at most this many points of a curve are drawn (a class with 100,000 predictions: subsampled)
-MAX_POINTS = 2000
+MAX_POINTS = 600
 CLICK_HINT = " (click a class to see its images)"
 
 
