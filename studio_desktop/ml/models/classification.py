@@ -82,6 +82,8 @@ def _load(model, name, weights_file, log, on_weights) -> None:
 
 def split_stages(model: nn.Module) -> tuple[list[nn.Module], nn.Module]:
     """``(backbone stages input-first, head)`` of a network built by :func:`build_classifier`."""
+    if hasattr(model, "finetune_parts"):  # a network that states its own (the detectors)
+        return model.finetune_parts()
     if isinstance(model, TinyCNN):
         return list(model.features), model.fc
     if hasattr(model, "layer4"):  # resnet

@@ -60,6 +60,15 @@ class Detector(nn.Module):
             return self.net(images, targets)
         return self.pad(self.net(images), x.shape[0])
 
+    def finetune_parts(self) -> tuple[list[nn.Module], nn.Module]:
+        """``(backbone stages input-first, the rest)`` for the fine-tuning modes: a linear probe
+        trains the feature pyramid and the detection heads on a frozen backbone."""
+        body = backbone_body(self)
+        stages = list(body.children())
+        ids = {id(p) for s in stages for p in s.parameters()}
+        rest = nn.ParameterList([p for p in self.net.parameters() if id(p) not in ids])
+        return stages, rest
+
     def pad(self, detections: list[dict], n: int) -> dict[str, torch.Tensor]:
         """Each image's detections as the ``K`` best rows (padding: score 0, label -1, box 0).
 
