@@ -94,8 +94,11 @@ def load(path):
     files = {{"metadata.json": ""}}
     module = torch.jit.load(str(path), map_location="cpu", _extra_files=files).eval()
     meta = decode(json.loads(files["metadata.json"]))
+    fixed = None if meta.get("batch", "dynamic") == "dynamic" else int(meta["batch"])
 
     def run(batch):
+        if fixed and len(batch) != fixed:  # traced for a fixed batch (a detector runs one image per call)
+            return np.concatenate([run(batch[i:i + fixed]) for i in range(0, len(batch), fixed)])
         with torch.no_grad():
             return module(torch.from_numpy(batch))[0].numpy()  # the module returns a tuple of the outputs
 
@@ -227,6 +230,123 @@ if __name__ == "__main__":
 '''
 
 
+DETECTION = '''
+
+def fitted_size(w, h, size):
+    """The image's size inside the letterbox square, exactly as `preprocess` scales it."""
+    if max(w, h) > size:
+        k = size / max(w, h)
+        return max(1, round(w * k)), max(1, round(h * k))
+    return (size, int(size * h / w)) if w > h else (int(size * w / h), size)
+
+
+def nms(boxes, scores, iou):
+    """Indices kept by greedy non-maximum suppression (boxes of one class, sorted by score)."""
+    keep, order = [], np.argsort(-scores, kind="stable")
+    while len(order):
+        i, order = order[0], order[1:]
+        keep.append(i)
+        x1 = np.maximum(boxes[i, 0], boxes[order, 0])
+        y1 = np.maximum(boxes[i, 1], boxes[order, 1])
+        x2 = np.minimum(boxes[i, 2], boxes[order, 2])
+        y2 = np.minimum(boxes[i, 3], boxes[order, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        union = area[i] + area[order] - inter
+        order = order[inter <= iou * np.maximum(union, 1e-12)]
+    return np.array(keep, dtype=int)
+
+
+def detections(rows, meta, width, height):
+    """One image's rows (K x 6: x1 y1 x2 y2 in input pixels, score, class) -> the detections the
+    operating point keeps, as (class index, score, box in the ORIGINAL image's pixels), best first.
+
+    Padding rows (class -1) are dropped; a detection is kept when its score reaches its class's
+    threshold (`class_thresholds` by class id, else `score_threshold`); an `nms_iou` lower than the
+    model's own merges overlapping boxes of a class further; boxes go back through the letterbox:
+    minus the border, divided by the scale of each axis, clamped to the image."""
+    rows = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+    rows = rows[(rows[:, 5] >= 0) & (rows[:, 4] > 0)]
+    op = meta.get("operating_point") or {}
+    per_class = {int(k): float(v) for k, v in (op.get("class_thresholds") or {}).items()}
+    ids = meta["class_ids"]
+    labels = rows[:, 5].astype(int)
+    limits = np.array([per_class.get(ids[c], float(meta["score_threshold"])) for c in labels])
+    rows = rows[rows[:, 4] >= limits] if len(rows) else rows
+    iou = op.get("nms_iou")
+    if iou is not None and float(iou) < float(meta.get("model_nms_iou", 1)) and len(rows):
+        keep = [np.where(rows[:, 5] == c)[0][nms(rows[rows[:, 5] == c, :4], rows[rows[:, 5] == c, 4], float(iou))]
+                for c in np.unique(rows[:, 5])]
+        rows = rows[np.sort(np.concatenate(keep))]
+    rows = rows[np.argsort(-rows[:, 4], kind="stable")]
+    size = meta["input_size"]
+    if meta["resize"] == "stretch":
+        sx, sy, px, py = size / width, size / height, 0, 0
+    else:
+        nw, nh = fitted_size(width, height, size)
+        sx, sy, px, py = nw / width, nh / height, (size - nw) // 2, (size - nh) // 2
+    boxes = (rows[:, :4] - [px, py, px, py]) / [sx, sy, sx, sy]
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    return [(int(r[5]), float(r[4]), [round(float(v), 2) for v in b]) for r, b in zip(rows, boxes)]
+
+
+COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990"]
+
+
+def draw(path, found, meta, out_folder):
+    """Save the image with its detections drawn (class and score on each box) as PNG; returns its path."""
+    from PIL import ImageDraw
+
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image) if meta.get("exif_orientation") == "apply" else image
+        image = image.convert("RGB")
+    pen = ImageDraw.Draw(image)
+    width = max(2, round(max(image.size) / 300))
+    for index, score, (x1, y1, x2, y2) in found:
+        colour = COLOURS[index % len(COLOURS)]
+        pen.rectangle([x1, y1, x2, y2], outline=colour, width=width)
+        text = f"{meta['classes'][index]} {score:.2f}"
+        left, top, right, bottom = pen.textbbox((x1, y1), text)
+        lift = bottom - top + 2
+        pen.rectangle([x1, y1 - lift, x1 + right - left + 4, y1], fill=colour)
+        pen.text((x1 + 2, y1 - lift), text, fill="white")
+    out = Path(out_folder) / (Path(path).stem + ".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.save(out)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument("--model", default=str(MODEL), help="the exported model file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+    parser.add_argument("--draw", metavar="FOLDER", default="drawn",
+                        help="save each image with its boxes drawn into this folder (default: drawn)")
+    args = parser.parse_args(argv)
+    run, meta = load(args.model)
+    for path in args.images:
+        with Image.open(path) as image:
+            width, height = (ImageOps.exif_transpose(image) if meta.get("exif_orientation") == "apply"
+                             else image).size
+        found = detections(run(preprocess(path, meta)[None])[0], meta, width, height)
+        drawn = draw(path, found, meta, args.draw) if args.draw else None
+        if args.json:
+            print(json.dumps({"image": path, "width": width, "height": height, "drawn": str(drawn) if drawn else None,
+                              "detections": [{"class": meta["classes"][c], "class_id": meta["class_ids"][c],
+                                              "score": round(s, 4), "box": b} for c, s, b in found]}))
+        else:
+            print(f"{path}: {len(found)} object(s)" + (f", drawn in {drawn}" if drawn else ""))
+            for c, s, (x1, y1, x2, y2) in found:
+                print(f"  {meta['classes'][c]} {s:.2f} at x1={x1:.0f} y1={y1:.0f} x2={x2:.0f} y2={y2:.0f}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
 @dataclass(frozen=True)
 class SnippetTask:
     """What a task's snippet says it does, which output it reads, and how it prints predictions."""
@@ -248,6 +368,9 @@ SNIPPET_TASKS: dict[str, SnippetTask] = {
     "regression": SnippetTask("Predict values (regression) for images", "target names and units", "values",
                               ("targets", "units", "normalisation", "resize_fill", "mean", "std", "outputs"),
                               REGRESSION),
+    "object_detection": SnippetTask("Detect objects in images", "class names, operating point and box geometry",
+                                    "detections", ("classes", "class_ids", "operating_point", "resize_fill", "mean",
+                                                   "std", "outputs"), DETECTION),
 }
 
 

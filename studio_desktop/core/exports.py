@@ -48,7 +48,18 @@ PRECISION_HELP = {
             "faster on a CPU, at a small cost in accuracy, reported against FP32.",
 }
 #: tasks whose models this version can export (kept in step with ``ml/export`` by a test)
-EXPORTABLE_TASKS = frozenset({"classification", "regression"})
+EXPORTABLE_TASKS = frozenset({"classification", "regression", "object_detection"})
+#: tasks whose exports are offered in fewer precisions than the formats allow, and why
+TASK_PRECISIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "object_detection": (("fp32",), "detectors export in FP32 only: FP16 and INT8 conversions of their box decoding "
+                                    "and NMS are not validated in this version"),
+}
+
+
+def precisions_for(task: str, fmt: str) -> tuple[str, ...]:
+    """The precisions offered for a ``task`` model in format ``fmt``."""
+    allowed = TASK_PRECISIONS.get(task, (PRECISIONS, ""))[0]
+    return tuple(p for p in format_info(fmt).precisions if p in allowed)
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,9 @@ def check_options(task: str, fmt: str, precision: str) -> None:
     if precision not in info.precisions:
         raise InvalidInput(f"{info.title} export supports {', '.join(info.precisions)}, not {precision}; "
                            "use ONNX or OpenVINO for fp16 and int8")
+    if precision not in precisions_for(task, fmt):
+        raise InvalidInput(f"{precision} is not available for {task.replace('_', ' ')} models: "
+                           f"{TASK_PRECISIONS[task][1]}")
 
 
 # ------------------------------------------------------------------ disk space
@@ -457,5 +471,5 @@ def worker_pid(events: Path) -> int | None:
 __all__ = ["Check", "DEFAULT_CALIBRATION_IMAGES", "DEFAULT_OPSET", "DEFAULT_VALIDATION_IMAGES", "EXPORTABLE_TASKS",
            "ExportRecord", "ExportService", "FORMATS", "FormatInfo", "Latency", "LatencyRow", "OPSETS",
            "PRECISIONS", "PRECISION_HELP", "PrecisionChange", "RECORD_FILE", "Validation", "check_free_space",
-           "check_options", "disk_full_error", "estimate_bytes", "format_info", "missing_package",
-           "new_export_id", "worker_pid"]
+           "TASK_PRECISIONS", "check_options", "disk_full_error", "estimate_bytes", "format_info", "missing_package",
+           "new_export_id", "precisions_for", "worker_pid"]

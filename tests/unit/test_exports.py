@@ -126,8 +126,14 @@ def test_options_are_checked_in_one_line():
         check_options("classification", "torchscript", "fp16")
     with pytest.raises(InvalidInput, match="unknown export format 'tflite'; choose one of: onnx, torchscript, openvino"):
         check_options("classification", "tflite", "fp32")
-    with pytest.raises(InvalidInput, match="exporting object detection models is not available"):
-        check_options("object_detection", "onnx", "fp32")
+    with pytest.raises(InvalidInput, match="exporting instance segmentation models is not available"):
+        check_options("instance_segmentation", "onnx", "fp32")
+    check_options("object_detection", "onnx", "fp32")
+    check_options("object_detection", "openvino", "fp32")
+    for precision in ("fp16", "int8"):
+        with pytest.raises(InvalidInput, match=f"{precision} is not available for object detection models: "
+                                               "detectors export in FP32 only"):
+            check_options("object_detection", "onnx", precision)
 
 
 def test_missing_package_names_it_and_how_to_install(monkeypatch):

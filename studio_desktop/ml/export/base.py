@@ -46,6 +46,9 @@ class ExportOptions:
     #: the nearest of them stays float32); None: the default (INT8 keeps the logits layer and the
     #: softmax float, FP16 converts everything)
     float_layers: tuple[str, ...] | None = None
+    #: ONNX: "auto" (dynamo, the TorchScript-based exporter where dynamo cannot) or "torchscript"
+    #: (the task's models need it: torchvision detectors, DESIGN §11)
+    exporter: str = "auto"
     #: a folder for intermediate files (removed by the pipeline)
     scratch: Path | None = None
     #: an FP32 ONNX file of the same network already exported and validated (same checkpoint,

@@ -46,7 +46,8 @@ KEYS: dict[str, str] = {
     "preprocessing": "the same steps in one sentence",
     "outputs": "JSON {output name: meaning}, in the order the network returns them: classification `logits` "
                "(raw scores, N x C) and `probabilities` (softmax of logits / temperature, N x C); regression "
-               "`values` (N x T, target units)",
+               "`values` (N x T, target units); object detection `detections` (N x K x 6: x1, y1, x2, y2, score, "
+               "class)",
     "model": "architecture (e.g. `resnet18`)",
     "project": "project name",
     "experiment_id": "experiment id in the workspace",

@@ -69,6 +69,8 @@ def export_fp32(network: nn.Module, example: torch.Tensor, options: ExportOption
         example = torch.cat([example, example])
     exporter = "torch.onnx (dynamo)"
     try:
+        if options.exporter == "torchscript":
+            raise _UseTorchScript("this model exports with the TorchScript-based exporter (dynamo cannot trace it)")
         if options.opset < DYNAMO_MIN_OPSET:
             raise _UseTorchScript(f"opset {options.opset} is older than the dynamo exporter writes")
         _export_dynamo(network, example, options, path, log)

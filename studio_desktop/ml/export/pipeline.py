@@ -240,11 +240,17 @@ class ExportJob:
         scratch = self.staging / ".scratch"
         scratch.mkdir()
         dynamic = req.dynamic_batch or fmt.ANY_BATCH
+        if task.fixed_batch is not None and dynamic:
+            dynamic = False
+            if req.dynamic_batch:
+                self.log(f"a {trained.project.task.replace('_', ' ')} model exports with a fixed batch of "
+                         f"{task.fixed_batch} (its per-image steps are unrolled when traced): dynamic batch is off",
+                         "warning")
         meta = metadata.build(trained, pre, outputs=task.outputs(network), operating_point=op,
                               precision=req.precision, dynamic_batch=dynamic)
         options = ExportOptions(precision=req.precision, opset=req.opset, dynamic_batch=dynamic,
                                 quantization=req.quantization, metadata=meta, output_names=task.output_names,
-                                float_layers=task.float_layers, scratch=scratch,
+                                float_layers=task.float_layers, scratch=scratch, exporter=task.onnx_exporter,
                                 calibration=lambda: (pre.tensor(s.path).numpy()[None] for s in calib))
         reuse = self._reusable_onnx(trained, meta, task)
         if reuse is not None:
@@ -336,7 +342,7 @@ class ExportJob:
         evidence = validation.Evidence(
             precision=self.req.precision, subsets=subsets, reference=reference, same_input=same_input,
             file=np.asarray(run_file(np.stack(file_inputs))), snippet=module, file_meta=meta_file,
-            targets=np.array([s.target for s in checks]), mismatches=_mismatches(meta_file, trained, network, op, task))
+            targets=task.truth(checks, trained), mismatches=_mismatches(meta_file, trained, network, op, task))
         result = task.validate(evidence, trained, network, op)
         self.log(f"validation on {len(checks)} images ({', '.join(f'{v} {k}' for k, v in subsets.items())}): "
                  f"{validation.summary(result)}", "info" if result.passed else "warning")
@@ -350,7 +356,7 @@ class ExportJob:
         """The same network in FP32 against this precision, on the same inputs."""
         main = task.output_names[0]
         out32, out = fp32_runner.run_all(images)[main], same_input[main]
-        targets = np.array([s.target for s in checks])
+        targets = task.truth(checks, trained)
         m32, mq = task.score(out32, targets, trained, op), task.score(out, targets, trained, op)
         size32 = sum(p.stat().st_size for p in (fp32_path, fp32_path.with_suffix(".bin")) if p.exists())
         return PrecisionChange(metric=task.metric_name, metric_fp32=m32, metric_exported=mq, change=mq - m32,

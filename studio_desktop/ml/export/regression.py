@@ -69,6 +69,8 @@ class RegressionExport:
     #: FP16/INT8 keep the last layer and the de-normalisation float (a price overflows FP16; INT8
     #: would round the values to 256 levels)
     float_layers = ("Gemm", "MatMul", "Conv")
+    onnx_exporter = "auto"
+    fixed_batch = None
 
     def outputs(self, network) -> dict[str, str]:
         return {"values": "predicted values in target units (N x T): column i is the target `targets[i]`, in "
@@ -84,6 +86,10 @@ class RegressionExport:
         parts = [head.eval_batch(trained.model(torch.from_numpy(images[i:i + chunk])))["values"]
                  for i in range(0, len(images), chunk)]
         return {"values": np.concatenate(parts) if parts else np.zeros((0, head.num_outputs))}
+
+    def truth(self, samples, trained) -> np.ndarray:
+        """The samples' true values in target units (N x T)."""
+        return np.array([s.target for s in samples])
 
     @staticmethod
     def _names_units(trained) -> tuple[list[str], list[str]]:

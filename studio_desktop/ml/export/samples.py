@@ -26,6 +26,8 @@ class Sample:
     #: the values in target units (regression, one per target)
     target: Any
     subset: str
+    #: the image's record (a detector's ground-truth boxes are read from it)
+    record: Any = None
 
 
 def _plain(target) -> Any:
@@ -67,7 +69,7 @@ def choose(ws, trained, *, validation: int, calibration: int) -> tuple[list[Samp
             for rec, target in usable[s]:
                 if len(out) >= n:
                     return out
-                out.append(Sample(store.path_of(rec.file), _plain(target), s))
+                out.append(Sample(store.path_of(rec.file), _plain(target), s, rec))
         return out
 
     held_out = take(("val", "test"), validation)

@@ -6,12 +6,14 @@ One entry per exportable task in :data:`TASK_EXPORTS` (kept in step with
 snippet never branch on task names. An entry provides::
 
     task, output_names, metric_name            # output_names[0]: the main output (runtime.run, the snippet)
-    compared                                   # what Validation.max_abs_diff measures ("logit", "value")
+    compared                                   # what Validation.max_abs_diff measures ("logit", "value", "box (px)")
+    onnx_exporter, fixed_batch                 # "auto" | "torchscript"; a batch size the graph is fixed to (None)
     metadata_keys, json_keys, float_keys       # the task's own metadata keys (README), how to decode them
     required_keys                              # a file of this task without them is refused
     float_layers                               # FP16/INT8: op types where the float head begins (None: default)
     network(trained, op) -> nn.Module          # what is exported
     reference(trained, network, images)        # {output: array} the file must reproduce (PyTorch)
+    truth(samples, trained)                    # the samples' ground truth as score/validate read it
     outputs(network) -> {name: meaning}
     metadata(trained, op) -> {key: str}        # the task's keys, as written into the file
     mismatches(meta, trained, network, op)     # task keys read back that differ from the checkpoint's
@@ -32,6 +34,7 @@ from torch import nn
 from ...core.errors import InvalidInput
 from ...core.evaluation.operating_point import OperatingPoint, decide, softmax
 from . import validation
+from .detection import DetectionExport
 from .regression import RegressionExport
 
 #: the fields of an operating point that decide (see core/evaluation/operating_point.decide)
@@ -87,6 +90,10 @@ class ClassificationExport:
     required_keys = ("classes",)
     #: INT8 keeps the logits layer and the softmax float (precision.py's default); FP16 converts all
     float_layers = None
+    #: ONNX exporter: "auto" (dynamo, the TorchScript-based one where dynamo cannot) or "torchscript"
+    onnx_exporter = "auto"
+    #: the batch size the graph is fixed to whatever the options (None: as asked)
+    fixed_batch = None
 
     def outputs(self, network: ClassifierOutputs) -> dict[str, str]:
         temperature = network.temperature
@@ -100,6 +107,10 @@ class ClassificationExport:
 
     def reference(self, trained, network: nn.Module, images: np.ndarray) -> dict[str, np.ndarray]:
         return run_network(network, self.output_names, images)
+
+    def truth(self, samples, trained) -> np.ndarray:
+        """The samples' true targets as the metric reads them (output indices)."""
+        return np.array([s.target for s in samples])
 
     def metadata(self, trained, op: OperatingPoint | None) -> dict[str, str]:
         point = {k: getattr(op, k) for k in OPERATING_POINT_FIELDS} if op is not None else None
@@ -151,7 +162,8 @@ class ClassificationExport:
         meta["classes"] = [{"id": int(i), "name": str(n)} for i, n in zip(ids, names, strict=True)]
 
 
-TASK_EXPORTS = {"classification": ClassificationExport(), "regression": RegressionExport()}
+TASK_EXPORTS = {"classification": ClassificationExport(), "regression": RegressionExport(),
+                "object_detection": DetectionExport()}
 
 
 def task_export(task: str):
@@ -161,5 +173,5 @@ def task_export(task: str):
         raise InvalidInput(f"exporting {task.replace('_', ' ')} models is not available in this version") from None
 
 
-__all__ = ["ClassificationExport", "ClassifierOutputs", "OPERATING_POINT_FIELDS", "RegressionExport", "TASK_EXPORTS",
+__all__ = ["ClassificationExport", "ClassifierOutputs", "DetectionExport", "OPERATING_POINT_FIELDS", "RegressionExport", "TASK_EXPORTS",
            "run_network", "task_export"]

@@ -1,9 +1,10 @@
 """TorchScript: ``torch.jit.trace`` of the network in eval mode, frozen (batch-norm folded),
 with the metadata as ``metadata.json`` inside the archive (``extra/`` in the zip).
 
-Tracing records the operations run on one example; these classification networks have no
-data-dependent control flow, and the traced graph accepts any batch size (checked by the
-validation, which runs batches). ``torch.jit`` is in maintenance in PyTorch 2.x: it still
+Tracing records the operations run on one example; classification and regression networks have
+no data-dependent control flow, and the traced graph accepts any batch size (checked by the
+validation, which runs batches). A detector's per-image steps unroll into the trace: its graph
+runs one image per call, which its metadata states (``batch`` = ``1``) and the runner follows. ``torch.jit`` is in maintenance in PyTorch 2.x: it still
 loads in LibTorch (C++), the reason to offer it.
 """
 
@@ -63,7 +64,9 @@ def load(path: Path, threads: int = 1) -> Runner:
         out = out if isinstance(out, (tuple, list)) else (out,)
         return {n: o.numpy() for n, o in zip(names, out, strict=False)}
 
-    return Runner(run, None, "TorchScript")
+    # a graph traced with a fixed batch (a detector's unrolled per-image steps) says so in its metadata
+    fixed = meta.get("batch", "dynamic")
+    return Runner(run, int(fixed) if str(fixed).isdigit() else None, "TorchScript")
 
 
 def read_metadata(path: Path) -> dict[str, str]:
