@@ -3,7 +3,9 @@
 MODEL is an experiment (name or id; ``--project`` when several projects have one of that name),
 a checkpoint file, or an exported model (file or export folder). Prints one line per image (or
 JSON with ``--json``) and writes ``predictions.json`` and ``predictions.csv`` to ``--out``
-(default: ./predictions). An unreadable image is reported by name and the others are predicted;
+(default: ./predictions). A detector's boxes are in the original image's pixels, kept by the
+operating point or ``--score-threshold``; ``--coco-results FILE`` writes them as COCO results and
+``--draw FOLDER`` saves each image with its boxes drawn. An unreadable image is reported by name and the others are predicted;
 the exit status is 1 when any image failed.
 """
 
@@ -28,6 +30,14 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="the experiment's checkpoint")
     p.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per batch (default: 16)")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    boxes = p.add_argument_group("object detection models")
+    boxes.add_argument("--score-threshold", type=float, metavar="T",
+                       help="report boxes scoring at least T (0-1), every class alike (default: the operating point "
+                            "saved with the model, else 0.5)")
+    boxes.add_argument("--coco-results", metavar="FILE",
+                       help="also write the boxes as COCO detection results (image_id, category_id = class id, "
+                            "bbox [x, y, w, h] in image pixels, score)")
+    boxes.add_argument("--draw", metavar="FOLDER", help="also save each image with its boxes drawn, as PNG, into FOLDER")
     p.set_defaults(func=run)
 
 
@@ -41,12 +51,15 @@ def run(args) -> int:
     from ..ml.predict import predict  # torch loads only now
 
     out = Path(args.out).expanduser()
+    extra = {"score_threshold": args.score_threshold,
+             "coco_results": Path(args.coco_results).expanduser() if args.coco_results else None,
+             "draw": Path(args.draw).expanduser() if args.draw else None}
     if Path(args.model).expanduser().exists():  # a model file needs no workspace
-        rows, predictor, seconds = predict(None, args.model, args.images, out, batch_size=args.batch_size)
+        rows, predictor, seconds = predict(None, args.model, args.images, out, batch_size=args.batch_size, **extra)
     else:
         with open_workspace(args, write=False) as ws:
             rows, predictor, seconds = predict(ws, args.model, args.images, out, project=args.project,
-                                               checkpoint=args.checkpoint, batch_size=args.batch_size)
+                                               checkpoint=args.checkpoint, batch_size=args.batch_size, **extra)
     failed = [r for r in rows if not r.get("ok")]
     if args.json:
         print_json({"model": predictor.describe, "predictions": rows})
@@ -55,6 +68,8 @@ def run(args) -> int:
         for row in rows:
             print(_line(row, units))
         ok = len(rows) - len(failed)
+        wrote = [str(out / "predictions.json"), "predictions.csv"]
+        wrote += [str(v) for v in (extra["coco_results"], extra["draw"]) if v is not None]
         print(f"{ok} image(s) predicted in {seconds:.2f} s" + (f", {len(failed)} failed" if failed else "")
-              + f"; wrote {out / 'predictions.json'} and predictions.csv", file=sys.stderr)
+              + f"; wrote {', '.join(wrote[:-1])} and {wrote[-1]}", file=sys.stderr)
     return 1 if failed else 0

@@ -20,12 +20,20 @@ import numpy as np
 import torch
 
 from ..core.errors import InvalidInput, NotFound, StudioError
+from ..core.evaluation.detection_predictions import coco_results as to_coco
+from ..core.evaluation.detection_predictions import draw_boxes
 from ..core.evaluation.operating_point import OperatingPoint, load_operating_point
-from ..core.evaluation.predictions import collect_images, decode_predictions, write_prediction_files
+from ..core.evaluation.predictions import (
+    BOX_TASKS,
+    collect_images,
+    decode_predictions,
+    write_prediction_files,
+)
 from ..core.evaluation.store import evaluation_folder
 from ..core.experiments import ExperimentService
 from ..core.procs import StopFlag
 from ..core.projects import ProjectService
+from ..core.store import atomic_write_json
 from .preprocess import Preprocessing
 
 EXPORT_SUFFIXES = (".onnx", ".xml", ".pt", ".ts", ".torchscript")
@@ -65,7 +73,9 @@ def _from_export(path: Path) -> Predictor:
         raise InvalidInput("this version cannot run exported models", path=path) from None
     exported = load_exported(path)
     meta = exported.metadata
-    op = OperatingPoint.model_validate(meta["operating_point"]) if meta.get("operating_point") else None
+    task = str(meta.get("task", "classification"))
+    op = OperatingPoint.model_validate({"task": task, **meta["operating_point"]}) if meta.get("operating_point") \
+        else None
     classes = meta.get("classes") or [{"id": i, "name": n} for i, n in enumerate(meta.get("class_names") or [])]
 
     def run(batch: torch.Tensor) -> dict[str, np.ndarray]:
@@ -116,6 +126,21 @@ def load_predictor(ws, model: str, *, project: str | None = None, checkpoint: st
                          {"kind": "experiment", "project": proj.name, "experiment": exp.name, "id": exp.id})
 
 
+def oriented_size(path: Path) -> dict:
+    """``{"width", "height"}`` of an image as the user sees it (EXIF orientation applied), from its header."""
+    from PIL import Image
+
+    from ..core.images import orientation_of
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            turned = orientation_of(im) in (5, 6, 7, 8)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets one message naming it
+        raise InvalidInput(f"cannot decode image: {exc}", path=path) from None
+    return {"width": height, "height": width} if turned else {"width": width, "height": height}
+
+
 def predict_files(predictor: Predictor, inputs: list[str | Path], *, batch_size: int = 16,
                   progress: Callable[[int, int], None] | None = None, stop: StopFlag | None = None) -> list[dict]:
     """One row per image (``ok`` with the decoded prediction, or ``ok: False`` with the error)."""
@@ -129,17 +154,21 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], *, batch_size:
         if stop is not None and stop.requested():
             break
         chunk = files[start: start + batch_size]
-        tensors, good = [], []
+        tensors, good, sizes = [], [], []
         for f in chunk:
             try:
                 tensors.append(pre.tensor(f, transform, oriented=True))
+                sizes.append(oriented_size(f))
                 good.append(f)
             except StudioError as exc:
                 rows.append({"file": str(f), "ok": False, "error": exc.message})
         if tensors:
             arrays = predictor.run(torch.stack(tensors))
-            for f, pred in zip(good, decode_predictions(predictor.task, arrays, predictor.op, predictor.classes),
-                               strict=True):
+            # what a decoder may need besides the outputs: each image's size as the user sees it
+            # (a detector's boxes go back from the letterboxed input to the original pixels)
+            context = {"images": sizes, "input_size": pre.input_size}
+            for f, pred in zip(good, decode_predictions(predictor.task, arrays, predictor.op, predictor.classes,
+                                                        context), strict=True):
                 rows.append({"file": str(f), "ok": True, **pred})
         done += len(chunk)
         if progress is not None:
@@ -149,11 +178,49 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], *, batch_size:
     return rows
 
 
+def with_score_threshold(op: OperatingPoint | None, task: str, threshold: float) -> OperatingPoint:
+    """The operating point with one score threshold for every class (the user's ``--score-threshold``)."""
+    if not 0.0 <= threshold <= 1.0:
+        raise InvalidInput(f"the score threshold must be between 0 and 1, not {threshold:g}")
+    base = op if op is not None else OperatingPoint(task=task)
+    return base.model_copy(update={"score_threshold": float(threshold), "class_thresholds": {}})
+
+
+def draw_predictions(rows: list[dict], folder: Path, classes: list[dict]) -> list[Path]:
+    """Each predicted image with its boxes drawn, as ``folder/<name>.png`` (``-2``, ``-3``... when two
+    images share a name)."""
+    ids = [int(c["id"]) for c in classes]
+    folder.mkdir(parents=True, exist_ok=True)
+    written, taken = [], set()
+    for row in rows:
+        if not row.get("ok"):
+            continue
+        stem, n = Path(row["file"]).stem, 2
+        name = stem
+        while name in taken:
+            name, n = f"{stem}-{n}", n + 1
+        taken.add(name)
+        written.append(draw_boxes(row["file"], (row.get("prediction") or {}).get("boxes") or [],
+                                  folder / f"{name}.png", ids))
+    return written
+
+
 def predict(ws, model: str, inputs: list[str | Path], out: Path | None, *, project: str | None = None,
-            checkpoint: str = "best", batch_size: int = 16, progress=None, stop: StopFlag | None = None
+            checkpoint: str = "best", batch_size: int = 16, progress=None, stop: StopFlag | None = None,
+            score_threshold: float | None = None, coco_results: Path | None = None, draw: Path | None = None
             ) -> tuple[list[dict], Predictor, float]:
-    """Predict and (with ``out``) write predictions.json / .csv; returns (rows, predictor, seconds)."""
+    """Predict and (with ``out``) write predictions.json / .csv; returns (rows, predictor, seconds).
+
+    Models that predict boxes also take ``score_threshold`` (instead of the operating point's, for
+    every class), write COCO results to ``coco_results`` and drawn PNGs into ``draw``."""
     predictor = load_predictor(ws, model, project=project, checkpoint=checkpoint)
+    asked = [name for name, v in (("--score-threshold", score_threshold), ("--coco-results", coco_results),
+                                  ("--draw", draw)) if v is not None]
+    if asked and predictor.task not in BOX_TASKS:
+        raise InvalidInput(f"{', '.join(asked)} only apply to models that predict boxes (object detection); this is "
+                           f"a {predictor.task.replace('_', ' ')} model")
+    if score_threshold is not None:
+        predictor.op = with_score_threshold(predictor.op, predictor.task, score_threshold)
     t0 = time.monotonic()
     rows = predict_files(predictor, inputs, batch_size=batch_size, progress=progress, stop=stop)
     elapsed = time.monotonic() - t0
@@ -161,7 +228,13 @@ def predict(ws, model: str, inputs: list[str | Path], out: Path | None, *, proje
         write_prediction_files(out, predictor.describe | {"task": predictor.task, "outputs": predictor.classes},
                                predictor.op, rows,
                                [c["name"] for c in predictor.classes])
+    if coco_results is not None:
+        coco_results.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(coco_results, to_coco(rows))
+    if draw is not None:
+        draw_predictions(rows, draw, predictor.classes)
     return rows, predictor, elapsed
 
 
-__all__ = ["Predictor", "load_predictor", "predict", "predict_files"]
+__all__ = ["Predictor", "draw_predictions", "load_predictor", "oriented_size", "predict", "predict_files",
+           "with_score_threshold"]

@@ -18,11 +18,12 @@ import numpy as np
 
 from ..images import is_image_file
 from ..store import atomic_write_json, atomic_write_text
+from .detection_predictions import detection_predictions, detection_text
 from .operating_point import OperatingPoint, decide
 
 
 def classification_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint | None,
-                               classes: list[dict]) -> list[dict]:
+                               classes: list[dict], context: dict | None = None) -> list[dict]:
     """One prediction per row of ``arrays["logits"]`` in the §5 annotation model."""
     ids = [int(c["id"]) for c in classes]
     names = [str(c["name"]) for c in classes]
@@ -32,8 +33,8 @@ def classification_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint
              "uncertain": bool(uncertain[i])} for i, p in enumerate(pred.tolist())]
 
 
-def regression_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint | None, classes: list[dict]
-                           ) -> list[dict]:
+def regression_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint | None, classes: list[dict],
+                           context: dict | None = None) -> list[dict]:
     """One prediction per row of ``arrays["values"]`` (already in target units); ``classes`` here are the
     targets (name, and unit when the import gave one)."""
     names = [str(c["name"]) for c in classes]
@@ -42,20 +43,24 @@ def regression_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint | N
             for row in values]
 
 
-#: task id -> decoder of raw outputs (arrays of one batch, operating point, classes in output order)
-DECODERS: dict[str, Callable[[dict, OperatingPoint | None, list[dict]], list[dict]]] = {
+#: task id -> decoder of raw outputs (arrays of one batch, operating point, classes in output order,
+#: context: each image's original ``width``/``height`` under ``images`` and the ``input_size``)
+DECODERS: dict[str, Callable[..., list[dict]]] = {
     "classification": classification_predictions,
     "regression": regression_predictions,
+    "object_detection": detection_predictions,
 }
+#: tasks whose predictions are boxes (``studio predict --coco-results``, ``--draw``, ``--score-threshold``)
+BOX_TASKS = frozenset({"object_detection"})
 
 
 def decode_predictions(task: str, arrays: dict[str, np.ndarray], op: OperatingPoint | None,
-                       classes: list[dict]) -> list[dict]:
+                       classes: list[dict], context: dict | None = None) -> list[dict]:
     try:
         decoder = DECODERS[task]
     except KeyError:
         raise ValueError(f"prediction is not available for {task} models yet") from None
-    return decoder(arrays, op, classes)
+    return decoder(arrays, op, classes, context)
 
 
 def collect_images(inputs: list[str | Path]) -> tuple[list[Path], list[dict]]:
@@ -99,7 +104,20 @@ def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint 
     buf = io.StringIO()
     writer = csv.writer(buf)
     regression = any("targets" in (r.get("prediction") or {}) for r in rows)
-    if regression:
+    boxes = any("boxes" in (r.get("prediction") or {}) for r in rows)
+    if boxes:  # one row per box (an image without boxes: one row with the class empty)
+        writer.writerow(["file", "status", "class", "score", "x1", "y1", "x2", "y2", "error"])
+        for r in rows:
+            found = (r.get("prediction") or {}).get("boxes") or [] if r.get("ok") else []
+            if not r.get("ok"):
+                writer.writerow([r["file"], "failed", "", "", "", "", "", "", r.get("error", "")])
+            for b in found:
+                writer.writerow([r["file"], "ok", b.get("name", b["cls"]), f"{b['score']:.5f}",
+                                 *[f"{b[k]:.2f}" for k in ("x1", "y1", "x2", "y2")], ""])
+            if r.get("ok") and not found:
+                writer.writerow([r["file"], "ok", "", "", "", "", "", "", ""])
+        rows = []
+    elif regression:
         writer.writerow(["file", "status", *class_names, "error"])
     else:
         writer.writerow(["file", "status", "class", "confidence", "uncertain", "error",
@@ -122,7 +140,7 @@ def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint 
     return json_path, csv_path
 
 
-__all__ = ["DECODERS", "classification_predictions", "collect_images", "decode_predictions", "prediction_text",
+__all__ = ["BOX_TASKS", "DECODERS", "classification_predictions", "collect_images", "decode_predictions", "prediction_text",
            "regression_predictions", "write_prediction_files"]
 
 
@@ -131,6 +149,8 @@ def prediction_text(row: dict, units: dict[str, str] | None = None) -> str:
     if not row.get("ok"):
         return f"FAILED {row.get('error')}"
     pred = row.get("prediction") or {}
+    if "boxes" in pred:
+        return detection_text(pred)
     if "targets" in pred:
         units = units or {}
         return ", ".join(f"{n} {v:.4g}{(' ' + units[n]) if units.get(n) else ''}" for n, v in pred["targets"].items())
