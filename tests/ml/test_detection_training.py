@@ -250,3 +250,62 @@ def test_studio_train_on_a_detection_project_from_the_cli(tmp_path):
     (exp_json,) = ws.glob("projects/*/experiments/*/experiment.json")
     stored = json.loads(exp_json.read_text())
     assert stored["config"]["model"] == "tiny_fcos" and stored["config"]["task_settings"] == {"nms_iou": 0.6}
+
+
+# --------------------------------------------------------------------------- pretrained weights
+
+
+def test_coco_weights_file_loads_all_but_the_class_layers(tmp_path):
+    """A detector's COCO weights (here: a file chosen in the 'Weights file' setting) start every
+    layer but those sized to COCO's 91 classes; batch norm is then frozen and the checkpoint says so."""
+    import torchvision.models.detection as tvd
+
+    coco = tvd.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=91)
+    path = tmp_path / "ssdlite_coco.pth"
+    torch.save(coco.state_dict(), path)
+    head = _head(model="ssdlite320_mobilenet_v3_large", pretrained=True, weights_file=str(path), input_size=64)
+    logs = []
+    model = head.build_model(lambda m, lvl="info": logs.append(m))
+    assert head.weights_used is not None and head.weights_used["file"] == str(path)
+    assert "loaded pretrained weights" in logs[-1]
+    ours, theirs = model.net.state_dict(), coco.state_dict()
+    same = [k for k in theirs if k in ours and ours[k].shape == theirs[k].shape]
+    assert torch.equal(ours[same[0]], theirs[same[0]]) and len(same) > 0.8 * len(theirs)
+    assert any(ours[k].shape != theirs[k].shape for k in theirs if "classification_head" in k)
+    assert head.checkpoint_meta()["frozen_norm"] is True
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    assert any(isinstance(m, FrozenBatchNorm2d) for m in model.net.backbone.modules())
+    rebuilt = _head(model="ssdlite320_mobilenet_v3_large", input_size=64)  # as load_trained rebuilds it
+    rebuilt.restore_meta(head.checkpoint_meta())
+    rebuilt.build_model(lambda m, lvl="info": None).load_state_dict(model.state_dict(), strict=True)
+
+
+def test_without_coco_weights_the_imagenet_backbone_starts_the_detector(tmp_path, monkeypatch):
+    import dataclasses
+    import hashlib
+
+    import torchvision.models as tvm
+
+    from studio_desktop.core import weights_catalog
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    imagenet = tvm.mobilenet_v3_large(weights=None)
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    tmp = folder / "x.pth"
+    torch.save(imagenet.state_dict(), tmp)
+    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    name = f"mobilenet_v3_large-{sha[:8]}.pth"
+    tmp.rename(folder / name)
+    real = weights_catalog.default_weights("mobilenet_v3_large")
+    entry = dataclasses.replace(real, url=f"https://example.org/models/{name}",
+                                size_mib=(folder / name).stat().st_size / 2**20)
+    monkeypatch.setitem(weights_catalog.WEIGHTS, "mobilenet_v3_large", (entry,))
+    head = _head(model="fasterrcnn_mobilenet_v3_large_320_fpn", pretrained=True, input_size=64)
+    logs = []
+    model = head.build_model(lambda m, lvl="info": logs.append(m))
+    assert "ImageNet weights of mobilenet_v3_large" in logs[-1] and "from scratch" in logs[-1]
+    assert head.weights_used["part"].startswith("backbone only")
+    body = model.net.backbone.body.state_dict()
+    assert torch.equal(body["0.0.weight"], imagenet.state_dict()["features.0.0.weight"])

@@ -37,8 +37,8 @@ DETECTORS = (TEACHING, *TORCHVISION_DETECTORS)
 #: the ImageNet backbone whose weights start a detector when its COCO weights are not here
 BACKBONES = {"fasterrcnn_resnet50_fpn_v2": "resnet50", "retinanet_resnet50_fpn_v2": "resnet50",
              "fcos_resnet50_fpn": "resnet50", "fasterrcnn_mobilenet_v3_large_fpn": "mobilenet_v3_large",
-             "fasterrcnn_mobilenet_v3_large_320_fpn": "mobilenet_v3_large",
-             "ssdlite320_mobilenet_v3_large": "mobilenet_v3_large"}
+             "fasterrcnn_mobilenet_v3_large_320_fpn": "mobilenet_v3_large"}
+#: (SSDlite splits MobileNet's layers differently: it starts from its COCO weights or from scratch)
 #: default anchor sizes (input pixels, one per pyramid level) of the models that have anchors
 #: the user may change (FCOS uses them as its levels' scale ranges)
 DEFAULT_ANCHORS = {TEACHING: (8, 16, 32)}
@@ -249,27 +249,24 @@ def backbone_body(detector: Detector) -> nn.Module:
 
 def load_detector_weights(detector: Detector, name: str, weights_file: str | None,
                           log: Callable[[str, str], None]) -> dict | None:
-    """COCO weights of ``name`` (the class-specific last layers are new), else the ImageNet weights
-    of its backbone, else nothing (from scratch, said in the log). Returns what the experiment
-    records, or None."""
+    """COCO weights of ``name`` (or the user's file; the class-specific last layers stay new), else
+    the ImageNet weights of its backbone, else nothing (from scratch, said in the log). Returns
+    what the experiment records, or None."""
+    from ...core.weights import weights_for_training
     from .weights import load_pretrained
 
     if name == TEACHING and not weights_file:
         return None
-    record = load_pretrained(detector.net, name, weights_file, log)
-    if record is not None:
-        return record
-    arch = BACKBONES.get(name)
-    if arch is None:
-        return None
-    body = backbone_body(detector)
-    record = _load_backbone(body, arch, log)
-    if record is not None:
-        record = {**record, "part": f"backbone only ({arch}, ImageNet); the detection layers start from scratch"}
-    return record
+    if weights_file or weights_for_training(name) is not None or BACKBONES.get(name) is None:
+        return load_pretrained(detector.net, name, weights_file, log)
+    record = _load_backbone(backbone_body(detector), BACKBONES[name], name, log)
+    if record is None:
+        return load_pretrained(detector.net, name, None, log)  # says: from scratch, and how to get them
+    return {**record, "part": f"backbone only ({BACKBONES[name]}, ImageNet); the detection layers start "
+                              "from scratch"}
 
 
-def _load_backbone(body: nn.Module, arch: str, log) -> dict | None:
+def _load_backbone(body: nn.Module, arch: str, name: str, log) -> dict | None:
     """ImageNet classification weights into the detection backbone (names as torchvision's
     classifiers have them: ``layer1...`` for ResNets, ``features.N...`` for MobileNets)."""
     from ...core.weights import weights_for_training
@@ -288,8 +285,9 @@ def _load_backbone(body: nn.Module, arch: str, log) -> dict | None:
     if not mapped:
         return None
     body.load_state_dict(mapped, strict=False)
-    log(f"loaded the ImageNet weights of {arch} into the backbone ({len(mapped)} tensors, from {chosen.path}); "
-        "the detection layers learn from scratch", "info")
+    log(f"no COCO weights of {name} on this computer: loaded the ImageNet weights of {arch} into its backbone "
+        f"({len(mapped)} tensors, from {chosen.path}); the detection layers learn from scratch (get the COCO "
+        f"weights with `studio weights download {name}` or the Weights dialog)", "info")
     return chosen.record()
 
 
