@@ -6,6 +6,11 @@ Chosen from the evaluation's cached scores (no re-run): a goal such as ``--goal 
 probability that keeps 98 % accuracy among the rest), optionally ``--calibrate`` (temperature
 scaling fitted on the validation images). Prediction, the Evaluation page and exports then follow
 it. ``--reset`` goes back to plain argmax.
+
+Object detection: ``--goal f1`` (the score threshold of the best F1), ``--goal precision=0.9`` /
+``--goal recall=0.8`` (all classes together), ``--goal precision:CLASS=0.9`` (that class's own
+threshold), ``--per-class`` (every class its own threshold for the goal); or by hand:
+``--threshold 0.4``, ``--class-threshold CLASS=0.6``, ``--nms-iou 0.6``, ``--match-iou 0.5``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import re
 
 from ..core.errors import InvalidInput
+from ..core.evaluation import detection
 from ..core.evaluation.classification import (
     GoalNotReachable,
     Scores,
@@ -39,7 +45,16 @@ def register(sub) -> None:
     p.add_argument("--on", default="val", choices=["val", "test", "train"],
                    help="the images to choose on (default: val, so the test numbers stay honest)")
     p.add_argument("--calibrate", action="store_true", help="fit temperature scaling on the --on images")
-    p.add_argument("--reset", action="store_true", help="back to plain argmax")
+    p.add_argument("--reset", action="store_true", help="back to plain argmax (detection: the default threshold)")
+    det = p.add_argument_group("object detection")
+    det.add_argument("--per-class", action="store_true", help="choose each class's own threshold for the goal")
+    det.add_argument("--threshold", type=float, metavar="SCORE", help="keep boxes scoring at least this (0..1)")
+    det.add_argument("--class-threshold", action="append", default=[], metavar="CLASS=SCORE",
+                     help="a class's own score threshold (repeatable)")
+    det.add_argument("--nms-iou", type=float, metavar="IOU",
+                     help="merge a class's boxes overlapping more than this IoU (0..1; the model's NMS stays)")
+    det.add_argument("--match-iou", type=float, metavar="IOU",
+                     help="the overlap a box needs with an object to count as found (default 0.5)")
     p.add_argument("--json", action="store_true", help="print the operating point as JSON")
     p.set_defaults(func=run)
 
@@ -65,6 +80,71 @@ def parse_goal(text: str, scores: Scores, subset: str) -> Goal:
     return Goal(kind=kind, class_id=cid, value=_number(value, text), subset=subset)
 
 
+_DET_GOAL = re.compile(r"^f1$|^(precision|recall)(?::(.+?))?=(.+)$")
+
+
+def parse_detection_goal(text: str, scores: detection.DetectionScores, subset: str, per_class: bool) -> Goal:
+    """``f1``, ``precision=0.9``, ``recall:CLASS=0.8`` -> a Goal on the score threshold(s)."""
+    m = _DET_GOAL.match(text.strip())
+    if not m:
+        raise InvalidInput(f"cannot read the goal '{text}': for detection write f1, precision=0.9, recall=0.8 or "
+                           "precision:CLASS=0.9")
+    if m.group(1) is None:
+        return Goal(kind="f1", subset=subset, per_class=per_class)
+    cid = _class_id(m.group(2), scores) if m.group(2) else None
+    return Goal(kind=m.group(1), class_id=cid, value=_number(m.group(3), text), subset=subset, per_class=per_class)
+
+
+def _class_id(name: str, scores) -> int:
+    by_name = {n.casefold(): cid for cid, n in zip(scores.class_ids, scores.class_names, strict=True)}
+    if name.strip().casefold() not in by_name:
+        raise InvalidInput(f"'{name.strip()}' is not a class of this model; its classes: {', '.join(scores.class_names)}")
+    return by_name[name.strip().casefold()]
+
+
+def _unit(value: float | None, what: str) -> float | None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"{what} must be between 0 and 1, not {value:g}")
+    return value
+
+
+def detection_point(args, op: OperatingPoint, arrays) -> OperatingPoint:
+    """The detection operating point after ``--reset``, the hand settings and ``--goal`` (in that order)."""
+    scores = detection.DetectionScores.from_npz(arrays)
+    if args.reset or op.task != "object_detection":
+        op = OperatingPoint(task="object_detection")
+    update: dict = {}
+    if args.threshold is not None:
+        update["score_threshold"] = _unit(args.threshold, "--threshold")
+    if args.class_threshold:
+        per = dict(op.class_thresholds)
+        for item in args.class_threshold:
+            name, sep, value = item.rpartition("=")
+            if not sep:
+                raise InvalidInput(f"--class-threshold is CLASS=SCORE (e.g. {scores.class_names[0]}=0.6), not '{item}'")
+            per[_class_id(name, scores)] = _unit(_number(value, item), f"the threshold of '{name}'")
+        update["class_thresholds"] = per
+    if args.nms_iou is not None:
+        update["nms_iou"] = _unit(args.nms_iou, "--nms-iou") or None
+    if args.match_iou is not None:
+        if not 0.0 < args.match_iou <= 1.0:
+            raise InvalidInput(f"--match-iou must be above 0 and at most 1, not {args.match_iou:g}")
+        update["match_iou"] = args.match_iou
+    if update:
+        op = op.model_copy(update={**update, "goal": None, "achieved": {}})
+    if args.goal:
+        try:
+            op = detection.choose_operating_point(
+                scores, parse_detection_goal(args.goal, scores, args.on, args.per_class), op)
+        except GoalNotReachable as exc:
+            raise InvalidInput(str(exc)) from None
+    return op
+
+
+#: tasks whose operating point is not classification's decision rule: (args, op, scores.npz) -> op
+CHOOSERS = {"object_detection": detection_point}
+
+
 def _number(text: str, goal: str) -> float:
     try:
         return float(text)
@@ -81,7 +161,23 @@ def run(args) -> int:
         if not store.exists():
             raise InvalidInput(f"experiment '{exp.name}' has no evaluation; run `studio evaluate "
                                f"{project.name} {exp.name}` first")
-        op = load_operating_point(store.folder) or OperatingPoint()
+        task = store.info().task
+        changing = bool(args.reset or args.calibrate or args.goal or args.threshold is not None
+                        or args.class_threshold or args.nms_iou is not None or args.match_iou is not None)
+        op = load_operating_point(store.folder) or OperatingPoint(task=task)
+        chooser = CHOOSERS.get(task)
+        if chooser is not None:  # a task whose operating point is set its own way
+            if args.calibrate:
+                raise InvalidInput("--calibrate is for classification; this model's threshold is chosen with "
+                                   "--goal or --threshold")
+            if changing:
+                op = chooser(args, op, store.scores_arrays())
+                save_operating_point(store.folder, op)
+            return _show(args, exp, store, op)
+        if args.threshold is not None or args.class_threshold or args.nms_iou is not None \
+                or args.match_iou is not None or args.per_class:
+            raise InvalidInput("--threshold, --class-threshold, --nms-iou, --match-iou and --per-class are for "
+                               "object detection; choose a classifier's rule with --goal")
         if args.reset:
             op = OperatingPoint()
         if args.calibrate or args.goal:
@@ -102,13 +198,25 @@ def run(args) -> int:
                     raise InvalidInput(str(exc)) from None
         if args.reset or args.calibrate or args.goal:
             save_operating_point(store.folder, op)
-        names = {c["id"]: c["name"] for c in store.info().classes}
-        if args.json:
-            print_json(op.model_dump(mode="json"))
-        else:
-            print(f"{exp.name}: {op.describe(names)}")
-            if op.achieved:
-                print("  on the " + str(op.achieved.get("subset", args.on)) + " images: " + ", ".join(
-                    f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in op.achieved.items()
-                    if k != "subset"))
-        return 0
+        return _show(args, exp, store, op)
+
+
+def _show(args, exp, store, op: OperatingPoint) -> int:
+    names = {c["id"]: c["name"] for c in store.info().classes}
+    if args.json:
+        print_json(op.model_dump(mode="json"))
+    else:
+        print(f"{exp.name}: {op.describe(names)}")
+        if op.achieved:
+            print("  on the " + str(op.achieved.get("subset", args.on)) + " images: " + ", ".join(
+                f"{names.get(_int(k), k)}: " + ", ".join(f"{a} {b:.3f}" for a, b in v.items() if isinstance(b, float))
+                if isinstance(v, dict) else f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in op.achieved.items() if k != "subset"))
+    return 0
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None

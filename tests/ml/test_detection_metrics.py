@@ -20,7 +20,7 @@ import pytest
 from studio_desktop.core import letterbox
 from studio_desktop.core.evaluation import detection as det
 from studio_desktop.core.evaluation import detection_map as dmap
-from studio_desktop.core.evaluation.operating_point import OperatingPoint
+from studio_desktop.core.evaluation.operating_point import Goal, OperatingPoint
 from studio_desktop.core.schemas import Box, ClassInfo, ImageRecord
 
 TOL = 1e-4
@@ -251,3 +251,75 @@ def test_the_evaluation_from_letterboxed_network_output(rbc):
     assert {b["outcome"] for ln in result.lines for b in ln["truth"]["boxes"]} <= {"tp", "fn", "ignored"}
     assert result.headline["val"]["map"] == result.aggregate["subsets"]["val"]["metrics"]["map"]
     assert any("mAP" in s for s in det.summary_lines(result.aggregate))
+
+
+@pytest.mark.slow
+def test_a_trained_detector_through_studio_evaluate_and_operating_point(tmp_path):
+    """The teaching detector trained briefly on the shapes sample, evaluated by the worker through
+    the CLI: the evaluation folder is complete, its mAP equals COCOeval on its own cache, its counts
+    and lines agree; then the operating point is chosen from a goal and set by hand."""
+    import os
+    import subprocess
+    import sys
+
+    ws = tmp_path / "ws"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def studio(*args):
+        res = subprocess.run([sys.executable, "-m", "studio_desktop", "--workspace", str(ws), *args],
+                             capture_output=True, text=True, timeout=600, env=env)
+        assert res.returncode == 0, (args, res.stdout[-2000:], res.stderr[-2000:])
+        return res.stdout
+
+    studio("sample", "--task", "object_detection", str(tmp_path / "s"), "--images", "24")
+    studio("project", "create", "shapes", "--task", "object_detection")
+    studio("dataset", "import", "shapes", str(tmp_path / "s"))
+    studio("split", "create", "shapes")
+    studio("train", "shapes", "--epochs", "8", "--set", "input_size=64", "--device", "cpu")
+    (folder,) = ws.glob("projects/*/experiments/*/experiment.json")
+    exp_id = json.loads(folder.read_text())["id"]
+    out = studio("evaluate", "shapes", exp_id, "--device", "cpu")
+    assert "mAP@.5:.95" in out and "TP " in out
+    ev = folder.parent / "evaluation"
+    agg = json.loads((ev / "aggregate.json").read_text())
+    lines = [json.loads(s) for s in (ev / "results.jsonl").read_text().splitlines()]
+    scores = det.DetectionScores.from_npz(np.load(ev / "scores.npz"))
+    assert agg["task"] == "object_detection" and set(agg["subsets"]) == {"val", "test"}
+    assert len(lines) == len(scores) and [ln["image"] for ln in lines] == scores.image_ids.tolist()
+    assert len(scores.det_scores) > 0 and len(scores.gt_labels) > 0
+    assert max(body["metrics"]["map_50"] or 0 for body in agg["subsets"].values()) > 0  # it learned something
+    for subset, body in agg["subsets"].items():
+        images = scores.subset(subset)
+        ref = cocoeval(scores, images)
+        for key in ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100"):
+            assert close(body["metrics"][key], ref[key]), (subset, key, body["metrics"][key], ref[key])
+        for k, row in enumerate(body["per_class"]):
+            assert close(row["ap"], ref["per_class"].get(k, {}).get("ap"))
+        at = body["at_operating_point"]
+        mine = [ln for ln in lines if ln["subset"] == subset]
+        assert (at["tp"], at["fp"], at["fn"]) == tuple(sum(ln[k] for ln in mine) for k in ("tp", "fp", "fn"))
+        assert at["tp"] + at["fn"] == sum(1 for ln in mine for b in ln["truth"]["boxes"] if b["outcome"] != "ignored")
+    # boxes are in original pixels: inside their images
+    for ln in lines:
+        for b in ln["prediction"]["boxes"]:
+            assert 0 <= b["x1"] <= b["x2"] <= ln["width"] and 0 <= b["y1"] <= b["y2"] <= ln["height"]
+    # the operating point: from a goal on the validation images, then by hand
+    chosen = json.loads(studio("operating-point", "shapes", exp_id, "--goal", "f1", "--json"))
+    assert chosen["task"] == "object_detection" and chosen["goal"]["kind"] == "f1"
+    best = det.choose_operating_point(scores, Goal(kind="f1", subset="val"))
+    assert chosen["score_threshold"] == pytest.approx(best.score_threshold)
+    name = scores.class_names[0]
+    hand = json.loads(studio("operating-point", "shapes", exp_id, "--threshold", "0.3", "--class-threshold",
+                             f"{name}=0.6", "--nms-iou", "0.5", "--json"))
+    assert hand["score_threshold"] == 0.3 and hand["class_thresholds"] == {str(scores.class_ids[0]): 0.6}
+    assert hand["nms_iou"] == 0.5 and hand["goal"] is None
+    text = studio("operating-point", "shapes", exp_id)
+    assert "at least 0.3" in text and f"'{name}' 0.6" in text
+    # a re-evaluation follows the stored operating point
+    studio("evaluate", "shapes", exp_id, "--device", "cpu")
+    agg = json.loads((ev / "aggregate.json").read_text())
+    assert agg["operating_point"]["score_threshold"] == 0.3
+    assert all(b["score"] >= 0.3 for ln in (json.loads(s) for s in (ev / "results.jsonl").read_text().splitlines())
+               for b in ln["prediction"]["boxes"])
+    studio("operating-point", "shapes", exp_id, "--reset")
+    assert json.loads(studio("operating-point", "shapes", exp_id, "--json"))["score_threshold"] is None
