@@ -295,3 +295,36 @@ def test_plots_and_report(qtbot, ctx, evaluation_page_factory, real_fixtures):
     assert "mAP@0.5:0.95" in text and "Images with the most errors" in text and "confusion matrix" in text
     assert "score of at least 0.05" in text  # the operating point on screen
     assert text.count("data:image/png;base64") >= 5
+
+
+def test_images_without_objects_or_predictions(ctx, real_fixtures):
+    """An image with no object and no box is right (green); with boxes but no object, each box is a
+    false alarm (amber, background row); the counts still add up."""
+    from _detection_factory import import_rbc, make_experiment, perturb, write_evaluation
+
+    from studio_desktop.core.experiments import ExperimentService
+    from studio_desktop.gui.pages.evaluation.detection_results import FP
+    from studio_desktop.gui.pages.evaluation.results import CORRECT, UNCERTAIN, ResultFilter, load_results
+
+    ws = ctx.workspace
+    project, records, subsets = import_rbc(ws, real_fixtures, limit=6)
+    exp = make_experiment(ws, project)
+    gts, det_image, det_boxes, det_scores, det_labels = perturb(records, 1)
+    gts[0], gts[1] = [], []  # two images without objects
+    keep = det_image != 0  # the first has no prediction either; the second keeps its boxes
+    det_image, det_boxes, det_scores, det_labels = det_image[keep], det_boxes[keep], det_scores[keep], det_labels[keep]
+    det_scores[det_image == 1] = 0.9
+    folder = ExperimentService(ws, project.id).folder(exp.id)
+    write_evaluation(folder, project, records, subsets, gts, det_image, det_boxes, det_scores, det_labels,
+                     resamples=2)
+    r = load_results(folder, "object_detection", project)
+    n1 = int((det_image == 1).sum())
+    assert (r.image_tp[0], r.image_fp[0], r.image_fn[0]) == (0, 0, 0) and r.status[0] == CORRECT
+    assert r.caption(0) == "TP 0 · FP 0\nFN 0 missed" and r.describe_image(0)["boxes"] == []
+    assert (r.image_tp[1], r.image_fp[1], r.image_fn[1]) == (0, n1, 0) and r.status[1] == UNCERTAIN
+    assert [b["kind"] for b in r.describe_image(1)["boxes"]] == [FP] * n1
+    assert 0 in r.visible(ResultFilter(outcome="perfect")) and 1 in r.visible(ResultFilter(outcome="fp"))
+    cm = r.confusion(None)
+    c = r.counts(None)
+    assert cm[-1, :-1].sum() >= n1 and np.trace(cm) == c["tp"]
+    assert 1 in r.visible(ResultFilter(truth=len(r.class_names)))  # the background row: false alarms on nothing

@@ -115,7 +115,8 @@ def _pictures(results, rows, image_path, per_row: int = 3) -> str:
         d = results.describe_image(int(row))
         img = picture_with_boxes(results, int(row), image_path(results, d["image"], thumbnail=False))
         pic = image_tag(img, d["name"]) if img is not None else "<i>(no image)</i>"
-        cells.append(f"<td align='center' valign='top'>{pic}<br><small>{_e(d['name'])}<br>{d['tp']} found · "
+        name = d["name"] if len(d["name"]) <= 36 else f"{d['name'][:20]}…{d['name'][-14:]}"
+        cells.append(f"<td align='center' valign='top'>{pic}<br><small>{_e(name)}<br>{d['tp']} found · "
                      f"{d['fp']} false alarms · {d['fn']} missed</small></td>")
     if not cells:
         return "<p><i>None: every image is right at this operating point.</i></p>"
