@@ -99,7 +99,6 @@ class DetectionOperatingPointEditor(QWidget):
         self.classes.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.classes.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.classes.setToolTip("Each class's own score threshold")
-        self.classes.setMaximumHeight(150)
         grid.addWidget(self.classes, 2, 0, 1, 3)
         self.nms_on = QCheckBox("Merge overlapping boxes (NMS) above IoU")
         self.nms_on.setToolTip("Re-apply class-wise non-maximum suppression to the cached boxes: of two boxes of a "
@@ -183,6 +182,11 @@ class DetectionOperatingPointEditor(QWidget):
             spin.valueChanged.connect(self._emit)
             self.classes.setCellWidget(i, 1, spin)
             self._spins[cid] = spin
+        rows = min(len(results.class_ids), 8)  # as tall as its rows (up to 8, then it scrolls)
+        self.classes.resizeRowsToContents()
+        row_h = self.classes.rowHeight(0) if results.class_ids else 24
+        self.classes.setFixedHeight(self.classes.horizontalHeader().sizeHint().height() + rows * row_h
+                                    + 2 * self.classes.frameWidth() + 2)
         self.goal_class.clear()
         self.goal_class.addItem("one threshold for all classes", "all")
         self.goal_class.addItem("a threshold per class", "per_class")
