@@ -46,8 +46,9 @@ def run_job(args) -> int:
     from torchvision.io import write_png
     from torchvision.transforms import v2
 
-    from ..ml.augment import build_transforms, denormalize, zooms
+    from ..ml.augment import denormalize
     from ..ml.data import Detail, decode, shrink
+    from ..ml.tasks import make_head
 
     ws = Workspace.open(getattr(args, "workspace", None), lock=False)
     try:
@@ -60,6 +61,9 @@ def run_job(args) -> int:
             train = [r for r in images if assignments.get(r.id) == "train"] or images
         except InvalidInput:
             train = images  # no split yet: preview on any image of the dataset
+        # the task head's own pipeline: a detector's boxes move with the image and are drawn
+        head = make_head(project, cfg)
+        train = [r for r in train if head.usable(r)] or train
         if not train:
             raise InvalidInput(f"project '{project.name}' has no images to preview")
         out = Path(args.out)
@@ -67,13 +71,14 @@ def run_job(args) -> int:
         emitter = Emitter()
         rng = random.Random(args.seed)
         torch.manual_seed(args.seed)
-        transform = build_transforms(cfg.augmentations, cfg.input_size, train=True)
-        detail = Detail(cfg.input_size, zooms(cfg.augmentations))  # exactly what training decodes
+        transform = head.transforms(train=True)
+        detail = Detail(cfg.input_size, head.zooms())  # exactly what training decodes
         for i in range(max(0, args.n)):
             rec = rng.choice(train)
             img = shrink(decode(store.path_of(rec.file), detail), detail)
-            aug = transform(v2.functional.to_image(img))
-            png = (denormalize(aug) * 255).round().to(torch.uint8)
+            target = head.target(rec) if head.usable(rec) else None
+            aug, target = head.sample(transform, v2.functional.to_image(img), target, rec)
+            png = head.draw_target((denormalize(aug) * 255).round().to(torch.uint8), target)
             path = out / f"preview_{i:02d}.png"
             write_png(png, str(path))
             emitter.emit("artifact", kind="augment_preview", path=str(path), image=rec.id)

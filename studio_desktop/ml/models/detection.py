@@ -133,7 +133,8 @@ class TinyBackbone(nn.Module):
     def __init__(self, width: int = 16):
         super().__init__()
         w = width
-        self.stem = _block(3, w, 2)  # /2
+        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
+                                  nn.ReLU(inplace=True))  # /2 (one conv: the costliest resolution)
         self.s1 = _block(w, 2 * w, 2)  # /4
         self.s2 = _block(2 * w, 4 * w, 2)  # /8
         self.s3 = _block(4 * w, 8 * w, 2)  # /16
@@ -170,7 +171,7 @@ def tiny_fcos(num_classes: int, size: int, *, anchor_sizes=DEFAULT_ANCHORS[TEACH
 
     backbone = TinyFPN(64)
     anchors = AnchorGenerator(sizes=tuple((int(a),) for a in anchor_sizes), aspect_ratios=((1.0,),) * 3)
-    head = FCOSHead(backbone.out_channels, 1, num_classes, num_convs=2)
+    head = FCOSHead(backbone.out_channels, 1, num_classes, num_convs=1)
     return FCOS(backbone, num_classes, min_size=size, max_size=size, anchor_generator=anchors, head=head,
                 image_mean=[0.0, 0.0, 0.0], image_std=[1.0, 1.0, 1.0], **kw)
 

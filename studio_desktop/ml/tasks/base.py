@@ -102,6 +102,11 @@ class TaskHead:
         out = model(x)
         return out, self.loss(out, y)
 
+    def draw_target(self, image: torch.Tensor, target: Any) -> torch.Tensor:
+        """A uint8 CHW training input with its target drawn on it (the augmentation preview):
+        nothing to draw by default; a detector draws its boxes."""
+        return image
+
     def end_of_epoch(self, epoch: int) -> None:
         """Called after each training epoch (e.g. to report what the data pipeline dropped)."""
 

@@ -80,6 +80,20 @@ class DetectionHead(TaskHead):
     def collate(self, batch):
         return collate(batch)
 
+    def draw_target(self, image: torch.Tensor, target: dict | None) -> torch.Tensor:
+        """The boxes in the project's class colours with their names; ignore boxes in grey."""
+        from torchvision.utils import draw_bounding_boxes
+
+        if not target or not len(target["boxes"]):
+            return image
+        colours = [c.color for c in self.project.classes]
+        labels = [("ignore: " if ig else "") + self.names[int(lab) - 1]
+                  for lab, ig in zip(target["labels"].tolist(), target["ignore"].tolist(), strict=True)]
+        fills = ["#9e9e9e" if ig else colours[int(lab) - 1]
+                 for lab, ig in zip(target["labels"].tolist(), target["ignore"].tolist(), strict=True)]
+        small = image.shape[-1] < 200  # (names would cover small images)
+        return draw_bounding_boxes(image, target["boxes"], labels=None if small else labels, colors=fills, width=1)
+
     def set_train_statistics(self, train_targets: list[dict]) -> None:
         """Say once what the training data holds that is not an ordinary box."""
         n_boxes = sum(len(t["boxes"]) for t in train_targets)
