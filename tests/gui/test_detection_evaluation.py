@@ -328,3 +328,15 @@ def test_images_without_objects_or_predictions(ctx, real_fixtures):
     c = r.counts(None)
     assert cm[-1, :-1].sum() >= n1 and np.trace(cm) == c["tp"]
     assert 1 in r.visible(ResultFilter(truth=len(r.class_names)))  # the background row: false alarms on nothing
+
+
+def test_keyboard_moves_the_threshold(qtbot, ctx, evaluation_page_factory, real_fixtures):
+    ev, page = open_evaluated(qtbot, ctx, evaluation_page_factory, real_fixtures)
+    view = page.view
+    before = settle(qtbot, view)
+    view.counts_table.setFocus()
+    qtbot.keyClick(view.counts_table, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert page.results.op.score_threshold == pytest.approx(0.45)
+    assert settle(qtbot, view) != before
+    qtbot.keyClick(view.counts_table, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert page.results.op.score_threshold == pytest.approx(0.5) and settle(qtbot, view) == before

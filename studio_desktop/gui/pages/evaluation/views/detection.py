@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -66,6 +66,8 @@ PLOT_TABS = (("ap", "AP per class", "COCO average precision of each class (thres
              ("pr", "PR curves", "Precision against recall per class; the dot is the current threshold"))
 #: the counts and the matrix follow a dragged threshold at most this often (ms)
 REFRESH_MS = 15
+#: Alt+Left / Alt+Right move the score threshold by this much
+THRESHOLD_STEP = 0.05
 
 
 def fmt_ratio(value) -> str:
@@ -205,6 +207,9 @@ class DetectionView(QWidget):
         self.editor.revertRequested.connect(self.revert_operating_point)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self.refresh)
+        for keys, step in (("Alt+Left", -THRESHOLD_STEP), ("Alt+Right", THRESHOLD_STEP)):
+            sc = QShortcut(QKeySequence(keys), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(lambda s=step: self.editor.threshold.setValue(self.editor.threshold.value() + s))
 
     @staticmethod
     def _plain_table(table: QTableWidget) -> None:
