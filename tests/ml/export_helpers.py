@@ -1,5 +1,6 @@
 """Helpers of the export tests: trained or freshly built experiments of the tiny 3-class project,
-and trained experiments of a tiny regression project (the procedural discs, radius in px)."""
+trained experiments of a tiny regression project (the procedural discs, radius in px), and a detection
+project of real blood smears with the teaching detector trained on it."""
 
 from __future__ import annotations
 
@@ -83,5 +84,60 @@ def export(ws, project, experiment, **options):
     return run_export(ws, ExportRequest(project.id, experiment.id, **options), quiet_emitter)
 
 
-__all__ = ["export", "make_tiny_project", "quiet_emitter", "regression_project", "trained_regression",
-           "untrained_experiment"]
+
+def rbc_detection_project(ws, fixtures, *, per_subset: int = 10, name: str = "cells"):
+    """An object detection project of real blood smears (the fixture ``coco_bbox_rbc``, 416 px JPEGs, rbc/wbc
+    with ~20 boxes an image): ``per_subset`` images of each of its train/valid/test folders, imported into
+    the workspace (the fixture stays in place), split as the fixture splits them; returns (project, split)."""
+    import shutil
+
+    from PIL import Image
+
+    from studio_desktop.core.datasets import DatasetStore
+    from studio_desktop.core.formats.coco import READER
+    from studio_desktop.core.projects import ProjectService
+    from studio_desktop.core.schemas import Dataset, ImageRecord
+    from studio_desktop.core.splits import SplitService
+
+    parsed = READER.read(fixtures / "coco_bbox_rbc", "object_detection")
+    project = ProjectService(ws).create(name, "object_detection", parsed.class_names)
+    store = DatasetStore(ws, project.id)
+    store.images_dir.mkdir(parents=True, exist_ok=True)
+    records, subsets = [], []
+    for tag in ("train", "val", "test"):
+        chosen = sorted((p for p in parsed.images if tag in p.tags), key=lambda p: p.path.name)[:per_subset]
+        for p in chosen:
+            rid = f"{len(records):012x}"
+            shutil.copyfile(p.path, store.images_dir / f"{rid}.jpg")
+            with Image.open(p.path) as im:
+                w, h = im.size
+            records.append(ImageRecord(id=rid, file=f"images/{rid}.jpg", width=w, height=h, sha256=rid * 5,
+                                       source=str(p.path), tags=[tag], boxes=list(p.boxes)))
+            subsets.append(tag)
+    store.save(Dataset(images=records))
+    svc = SplitService(ws, project.id)
+    plan = svc.plan(project, store.load(), ratios=(0.6, 0.2, 0.2))
+    plan.assignments = {r.id: s for r, s in zip(records, subsets, strict=True)}
+    for s in plan.stats:
+        plan.stats[s].images = subsets.count(s)
+    split = svc.create("fixture", plan)
+    return ProjectService(ws).get(project.id), split
+
+
+def trained_detector(ws, project, split, name: str = "tiny", *settings: str, epochs: int = 3, size: int = 128):
+    """The teaching detector (tiny_fcos) trained for ``epochs`` at ``size`` px on the project's training images."""
+    from studio_desktop.core.experiments import apply_settings, defaults_for
+    from studio_desktop.worker.train import run_training
+
+    cfg = apply_settings(defaults_for("object_detection"),
+                         ["model=tiny_fcos", f"input_size={size}", f"epochs={epochs}", "batch_size=4",
+                          "pretrained=false", f"split_id={split.id}", *settings], "object_detection")
+    svc = ExperimentService(ws, project.id)
+    exp = svc.create(cfg, name=name)
+    outcome = run_training(ws, project.id, exp.id)
+    assert outcome.status == "completed", outcome.error
+    return svc.get(exp.id)
+
+
+__all__ = ["export", "make_tiny_project", "quiet_emitter", "rbc_detection_project", "regression_project",
+           "trained_detector", "trained_regression", "untrained_experiment"]
