@@ -340,3 +340,17 @@ def test_keyboard_moves_the_threshold(qtbot, ctx, evaluation_page_factory, real_
     assert settle(qtbot, view) != before
     qtbot.keyClick(view.counts_table, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
     assert page.results.op.score_threshold == pytest.approx(0.5) and settle(qtbot, view) == before
+
+
+def test_dragging_back_to_the_saved_threshold_is_not_a_change(qtbot, ctx, evaluation_page_factory, real_fixtures):
+    ev, page = open_evaluated(qtbot, ctx, evaluation_page_factory, real_fixtures)
+    view, r = page.view, page.results
+    assert not r.dirty and not view.editor.save_button.isEnabled()
+    view.editor.slider.setValue(300)
+    qtbot.waitUntil(lambda: r.dirty, timeout=3000)
+    settle(qtbot, view)
+    assert view.editor.save_button.isEnabled()
+    view.editor.slider.setValue(500)  # back to the default 0.5
+    qtbot.waitUntil(lambda: not r.dirty, timeout=3000)
+    settle(qtbot, view)
+    assert not view.editor.save_button.isEnabled() and "not saved" not in view.summary.text()

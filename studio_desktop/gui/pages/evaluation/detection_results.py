@@ -32,7 +32,7 @@ from ....core.evaluation.detection import (
 )
 from ....core.evaluation.operating_point import OperatingPoint, load_operating_point, save_operating_point
 from ....core.evaluation.store import EvaluationInfo, EvaluationStore
-from .results import CORRECT, SUBSET_ORDER, UNCERTAIN, WRONG, ImageMeta, ResultFilter, _name_of, _same_rule
+from .results import CORRECT, SUBSET_ORDER, UNCERTAIN, WRONG, ImageMeta, ResultFilter, _name_of
 
 TASK = "object_detection"
 #: what a box on the canvas and on a thumbnail is (colours: TP green, FP amber, FN red, ignored grey)
@@ -184,7 +184,9 @@ class DetectionResults:
 
     @property
     def dirty(self) -> bool:
-        return not _same_rule(self.op, self.saved or OperatingPoint(task=TASK))
+        """The operating point on screen decides differently from the saved one (the defaults
+        written out, e.g. a threshold dragged back to 0.5, are the same rule)."""
+        return _rule_key(self.op) != _rule_key(self.saved)
 
     def save_operating_point(self) -> Path:
         path = save_operating_point(self.store.folder, self.op)
@@ -459,6 +461,16 @@ class DetectionResults:
         """The ``n`` images with the most errors (the report's pictures)."""
         rows = self.visible(ResultFilter(subset=subset, outcome="errors", sort="errors", descending=True))
         return rows[:n]
+
+
+def _rule_key(op: OperatingPoint | None) -> tuple:
+    """What decides which boxes count, with the defaults filled in."""
+    op = op or OperatingPoint(task=TASK)
+    base = round(op.score_threshold if op.score_threshold is not None else DEFAULT_SCORE_THRESHOLD, 6)
+    per = tuple(sorted((int(c), round(float(t), 6)) for c, t in (op.class_thresholds or {}).items()
+                       if round(float(t), 6) != base))
+    match = round(op.match_iou if op.match_iou is not None else DEFAULT_MATCH_IOU, 6)
+    return base, per, None if op.nms_iou is None else round(op.nms_iou, 6), match
 
 
 def _pairs_of(o: Outcome) -> tuple[np.ndarray, np.ndarray]:
