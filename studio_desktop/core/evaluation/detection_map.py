@@ -29,7 +29,7 @@ RECALLS = np.linspace(0.0, 1.0, 101)
 MAX_DETS = 100
 #: the bootstrap's work bound (resamples x ranked predictions): beyond it, fewer resamples (never
 #: under MIN_RESAMPLES), so that a large evaluation's intervals take seconds, not minutes
-WORK_BUDGET = 400_000_000
+WORK_BUDGET = 100_000_000
 MIN_RESAMPLES = 200
 _EPS = np.spacing(1)
 
@@ -63,28 +63,38 @@ class _Ranked:
         idx = idx[np.argsort(-scores.det_scores[idx], kind="mergesort")]
         tp = m.det_gt[idx] >= 0
         end = int(np.flatnonzero(tp)[-1]) + 1 if tp.any() else 0
-        self.img = local[scores.det_image[idx[:end]]]
-        self.tp = tp[:end]
-        self.tp_pos = np.flatnonzero(self.tp)
+        img, tp = local[scores.det_image[idx[:end]]], tp[:end]
+        self.img_tp = img[tp]
+        # the false positives above each true positive, by (segment between true positives, image) with
+        # their number: a resample's weighted count is then a small gather and a segment sum
+        seg = np.cumsum(tp)[~tp]  # false positives in segment s lie above true positive s (0-based)
+        key = seg * max(1, len(local)) + img[~tp]
+        u, count = np.unique(key, return_counts=True)
+        self.fp_seg, self.fp_img, self.fp_count = u // max(1, len(local)), u % max(1, len(local)), count.astype(float)
         self.n_images = int(images.sum())
+        self.size = len(self.img_tp) + len(u)
         gts = ~scores.gt_ignore & (scores.gt_labels == k) & images[scores.gt_image]
         self.gt_count = np.bincount(local[scores.gt_image[gts]], minlength=self.n_images).astype(np.float64)
 
     def __len__(self) -> int:
-        return len(self.img)
+        return self.size
 
     def ap(self, weights: np.ndarray) -> np.ndarray:
         """(B,) AP under image weights (B, I) (ones: the plain AP); NaN where the class has no ground truth."""
         npos = weights @ self.gt_count
-        b, n_tp = len(weights), len(self.tp_pos)
+        b, n_tp = len(weights), len(self.img_tp)
         out = np.full(b, np.nan)
         has = npos > 0
         if n_tp == 0:
             out[has] = 0.0
             return out
-        w = weights[:, self.img]
-        ctp = np.cumsum(np.where(self.tp, w, 0.0), axis=1)[:, self.tp_pos]
-        cfp = np.cumsum(np.where(self.tp, 0.0, w), axis=1)[:, self.tp_pos]
+        ctp = np.cumsum(weights[:, self.img_tp], axis=1)
+        cfp = np.zeros((b, n_tp))
+        if len(self.fp_seg):
+            starts = np.r_[0, np.flatnonzero(np.diff(self.fp_seg)) + 1]
+            per_seg = np.add.reduceat(weights[:, self.fp_img] * self.fp_count, starts, axis=1)
+            cfp[:, self.fp_seg[starts]] = per_seg
+            cfp = np.cumsum(cfp, axis=1)
         precision = ctp / (ctp + cfp + _EPS)
         envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
         recall = ctp / np.where(has, npos, 1.0)[:, None]
