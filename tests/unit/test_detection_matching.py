@@ -367,3 +367,36 @@ def reference(s, thr, nms_iou, match_iou):
             if gi not in used:
                 cm[s.gt_labels[gi], c] += 1
     return tp, fp, fn, cm
+
+
+def test_bootstrap_weights_equal_duplicated_images_and_intervals_hold_the_estimate():
+    from studio_desktop.core.evaluation import detection_map as dmap
+
+    rng = np.random.default_rng(4)
+    s = random_scores(rng, images=40, per_image=15, classes=2, spread=4.0)
+    s.det_scores = rng.random(len(s.det_scores))  # no ties across images
+    # images 3 and 7 twice, image 5 left out: as a resample would draw them
+    picks = [i for i in range(len(s)) if i != 5] + [3, 7]
+    det_rows = [np.flatnonzero(s.det_image == i) for i in picks]
+    gt_rows = [np.flatnonzero(s.gt_image == i) for i in picks]
+    dup = det.DetectionScores(
+        subsets=np.array(["test"] * len(picks)),
+        det_image=np.concatenate([np.full(len(r), j) for j, r in enumerate(det_rows)]),
+        det_boxes=np.concatenate([s.det_boxes[r] for r in det_rows]),
+        det_scores=np.concatenate([s.det_scores[r] for r in det_rows]),
+        det_labels=np.concatenate([s.det_labels[r] for r in det_rows]),
+        gt_image=np.concatenate([np.full(len(r), j) for j, r in enumerate(gt_rows)]),
+        gt_boxes=np.concatenate([s.gt_boxes[r] for r in gt_rows]), gt_labels=np.concatenate([s.gt_labels[r] for r in gt_rows]),
+        gt_ignore=np.concatenate([s.gt_ignore[r] for r in gt_rows]), class_ids=s.class_ids, class_names=s.class_names)
+    expected = dmap.coco_map(dup)
+    weights = np.ones((1, len(s)))
+    weights[0, [3, 7]], weights[0, 5] = 2, 0
+    ranked = dmap._ranked(s, s.subset(None))
+    got = dmap._summarise({key: r.ap(weights) for key, r in ranked.items()}, s.num_classes)
+    for key in ("map", "map_50", "map_75"):
+        assert got[key][0] == pytest.approx(expected[key], abs=1e-12)
+    point = dmap.coco_map(s)
+    iv = dmap.map_intervals(s, resamples=300)
+    assert iv["resamples"] == 300
+    for key in ("map", "map_50", "map_75"):
+        assert iv[key][0] <= point[key] <= iv[key][1] and iv[key][1] - iv[key][0] > 0.005
