@@ -17,92 +17,39 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QScrollArea,
     QSplitter,
     QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
-    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
-from ....widgets.confusion import ConfusionMatrixView
 from ..controller import SUBSET_WORDS
 from ..detection_results import HEADLINE, MORE_METRICS
 from . import detection_plots as plots
 from .detection_operating_point import DetectionOperatingPointEditor
+from .detection_tables import (
+    COUNT_COLUMNS,
+    COUNT_HELP,
+    INTERVAL_TEXT,
+    METRIC_HELP,
+    DetectionConfusionView,
+    fit_columns,
+    fmt_ratio,
+    plain_table,
+    table_cell,
+)
 
-INTERVAL_TEXT = ("95 % bootstrap interval: the images were resampled with replacement and mAP recomputed; it fell "
-                 "inside this range in 95 % of the resamples. Two models whose intervals overlap may not really "
-                 "differ on images like these.")
-METRIC_HELP = {
-    "map": "COCO mAP: the average precision of every class, averaged over IoU thresholds 0.5, 0.55 … 0.95 — high "
-           "only when boxes fit tightly. The main detection number; threshold-free.",
-    "map_50": "mAP at IoU 0.5 (PASCAL VOC's): finding the object with a roughly right box is enough.",
-    "map_75": "mAP at IoU 0.75: the boxes must fit tightly.",
-    "map_small": "mAP of small objects (under 32 × 32 pixels in the original image).",
-    "map_medium": "mAP of medium objects (32 × 32 to 96 × 96 pixels).",
-    "map_large": "mAP of large objects (over 96 × 96 pixels).",
-    "mar_100": "Mean average recall with at most 100 boxes an image: the share of objects found at all, "
-               "averaged over IoU 0.5 … 0.95.",
-}
-COUNT_HELP = {"objects": "Objects of the class in the images (ignore boxes not counted)",
-              "tp": "True positives: boxes that found an object of their class (IoU ≥ match IoU)",
-              "fp": "False positives: boxes where no object of their class is (false alarms)",
-              "fn": "False negatives: objects no box found (missed)",
-              "precision": "Of the boxes shown, the share that found an object: TP / (TP + FP)",
-              "recall": "Of the objects, the share found: TP / (TP + FN)",
-              "f1": "The balance of precision and recall: 2·TP / (2·TP + FP + FN)",
-              "threshold": "The score a box of this class needs to be shown and counted"}
-COUNT_COLUMNS = (("objects", "Objects"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN"), ("precision", "Precision"),
-                 ("recall", "Recall"), ("f1", "F1"), ("threshold", "Score ≥"))
 PLOT_TABS = (("ap", "AP per class", "COCO average precision of each class (threshold-free); click a class"),
              ("pr", "PR curves", "Precision against recall per class; the dot is the current threshold"))
 #: the counts and the matrix follow a dragged threshold at most this often (ms)
 REFRESH_MS = 15
 #: Alt+Left / Alt+Right move the score threshold by this much
 THRESHOLD_STEP = 0.05
-
-
-def fmt_ratio(value) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-class DetectionConfusionView(ConfusionMatrixView):
-    """The detection matrix: rows the true class then background (a false alarm on nothing),
-    columns the predicted class then background (a missed object); cells count boxes."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setToolTip("Rows: the true class (background: nothing was there). Columns: the predicted class "
-                        "(background: nothing was found). The diagonal holds the boxes found; click a cell to show "
-                        "the images with those boxes.")
-
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        cell = self._cell(event.position().toPoint())
-        if cell is None:
-            QToolTip.hideText()
-            return
-        r, c = cell
-        last = len(self.names) - 1
-        value = self.counts[r][c]
-        if r == last and c == last:
-            text = "background found as background: not counted"
-        elif r == last:
-            text = f"{value} false alarm(s): '{self.names[c]}' boxes where nothing is"
-        elif c == last:
-            text = f"{value} '{self.names[r]}' object(s) missed: no box near them"
-        elif r == c:
-            text = f"{value} '{self.names[r]}' object(s) found"
-        else:
-            text = f"{value} '{self.names[r]}' object(s) found as '{self.names[c]}' (right place, wrong class)"
-        QToolTip.showText(event.globalPosition().toPoint(), text + ". Click to show their images.", self)
 
 
 class DetectionView(QWidget):
@@ -146,7 +93,7 @@ class DetectionView(QWidget):
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Metric", "Value", "95 % interval"])
         self.table.horizontalHeaderItem(2).setToolTip(INTERVAL_TEXT)
-        self._plain_table(self.table)
+        plain_table(self.table)
         self.table.setToolTip("COCO mAP: threshold-free, it ranks every prediction; hover a metric for what it "
                               "measures")
         ll.addWidget(self.table, 3)
@@ -158,7 +105,7 @@ class DetectionView(QWidget):
         self.counts_table.setHorizontalHeaderLabels(["Class"] + [t for _k, t in COUNT_COLUMNS])
         for i, (key, _t) in enumerate(COUNT_COLUMNS, 1):
             self.counts_table.horizontalHeaderItem(i).setToolTip(COUNT_HELP[key])
-        self._plain_table(self.counts_table)
+        plain_table(self.counts_table)
         self.counts_table.setToolTip("At the operating point: click a class to show the images with its objects")
         self.counts_table.cellClicked.connect(self._count_clicked)
         ll.addWidget(self.counts_table, 2)
@@ -210,31 +157,6 @@ class DetectionView(QWidget):
         for keys, step in (("Alt+Left", -THRESHOLD_STEP), ("Alt+Right", THRESHOLD_STEP)):
             sc = QShortcut(QKeySequence(keys), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
             sc.activated.connect(lambda s=step: self.editor.threshold.setValue(self.editor.threshold.value() + s))
-
-    @staticmethod
-    def _plain_table(table: QTableWidget) -> None:
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        # sized once after each fill (resizing to contents on every cell change made a threshold
-        # update cost ~50 ms for ten classes)
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in range(1, table.columnCount()):
-            table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-
-    @staticmethod
-    def _cell(table: QTableWidget, row: int, col: int) -> QTableWidgetItem:
-        """The item at (row, col), made once and reused (a new item per update is slow)."""
-        item = table.item(row, col)
-        if item is None:
-            item = QTableWidgetItem()
-            table.setItem(row, col, item)
-        return item
-
-    @staticmethod
-    def _fit(table: QTableWidget) -> None:
-        for c in range(1, table.columnCount()):
-            table.resizeColumnToContents(c)
 
     # --------------------------------------------------------------- contract
     def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
@@ -351,23 +273,23 @@ class DetectionView(QWidget):
         nms_note = ("" if r.op.nms_iou is None else "\nMeasured at the evaluated NMS: the NMS IoU you chose changes "
                     "the counts and the curves here, not this number (evaluate again to measure it).")
         for i, (key, label) in enumerate(rows):
-            name = self._cell(self.table, i, 0)
+            name = table_cell(self.table, i, 0)
             name.setText(label)
             name.setData(Qt.ItemDataRole.UserRole, key)
             how = r.how(key)
             name.setToolTip(METRIC_HELP.get(key, key) + (f"\nComputed as: {how}" if how else "") + nms_note)
-            value = self._cell(self.table, i, 1)
+            value = table_cell(self.table, i, 1)
             value.setText(fmt_ratio(metrics.get(key)))
             value.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             value.setToolTip(name.toolTip())
             iv = intervals.get(key)
-            interval = self._cell(self.table, i, 2)
+            interval = table_cell(self.table, i, 2)
             interval.setText(f"{iv[0]:.3f}–{iv[1]:.3f}" if iv else "")
             interval.setToolTip(INTERVAL_TEXT if iv else "no interval for this metric")
             font = bold if key in dict(HEADLINE) else self.table.font()
             name.setFont(font)
             value.setFont(font)
-        self._fit(self.table)
+        fit_columns(self.table)
         self.table.resizeRowsToContents()
         self.table.setUpdatesEnabled(True)
 
@@ -383,7 +305,7 @@ class DetectionView(QWidget):
         bold.setBold(True)
         colors = {"tp": "#2ca02c", "fp": "#b35900", "fn": "#d62728"}
         for i, (name, d) in enumerate(rows):
-            item = self._cell(table, i, 0)
+            item = table_cell(table, i, 0)
             item.setText(name)
             item.setData(Qt.ItemDataRole.UserRole, i - 1)  # class index, -1: all
             if i == 0:
@@ -392,7 +314,7 @@ class DetectionView(QWidget):
                 v = d.get(key)
                 text = (str(v) if key in ("objects", "tp", "fp", "fn") else
                         ("" if v is None else f"{v:.2f}") if key == "threshold" else fmt_ratio(v))
-                cell = self._cell(table, i, j)
+                cell = table_cell(table, i, j)
                 cell.setText(text)
                 if cell.toolTip() != COUNT_HELP[key]:
                     cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -400,7 +322,7 @@ class DetectionView(QWidget):
                     if i == 0:
                         cell.setFont(bold)
                 cell.setForeground(QBrush(QColor(colors[key] if key in colors and v else "#222222")))
-        self._fit(table)
+        fit_columns(table)
         table.setUpdatesEnabled(True)
         r = self.results
         self.counts_label.setText(
@@ -524,5 +446,4 @@ def report_summary(results, exp) -> str:
     return summary(results, exp)
 
 
-__all__ = ["DetectionConfusionView", "DetectionView", "fmt_ratio", "report_numbers", "report_sections",
-           "report_summary"]
+__all__ = ["DetectionView", "report_numbers", "report_sections", "report_summary"]

@@ -19,7 +19,7 @@ from ....widgets.confusion import render_matrix
 from ..controller import SUBSET_WORDS
 from ..detection_results import BOX_HEX, FN, FP, HEADLINE, MORE_METRICS, TP
 from . import detection_plots as plots
-from .detection import METRIC_HELP, fmt_ratio
+from .detection_tables import METRIC_HELP, fmt_ratio
 
 PLOT_SIZE = QSize(440, 340)
 PICTURE = QSize(230, 230)
