@@ -9,6 +9,7 @@ or the reason it could not be read.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -67,12 +68,75 @@ def caption_of(p: dict, units: dict[str, str] | None = None) -> str:
     return f"? {text}" if p.get("uncertain") else text
 
 
+def tooltip_of(p: dict, units: dict[str, str] | None = None) -> str:
+    """A thumbnail's tooltip: the file and its prediction (a classifier's five most probable classes)."""
+    name = Path(str(p.get("file", ""))).name
+    if not p.get("ok", True):
+        return f"{name}\n{p.get('error', 'could not be read')}"
+    if "targets" in (p.get("prediction") or {}):
+        return f"{name}\n{caption_of(p, units)}"
+    probs = p.get("probabilities") or {}
+    top = sorted(probs.items(), key=lambda kv: -kv[1])[:5]
+    lines = [f"{name}: {caption_of(p)}"] + [f"  {k}: {v:.1%}" for k, v in top]
+    if p.get("uncertain"):
+        lines.append("flagged uncertain by the operating point: check it yourself")
+    return "\n".join(lines)
+
+
+class TryView:
+    """How the panel shows one task's predictions: this default writes a class (or values) under each
+    thumbnail. A task that shows more (a detector's boxes) has its own view in :data:`TRY_VIEWS`
+    with the same methods, so the panel never asks which task it shows."""
+
+    thumb = THUMB
+
+    def __init__(self, on_change=None):
+        self.on_change = on_change
+
+    def controls(self) -> list:
+        """Extra settings shown beside the buttons."""
+        return []
+
+    def set_experiment(self, controller, experiment) -> None:
+        pass
+
+    def worker_args(self) -> list[str]:
+        """Extra ``worker predict`` arguments from those settings."""
+        return []
+
+    def caption(self, p: dict, units: dict[str, str] | None = None) -> str:
+        return caption_of(p, units)
+
+    def tooltip(self, p: dict, units: dict[str, str] | None = None) -> str:
+        return tooltip_of(p, units)
+
+    def paint(self, painter: QPainter, target: QRect, p: dict) -> None:
+        """Draw over the thumbnail (drawn in ``target``); nothing by default."""
+
+    def status(self, items: list[dict], data: dict) -> str:
+        return ""
+
+
+#: task id -> "module:Class" under this package, for tasks whose predictions need more than a caption
+TRY_VIEWS: dict[str, str] = {"object_detection": "try_detection:DetectionTryView"}
+
+
+def try_view_for(task: str | None, on_change=None) -> TryView:
+    spec = TRY_VIEWS.get(task or "")
+    if spec is None:
+        return TryView(on_change)
+    module = importlib.import_module(f"{__package__}.{spec.partition(':')[0]}")
+    return getattr(module, spec.partition(":")[2])(on_change)
+
+
 class PredictionModel(QAbstractListModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.items: list[dict] = []
         #: target name -> unit (regression predictions)
         self.units: dict[str, str] = {}
+        #: how the current task's predictions read (caption, tooltip)
+        self.view: TryView = TryView()
 
     def set_items(self, items: list[dict], units: dict[str, str] | None = None) -> None:
         self.beginResetModel()
@@ -82,7 +146,7 @@ class PredictionModel(QAbstractListModel):
 
     def caption_lines(self) -> int:
         """Lines the longest caption needs (one per predicted target)."""
-        return max([caption_of(p, self.units).count("\n") + 1 for p in self.items] or [1])
+        return max([self.view.caption(p, self.units).count("\n") + 1 for p in self.items] or [1])
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
         return 0 if parent.isValid() else len(self.items)
@@ -92,28 +156,24 @@ class PredictionModel(QAbstractListModel):
             return None
         p = self.items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return caption_of(p, self.units)
+            return self.view.caption(p, self.units)
         if role == Qt.ItemDataRole.UserRole:
             return p
         if role == Qt.ItemDataRole.ToolTipRole:
-            name = Path(str(p.get("file", ""))).name
-            if not p.get("ok", True):
-                return f"{name}\n{p.get('error', 'could not be read')}"
-            if "targets" in (p.get("prediction") or {}):
-                return f"{name}\n{caption_of(p, self.units)}"
-            probs = p.get("probabilities") or {}
-            top = sorted(probs.items(), key=lambda kv: -kv[1])[:5]
-            lines = [f"{name}: {caption_of(p)}"] + [f"  {k}: {v:.1%}" for k, v in top]
-            if p.get("uncertain"):
-                lines.append("flagged uncertain by the operating point: check it yourself")
-            return "\n".join(lines)
+            return self.view.tooltip(p, self.units)
         return None
+
+    def refresh(self) -> None:
+        """Captions and drawings changed (a view's setting moved)."""
+        if self.items:
+            self.dataChanged.emit(self.index(0), self.index(len(self.items) - 1))
 
 
 class PredictionDelegate(QStyledItemDelegate):
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.loader = loader
+        self.view: TryView = TryView()
         self.lines = 1
         self.set_caption_lines(1)
 
@@ -143,8 +203,10 @@ class PredictionDelegate(QStyledItemDelegate):
         pm = self.loader.pixmap(path, path) if ok and path else None
         painter.fillRect(thumb, option.palette.base().color().darker(108))
         if pm is not None:
-            painter.drawPixmap(thumb.x() + (thumb.width() - pm.width()) // 2,
-                               thumb.y() + (thumb.height() - pm.height()) // 2, pm)
+            target = QRect(thumb.x() + (thumb.width() - pm.width()) // 2, thumb.y() + (thumb.height() - pm.height()) // 2,
+                           pm.width(), pm.height())
+            painter.drawPixmap(target.topLeft(), pm)
+            self.view.paint(painter, target, p)
         elif not ok:
             painter.setPen(QColor("#c0392b"))
             painter.drawText(thumb, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "cannot read")
@@ -186,6 +248,9 @@ class TryItPanel(QWidget):
         self.folder_button.setToolTip("Predict every image in a folder and its sub-folders")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop predicting; what was predicted so far is kept")
+        #: the task's own settings (a detector's score threshold) go here
+        self.view_controls = QHBoxLayout()
+        row.addLayout(self.view_controls)
         self.open_button = QPushButton("Open predictions.csv")
         self.open_button.setToolTip("Open the table of predictions (file and class with its probability, or each "
                                     "target's value) written by the last run")
@@ -223,11 +288,14 @@ class TryItPanel(QWidget):
         self.open_button.clicked.connect(self.open_csv)
         sc = QShortcut(QKeySequence("Ctrl+T"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         sc.activated.connect(self.choose_files)
+        self._set_view(None)
         self._set_running(False)
 
     # ------------------------------------------------------------------ setup
     def set_experiment(self, controller: EvaluationController | None, experiment) -> None:
         self.controller, self.experiment = controller, experiment
+        self._set_view(controller.project.task if controller is not None else None)
+        self.try_view.set_experiment(controller, experiment)
         self.checkpoint.clear()
         if controller is not None and experiment is not None:
             for c in controller.checkpoints(experiment.id):
@@ -280,7 +348,7 @@ class TryItPanel(QWidget):
             return None
         folder = self.controller.try_folder(self.experiment.id)
         args = self.controller.predict_args(self.experiment, [str(Path(p).resolve()) for p in inputs], folder,
-                                            self.checkpoint.currentData() or "best")
+                                            self.checkpoint.currentData() or "best") + self.try_view.worker_args()
         try:
             job = self.start_job(args, folder)
         except (RuntimeError, OSError) as exc:
@@ -338,11 +406,40 @@ class TryItPanel(QWidget):
                 text += f"; {unsure} flagged uncertain"
             if bad:
                 text += f"; <span style='color:#c0392b'>{bad} could not be read (hover them for why)</span>"
-            self.status.setText(text + f". Saved in {self.folder}.")
+            extra = self.try_view.status(items, data)
+            self.status.setText(text + (f"; {extra}" if extra else "") + f". Saved in {self.folder}.")
         elif self.job is None or self.job.state != "failed":
             self.status.setText("No predictions were written.")
         self._set_running(False)
         self.predictionsShown.emit(str(self.folder))
+
+    def _set_view(self, task: str | None) -> None:
+        """The task's view: its settings beside the buttons, its thumbnail size, its captions and drawing."""
+        current = getattr(self, "try_view", None)
+        if current is not None and getattr(self, "_view_task", None) == task:
+            return
+        while self.view_controls.count():
+            w = self.view_controls.takeAt(0).widget()
+            if w is not None:
+                w.setParent(None)
+        self._view_task = task
+        self.try_view = try_view_for(task, self._view_changed)
+        for w in self.try_view.controls():
+            self.view_controls.addWidget(w)
+        self.model.view = self.delegate.view = self.try_view
+        if self.loader.size != self.try_view.thumb:
+            self.loader.shutdown()
+            self.loader = ThumbnailLoader(self.try_view.thumb, capacity=600, parent=self)
+            self.loader.loaded.connect(lambda _i: self.view.viewport().update())
+            self.delegate.loader = self.loader
+        self.delegate.set_caption_lines(self.model.caption_lines())
+        self.view.doItemsLayout()
+
+    def _view_changed(self) -> None:
+        self.model.refresh()
+        self.view.viewport().update()
+        if self.folder is not None and self.model.items:
+            self.show_folder(self.folder)
 
     def open_csv(self) -> None:
         if self.folder is not None:
