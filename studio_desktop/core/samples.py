@@ -29,7 +29,8 @@ SHAPES = ("circle", "square", "triangle")
 #: classification: 300 images (240/30/30 with the default split) trains in about a minute on a
 #: laptop CPU, and its 30 test images make the accuracy mean something (with 15, one mistake was
 #: already 93.3 %)
-DEFAULT_IMAGES = {"classification": 300, "object_detection": 60, "semantic_segmentation": 40,
+# object detection: 200 images (~580 boxes): the teaching detector needs them to learn from scratch
+DEFAULT_IMAGES = {"classification": 300, "object_detection": 200, "semantic_segmentation": 40,
                   "instance_segmentation": 40, "anomaly_detection": 60, "regression": 300,
                   "oriented_object_detection": 40}
 MAX_IMAGES = 100_000

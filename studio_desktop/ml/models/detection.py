@@ -13,7 +13,7 @@ prediction reads and export traces.
 Label space: 0 is background, ``k + 1`` the ``k``-th project class (``num_classes = C + 1``).
 
 The teaching detector (``tiny_fcos``) is torchvision's FCOS on a four-stage convolutional
-backbone with a small feature pyramid (0.9 M parameters in all): anchor-free, one stage, no
+backbone with a small feature pyramid (0.8 M parameters in all): anchor-free, one stage, no
 pretrained weights needed, and it learns the shapes sample on a laptop CPU in a few minutes.
 """
 
