@@ -379,7 +379,7 @@ def render(runtime: str, file_name: str, title: str, task: str = "classification
     packages, body = RUNTIMES[runtime]
     part = SNIPPET_TASKS[task]
     return (HEADER.format(purpose=part.purpose, title=title, version=__version__, packages=packages, file=file_name,
-                          carries=part.carries, task=task)
+                          carries=part.carries, task=task.replace("_", " "))
             + "\n" + body.format(file=file_name, output=part.output)
             + "\n\nJSON_KEYS = (" + ", ".join(f'"{k}"' for k in part.json_keys) + ")\n" + COMMON + part.tail)
 

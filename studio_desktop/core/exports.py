@@ -56,6 +56,13 @@ TASK_PRECISIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+#: tasks whose exported graphs run a fixed batch whatever the dynamic-batch option, and why
+TASK_FIXED_BATCH: dict[str, str] = {
+    "object_detection": "A detector's file runs one image per call (its per-image steps are unrolled when it is "
+                        "traced); the usage snippet and studio predict feed images one at a time",
+}
+
+
 def precisions_for(task: str, fmt: str) -> tuple[str, ...]:
     """The precisions offered for a ``task`` model in format ``fmt``."""
     allowed = TASK_PRECISIONS.get(task, (PRECISIONS, ""))[0]
@@ -471,5 +478,5 @@ def worker_pid(events: Path) -> int | None:
 __all__ = ["Check", "DEFAULT_CALIBRATION_IMAGES", "DEFAULT_OPSET", "DEFAULT_VALIDATION_IMAGES", "EXPORTABLE_TASKS",
            "ExportRecord", "ExportService", "FORMATS", "FormatInfo", "Latency", "LatencyRow", "OPSETS",
            "PRECISIONS", "PRECISION_HELP", "PrecisionChange", "RECORD_FILE", "Validation", "check_free_space",
-           "TASK_PRECISIONS", "check_options", "disk_full_error", "estimate_bytes", "format_info", "missing_package",
+           "TASK_FIXED_BATCH", "TASK_PRECISIONS", "check_options", "disk_full_error", "estimate_bytes", "format_info", "missing_package",
            "new_export_id", "precisions_for", "worker_pid"]

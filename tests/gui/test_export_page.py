@@ -172,8 +172,8 @@ def test_prerequisites_say_what_to_do(ctx, page_factory):
     ctx.open_project(empty)
     assert "Export needs a trained model" in page.panel.title.text()
     assert page.panel.button.text() == "Go to the Training page"
-    det = ProjectService(ctx.workspace).create("Boxes", "object_detection", classes=["a"])
-    ctx.open_project(det)
+    seg = ProjectService(ctx.workspace).create("Masks", "instance_segmentation", classes=["a"])
+    ctx.open_project(seg)
     assert "not available for this task yet" in page.panel.title.text()
 
 
@@ -345,3 +345,86 @@ def test_real_export_from_the_page(qtbot, ctx, page_factory):
     finally:
         if job.is_running and job.pid:
             os.kill(job.pid, signal.SIGKILL)
+
+
+def detection_export(ws, export_id="20260102-110000-onnx-fp32-eeee"):
+    """An object detection project (rbc, wbc), a trained experiment and a ready ONNX export whose
+    validation pairs boxes with PyTorch's (numbers as a real export of the teaching detector gave)."""
+    project = ProjectService(ws).create("Cells", "object_detection", classes=["rbc", "wbc"])
+    svc = ExperimentService(ws, project.id)
+    exp = svc.create(defaults_for("object_detection").model_copy(update={"model": "tiny_fcos", "input_size": 128}),
+                     name="cells")
+    ckpt = svc.checkpoint(exp.id, "best")
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"weights")
+    exp = svc.update(exp.id, status="completed")
+    checks = [Check(name="metadata read back as written", value=0, limit=0, kind="max", passed=True),
+              Check(name="detections paired with PyTorch's", value=1.0, limit=0.99, kind="min", passed=True,
+                    unit="share", help="same input tensors: PyTorch kept 800, the file 800"),
+              Check(name="max box difference", value=7.6e-6, limit=0.128, kind="max", passed=True, unit="px"),
+              Check(name="max score difference", value=1.3e-7, limit=0.001, kind="max", passed=True),
+              Check(name="detections paired via metadata", value=0.97, limit=0.9, kind="min", passed=True,
+                    unit="share"),
+              Check(name="max box difference via metadata", value=0.41, limit=2.56, kind="max", passed=True,
+                    unit="px"),
+              Check(name="max score difference via metadata", value=0.012, limit=0.05, kind="max", passed=True),
+              Check(name="images with another count of detections", value=0.125, limit=0.2, kind="max",
+                    passed=True, unit="share"),
+              Check(name="mAP@0.5 drop", value=0.001, limit=0.02, kind="max", passed=True)]
+    rec = ExportRecord(
+        id=export_id, project_id=project.id, experiment_id=exp.id, experiment_name=exp.name, model="tiny_fcos",
+        task="object_detection", status="ready", format="onnx", opset=18,
+        exporter="torch.onnx (TorchScript-based)", file="model.onnx", files=["model.onnx", "predict.py"],
+        file_size=1_251_000, sha256="ab" * 32, input_shape=[1, 3, 128, 128], snippet="predict.py",
+        checkpoint={"which": "best", "sha256": "cd" * 32},
+        outputs={"detections": "N x K x 6 rows x1, y1, x2, y2, score, class"},
+        validation=Validation(passed=True, images=8, subsets={"val": 8}, max_abs_diff=7.6e-6, compared="box (px)",
+                              agreement=0.97, metric="mAP@0.5", metric_pytorch=0.046, metric_exported=0.045,
+                              checks=checks),
+        latency=Latency(threads=2, warmup=5, runs=30, input_size=128, device="CPU: test",
+                        rows=[LatencyRow(runtime="PyTorch eager", median_ms=22.5, throughput=60, batch=8),
+                              LatencyRow(runtime="ONNX Runtime", median_ms=4.9, throughput=190, speedup=4.6)]))
+    folder = ExportService(ws, project.id, exp.id).folder(export_id)
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"model bytes")
+    (folder / "predict.py").write_text(render("onnxruntime", "model.onnx", "cells", "object_detection"),
+                                       encoding="utf-8")
+    write_model(folder / "export.json", rec)
+    return project, exp, rec
+
+
+def test_a_detection_export_offers_fp32_only_and_shows_its_paired_boxes(ctx, page_factory):
+    """Detection: FP32 only with the reason, no dynamic batch (the file runs one image per call); the
+    validation panel lists paired boxes with their pixel differences and mAP@0.5 under both; the
+    snippet draws boxes."""
+    project, exp, rec = detection_export(ctx.workspace)
+    page = page_factory()
+    ctx.open_project(project)
+    assert page.stack.currentWidget() is page.main and page.experiment.id == exp.id
+    form = page.form
+    for fmt in ("onnx", "openvino", "torchscript"):
+        form.format.setCurrentIndex(form.format.findData(fmt))
+        assert [form.precision.itemData(i) for i in range(form.precision.count())] == ["fp32"]
+        assert not form.dynamic.isEnabled() and not form.dynamic.isChecked()
+    form.format.setCurrentIndex(form.format.findData("onnx"))
+    assert "Only FP32 here: detectors export in FP32 only" in form.precision.toolTip()
+    assert "one image per call" in form.dynamic.toolTip() and form.export_button.isEnabled()
+    assert form.settings().precision == "fp32" and form.settings().dynamic_batch is False
+    d = page.details
+    assert "READY" in d.title.text()
+    rows = [[d.validation.item(r, c).text() for c in range(4)] for r in range(d.validation.rowCount())]
+    assert rows[1][:3] == ["detections paired with PyTorch's", "100 %", "at least 99 %"]
+    assert rows[2][:3] == ["max box difference", "7.60e-06 px", "at most 0.128 px"]
+    assert rows[5][:3] == ["max box difference via metadata", "0.41 px", "at most 2.56 px"]
+    assert any(r[0] == "mAP@0.5 (PyTorch -> exported)" and r[1] == "0.046 -> 0.045" for r in rows)
+    text = d.snippet.toPlainText()
+    assert text.startswith('"""Detect objects in images with cells') and 'OUTPUT = "detections"' in text
+    assert "def draw(" in text and "def detections(" in text
+    if os.path.isdir("/work/notes"):
+        page.grab().save("/work/notes/export_detection.png")
+    # an older classification project still gets every precision
+    project2, _ = trained_experiment(ctx.workspace)
+    ctx.open_project(project2)
+    form.format.setCurrentIndex(form.format.findData("onnx"))
+    assert [form.precision.itemData(i) for i in range(form.precision.count())] == ["fp32", "fp16", "int8"]
+    assert form.dynamic.isEnabled()

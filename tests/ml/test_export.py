@@ -430,13 +430,13 @@ def test_unexportable_requests_are_refused_in_one_line(trained, workspace):
     assert out.status == "failed" and "TorchScript export supports fp32, not int8" in out.error
     from studio_desktop.core.projects import ProjectService
 
-    det = ProjectService(workspace).create("boxes", "object_detection", classes=["a"])
-    svc = ExperimentService(workspace, det.id)
+    seg = ProjectService(workspace).create("masks", "instance_segmentation", classes=["a"])
+    svc = ExperimentService(workspace, seg.id)
     from studio_desktop.core.experiments import defaults_for
 
-    e = svc.create(defaults_for("object_detection"), name="det")
-    out = export(workspace, det, e)
-    assert out.status == "failed" and "exporting object detection models is not available" in out.error
+    e = svc.create(defaults_for("instance_segmentation"), name="seg")
+    out = export(workspace, seg, e)
+    assert out.status == "failed" and "exporting instance segmentation models is not available" in out.error
 
 
 def test_untrained_catalog_helper_checkpoint_loads(trained):
@@ -499,12 +499,22 @@ def test_snippet_runs_alone_in_a_clean_process(trained, tmp_path, fmt):
 def test_readme_documents_every_metadata_key_and_limit():
     from pathlib import Path
 
+    from studio_desktop.ml.export.detection_checks import LIMITS as DETECTION_LIMITS
+    from studio_desktop.ml.export.tasks import TASK_EXPORTS
     from studio_desktop.ml.export.validation import LIMITS, REGRESSION_LIMITS
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Exported models", 1)[1].split("\n## ", 1)[0]
-    for key, meaning in metadata.documented_keys().items():
+    for key, meaning in metadata.KEYS.items():
         assert f"| `{key}` | {meaning} |" in section, key
+    # each task's own keys in its own table (a key two tasks share may mean something else in each)
+    tables = [t.split("\n\n", 2)[1] for t in section.split(" files add:")[1:]]
+    for entry in TASK_EXPORTS.values():
+        assert any(all(f"| `{k}` | {m} |" in t for k, m in entry.metadata_keys.items()) for t in tables), entry.task
+    for precision, lim in DETECTION_LIMITS.items():
+        row = (f"| {precision.upper()} | ≥ {lim.paired:.0%} | {lim.box_rel:g} | {lim.score:g} | ≥ {lim.file_paired:.0%} "
+               f"| {lim.file_box_rel:g} | {lim.file_score:g} | ≤ {lim.file_counts:.0%} | ≤ {lim.map_drop:g} |")
+        assert row in section, row
     for precision, lim in LIMITS.items():
         row = (f"| {precision.upper()} | {lim.logits_rel:g} | {lim.probability:g} | ≥ {round(lim.agreement * 100)} % "
                f"| ≤ {lim.metric_drop:g} |")

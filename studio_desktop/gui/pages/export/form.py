@@ -23,7 +23,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core.exports import FORMATS, OPSETS, PRECISION_HELP, FormatInfo
+from ....core.exports import (
+    FORMATS,
+    OPSETS,
+    PRECISION_HELP,
+    TASK_FIXED_BATCH,
+    TASK_PRECISIONS,
+    FormatInfo,
+    precisions_for,
+)
 from .controller import ExportSettings
 
 CHECKPOINT_WORDS = {"best": "best (highest validation score)", "last": "last (end of training)"}
@@ -111,6 +119,8 @@ class ExportForm(QWidget):
         self._blocked: str | None = None
         #: what "best" means for the project's task ("lowest validation MAE")
         self.best_words = ""
+        #: the project's task: which precisions and batch options its models export with
+        self.task = "classification"
         self.export_button.clicked.connect(self.exportRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.format.currentIndexChanged.connect(self._format_changed)
@@ -135,6 +145,11 @@ class ExportForm(QWidget):
         index = self.format.findData(current)
         self.format.setCurrentIndex(index if index >= 0 else 0)
         self.format.blockSignals(False)
+        self._format_changed()
+
+    def set_task(self, task: str) -> None:
+        """The project's task: a detector is offered FP32 only and a fixed batch (the reasons as help)."""
+        self.task = task
         self._format_changed()
 
     def set_best_words(self, words: str) -> None:
@@ -183,14 +198,16 @@ class ExportForm(QWidget):
         current = self.precision.currentData()
         self.precision.blockSignals(True)
         self.precision.clear()
-        for p in (info.precisions if info else ("fp32",)):
+        offered = precisions_for(self.task, fmt) if info else ("fp32",)
+        for p in offered:
             self.precision.addItem(p.upper(), p)
             self.precision.setItemData(self.precision.count() - 1, PRECISION_HELP[p], Qt.ItemDataRole.ToolTipRole)
         index = self.precision.findData(current)
         self.precision.setCurrentIndex(index if index >= 0 else 0)
         self.precision.blockSignals(False)
-        self.precision.setToolTip("\n".join(f"{p.upper()}: {PRECISION_HELP[p]}" for p in
-                                            (info.precisions if info else ("fp32",))))
+        why = TASK_PRECISIONS.get(self.task, ((), ""))[1]
+        self.precision.setToolTip("\n".join(f"{p.upper()}: {PRECISION_HELP[p]}" for p in offered)
+                                  + (f"\nOnly FP32 here: {why}." if why and len(offered) == 1 else ""))
         self._update()
 
     def _update(self) -> None:
@@ -198,10 +215,14 @@ class ExportForm(QWidget):
         info = FORMATS.get(s.format)
         self.opset.setEnabled(bool(info and info.uses_opset) and not self._running)
         any_batch = bool(info and info.any_batch)
-        self.dynamic.setEnabled(not any_batch and not self._running)
-        self.dynamic.setToolTip(f"{info.title if info else 'This'} file accepts any batch size anyway" if any_batch
-                                else "Let the file accept batches of any size (several images per call). Off: "
-                                     "batch 1, what most deployments feed, and the usage snippet handles it")
+        fixed = TASK_FIXED_BATCH.get(self.task)
+        self.dynamic.setEnabled(not any_batch and not fixed and not self._running)
+        if fixed:
+            self.dynamic.setChecked(False)
+        self.dynamic.setToolTip(fixed or (f"{info.title if info else 'This'} file accepts any batch size anyway"
+                                          if any_batch else "Let the file accept batches of any size (several images "
+                                          "per call). Off: batch 1, what most deployments feed, and the usage snippet "
+                                          "handles it"))
         int8 = s.precision == "int8"
         self.quantization.setEnabled(int8 and not self._running)
         self.calibration.setEnabled(int8 and s.quantization == "static" and not self._running)

@@ -130,6 +130,7 @@ class ExportPage(QWidget):
                              "models come in a later version.")
             return
         self.form.set_best_words(best_checkpoint_words(project.task))
+        self.form.task = project.task
         self.form.set_formats(self.controller.formats())
         self.reload_list()
 
