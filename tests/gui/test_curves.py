@@ -34,3 +34,18 @@ def test_a_panel_deleted_before_its_plots_are_built_raises_nothing(qtbot):
     panel = CurvesPanel()
     shiboken6.delete(panel)  # pending: the first plot's build
     qtbot.wait(50)  # pytest-qt fails the test on an exception raised in the event loop
+
+
+def test_detection_scores_are_curves_of_their_own_not_parts_of_map(qtbot):
+    """val_map_50 begins like a per-target part of val_map (val_mae_radius of val_mae), but the task
+    registry names it: it gets its own curve, and the mAR acronym its capitals."""
+    from studio_desktop.gui.widgets.curves import CurvesPanel, label_of
+
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    panel.add_point(1, {"val_map": 0.2, "val_map_50": 0.5, "val_map_75": 0.1, "val_mar_100": 0.4,
+                        "val_mae": 3.0, "val_mae_radius": 2.0})
+    keys = {k for _, k in panel._series}
+    assert {"val_map", "val_map_50", "val_map_75", "val_mar_100", "val_mae"} <= keys
+    assert "val_mae_radius" not in keys
+    assert label_of("val_mar_100") == "validation mAR 100"

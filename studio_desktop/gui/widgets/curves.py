@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ...tasks import LOWER_IS_BETTER, get_task
+from ...tasks import LOWER_IS_BETTER, TASKS, get_task
 
 #: colours of overlaid experiments (and of the metric series of one experiment)
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -34,8 +34,10 @@ def is_epoch_row(row: dict) -> bool:
 
 
 #: metric names written as people write them (the rest: underscores become spaces)
-ACRONYMS = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "mape": "MAPE", "map": "mAP", "miou": "mIoU", "ece": "ECE",
-            "auroc": "AUROC"}
+ACRONYMS = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "mape": "MAPE", "map": "mAP", "mar": "mAR", "miou": "mIoU",
+            "ece": "ECE", "auroc": "AUROC"}
+#: every metric a task of the registry logs under its own name (``map_50``: not a part of ``map``)
+REGISTRY_METRICS = frozenset(m for info in TASKS.values() for m in info.metrics)
 
 
 def _words(name: str) -> str:
@@ -235,7 +237,10 @@ class CurvesPanel(QWidget):
 
     @staticmethod
     def _detail_of(key: str, keys) -> bool:
-        """``val_mae_radius`` beside ``val_mae``: a per-target (or per-class) part of a metric."""
+        """``val_mae_radius`` beside ``val_mae``: a per-target (or per-class) part of a metric.
+        A metric the task registry names is never one (``val_map_50`` beside ``val_map``)."""
+        if key.split("_", 1)[-1] in REGISTRY_METRICS:
+            return False
         return any(key != k and key.startswith(k + "_") for k in keys)
 
     def _redraw(self, budget: int = NEW_ITEMS_PER_TICK) -> None:
