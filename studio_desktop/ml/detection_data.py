@@ -130,7 +130,9 @@ def joint_sample(transform, image: tv_tensors.Image, target: dict, record: Image
 
     ``target``: ``{"boxes": (n, 4) float in the record's pixels, "labels": (n,) int64 model labels,
     "ignore": (n,) bool}``. Returns the input tensor and the same keys in input pixels, clamped,
-    without degenerate boxes (counted in ``counter``)."""
+    without degenerate boxes; their number travels in the target (``"dropped"``), so that the
+    training process counts them even when a loader worker process made the sample (and
+    ``counter``, when given, counts them here)."""
     sx, sy = record_scale(record, image)
     h, w = image.shape[-2:]
     boxes = target["boxes"].to(torch.float32) * torch.tensor([sx, sy, sx, sy])
@@ -139,6 +141,7 @@ def joint_sample(transform, image: tv_tensors.Image, target: dict, record: Image
     clean, dropped = clean_boxes(out["boxes"], out["labels"], out["ignore"])
     if counter is not None:
         counter.add(dropped, emptied=bool(dropped) and len(clean["boxes"]) == 0)
+    clean["dropped"] = torch.tensor(dropped)
     return out_image, clean
 
 

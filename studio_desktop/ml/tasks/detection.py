@@ -14,7 +14,6 @@ What differs from classification lives here and nowhere in the generic code:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 
@@ -46,7 +45,7 @@ class DetectionHead(TaskHead):
         self.counter = DropCounter()
         # the joint transform as a picklable function (a loader worker process may get it; the
         # head itself holds the training log, which must not travel)
-        self.sample = functools.partial(joint_sample, counter=self.counter)
+        self.sample = joint_sample
         #: batch norm of the backbone frozen (pretrained weights were loaded); travels in checkpoints
         self.frozen_norm = False
 
@@ -148,6 +147,9 @@ class DetectionHead(TaskHead):
         return model
 
     def training_loss(self, model, x, y) -> torch.Tensor:
+        for t in y:  # what the pipeline dropped (counted here: a loader worker's counts would be lost)
+            dropped = int(t.get("dropped", 0))
+            self.counter.add(dropped, emptied=dropped > 0 and len(t["boxes"]) == 0)
         targets = [{"boxes": t["boxes"][~t["ignore"]], "labels": t["labels"][~t["ignore"]]} for t in y]
         losses = model(x, targets)
         return sum(losses.values())
