@@ -71,9 +71,9 @@ def torchmetrics_map(scores: det.DetectionScores, images: np.ndarray) -> dict:
                                   backend="faster_coco_eval", iou_thresholds=list(COCO_IOU_THRESHOLDS),
                                   rec_thresholds=list(COCO_RECALLS))
     preds, targets = [], []
-    for i in np.flatnonzero(images):
-        d = scores.det_image == i
-        g = scores.gt_image == i
+    chosen = np.flatnonzero(images)
+    for d, g in zip(_per_image(scores.det_image, images, chosen), _per_image(scores.gt_image, images, chosen),
+                    strict=True):
         preds.append({"boxes": torch.from_numpy(scores.det_boxes[d]).float(),
                       "scores": torch.from_numpy(scores.det_scores[d]).float(),
                       "labels": torch.from_numpy(scores.det_labels[d]).long()})
@@ -97,6 +97,13 @@ def torchmetrics_map(scores: det.DetectionScores, images: np.ndarray) -> dict:
             per_class[k] = {"ap": _mean_defined(p), "ap_50": _mean_defined(p50), "ar_100": _mean_defined(rc)}
     out["per_class"] = per_class
     return out
+
+
+def _per_image(owner: np.ndarray, images: np.ndarray, chosen: np.ndarray) -> list[np.ndarray]:
+    """The row indices of each chosen image, in image order (one sort, not a scan per image)."""
+    rows = np.flatnonzero(images[owner])
+    rows = rows[np.argsort(owner[rows], kind="stable")]
+    return np.split(rows, np.searchsorted(owner[rows], chosen[1:]))
 
 
 def _mean_defined(a: np.ndarray) -> float | None:
