@@ -354,3 +354,30 @@ def test_dragging_back_to_the_saved_threshold_is_not_a_change(qtbot, ctx, evalua
     qtbot.waitUntil(lambda: not r.dirty, timeout=3000)
     settle(qtbot, view)
     assert not view.editor.save_button.isEnabled() and "not saved" not in view.summary.text()
+
+
+def test_names_of_many_boxes_wait_for_the_zoom(qtbot):
+    """Five boxes are named at once; sixty of the same size only once zoomed in (or hovered)."""
+    from PySide6.QtGui import QColor, QImage
+
+    from studio_desktop.gui.pages.evaluation.detail import ResultDetail
+    from studio_desktop.gui.widgets.overlays import CaptionItem
+
+    detail = ResultDetail()
+    qtbot.addWidget(detail)
+    detail.resize(500, 500)
+    detail.show()
+    image = QImage(400, 400, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    detail.canvas.show_decoded(image, "", [], {})
+
+    def named(n: int) -> int:
+        boxes = [{"x1": (i % 8) * 40, "y1": (i // 8) * 40, "x2": 90 + (i % 8) * 40, "y2": 90 + (i // 8) * 40,
+                  "color": "#2ca02c", "text": f"rbc 0.{i:02d}", "dashed": False} for i in range(n)]
+        detail._draw_boxes({"boxes": boxes})
+        return sum(1 for c in detail.box_items if isinstance(c, CaptionItem) and c.drawn)
+
+    assert named(5) == 5
+    assert named(60) == 0
+    detail.canvas.zoom(8.0)  # zoomed in: the names are written again
+    assert sum(1 for c in detail.box_items if isinstance(c, CaptionItem) and c.drawn) == 60

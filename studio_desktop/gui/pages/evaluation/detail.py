@@ -19,6 +19,8 @@ from .grid import STATUS_COLORS
 
 ROW_H = 18
 MAX_ROWS = 12
+#: above this many boxes in an image, their names are written only when zoomed in (or hovered)
+CROWDED_BOXES = 25
 
 
 class ProbabilityBars(QWidget):
@@ -158,7 +160,11 @@ class ResultDetail(QWidget):
                 self.canvas.overlay_items.remove(item)
         self.box_items = []
         order = list(LAYERS)
-        for b in d.get("boxes") or []:
+        boxes = d.get("boxes") or []
+        # with many boxes the names would cover the picture: each needs a box this much larger on
+        # screen before it is written (zoom in to read them; the pointer shows one at any zoom)
+        crowd = max(1.0, sum(1 for b in boxes if b.get("text")) / CROWDED_BOXES)
+        for b in boxes:
             rect = ObjectRectItem(QRectF(QPointF(b["x1"], b["y1"]), QPointF(b["x2"], b["y2"])))
             pen = QPen(QColor(b["color"]), 1.5 if b.get("dashed") else 2.0)
             pen.setCosmetic(True)
@@ -170,7 +176,8 @@ class ResultDetail(QWidget):
             rect.setToolTip(b.get("text") or "")
             self.box_items.append(rect)
             if b.get("text"):
-                caption = CaptionItem(b["text"], b["color"], b["x2"] - b["x1"], b["y2"] - b["y1"])
+                w, h = (b["x2"] - b["x1"]) / crowd, (b["y2"] - b["y1"]) / crowd
+                caption = CaptionItem(b["text"], b["color"], w, h)
                 font = QFont()
                 font.setPointSizeF(8.0)
                 caption.setFont(font)
