@@ -206,3 +206,43 @@ def test_fp16_and_int8_are_refused_for_detectors_with_the_reason(cells):
         assert outcome.error == (f"{precision} is not available for object detection models: detectors export in "
                                  "FP32 only: FP16 and INT8 conversions of their box decoding and NMS are not "
                                  "validated in this version")
+
+
+def test_the_exported_graph_keeps_working_for_any_number_of_detections(tmp_path):
+    """The file is traced on one image; another image with fewer detections than K (a trained model
+    with few boxes) must still run and give its own rows, padded (Detector.pad takes no Python
+    number from the data: an `int(len)` baked into the trace failed in ONNX Runtime)."""
+    from torch import nn
+
+    from studio_desktop.ml.export import onnx_format
+    from studio_desktop.ml.export.base import ExportOptions
+    from studio_desktop.ml.models.detection import Detector
+
+    class Stub(nn.Module):
+        """Detections where the first row of the image is positive: their number follows the data."""
+
+        def forward(self, images):
+            out = []
+            for im in images:
+                s = im[0, 0, :20].sigmoid()
+                keep = s > 0.5
+                xs = torch.arange(20.0)
+                boxes = torch.stack([xs, xs, xs + 5, xs + 5], 1)
+                out.append({"boxes": boxes[keep], "scores": s[keep], "labels": torch.full((20,), 2)[keep]})
+            return out
+
+    net = DetectionOutputs(Detector(Stub(), max_detections=10)).eval()
+    many = torch.linspace(0.5, 2.0, 32).expand(1, 3, 8, 32).clone()  # distinct scores: no ties to break
+    few = many.clone()
+    few[0, 0, 0, :17] = -1  # 3 detections
+    exported = onnx_format.export(net, many, ExportOptions(metadata={"producer": "test"},
+                                                           output_names=("detections",), exporter="torchscript"),
+                                  tmp_path, lambda *a, **k: None)
+    runner = onnx_format.load(exported.path)
+    for x, n in ((many, 10), (few, 3)):
+        rows = runner(x.numpy())["detections"]
+        with torch.no_grad():
+            expected = net(x)[0].numpy()
+        assert rows.shape == (1, 10, 6) and int((rows[0, :, 5] >= 0).sum()) == n
+        np.testing.assert_allclose(rows, expected, atol=1e-5)
+        assert (rows[0, n:, 5] == -1).all() and (rows[0, n:, 4] == 0).all() and (rows[0, :n, 5] == 1).all()
