@@ -7,7 +7,9 @@
 - ``pipeline.py``: one export from checkpoint to ``export.json``; ``runtime.py``: loading an
   exported file back (prediction uses it).
 - ``tasks.py``: what differs per task (the exported network, its outputs, their metadata, the
-  checks and the metric), one entry per task: classification there, ``regression.py``.
+  checks and the metric), one entry per task: classification there, ``regression.py``,
+  ``detection.py`` (one output ``detections``, batch 1, the TorchScript-based ONNX exporter) with
+  its checks in ``detection_checks.py`` (boxes paired per image).
 
 Importing this package imports torch (the pipeline); the format modules import their own
 package (onnx, openvino) only when they run.

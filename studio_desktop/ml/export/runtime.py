@@ -4,7 +4,8 @@
 ``.xml``) or its export folder (with ``export.json``) and returns an :class:`ExportedModel`
 whose :meth:`~ExportedModel.run` gives the task's main output (:attr:`~ExportedModel.output`):
 a classifier's logits with the same meaning as the PyTorch model's, a regression's values in
-target units (the de-normalisation is inside the file). Everything needed to feed it comes from the file's own metadata, so a file copied
+target units (the de-normalisation is inside the file), a detector's ``detections`` rows (N x K x 6,
+boxes in input pixels; ``core/evaluation/detection_predictions.py`` maps them to the image). Everything needed to feed it comes from the file's own metadata, so a file copied
 out of the workspace works the same. A missing, damaged or foreign file raises
 :class:`~studio_desktop.core.errors.InvalidInput` naming it.
 """
