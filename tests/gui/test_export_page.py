@@ -393,8 +393,8 @@ def detection_export(ws, export_id="20260102-110000-onnx-fp32-eeee"):
     return project, exp, rec
 
 
-def test_a_detection_export_offers_fp32_only_and_shows_its_paired_boxes(ctx, page_factory):
-    """Detection: FP32 only with the reason, no dynamic batch (the file runs one image per call); the
+def test_a_detection_export_offers_what_validates_and_shows_its_paired_boxes(ctx, page_factory):
+    """Detection: FP32 (and OpenVINO FP16) with the reason, no dynamic batch (the file runs one image per call); the
     validation panel lists paired boxes with their pixel differences and mAP@0.5 under both; the
     snippet draws boxes."""
     project, exp, rec = detection_export(ctx.workspace)
@@ -402,12 +402,15 @@ def test_a_detection_export_offers_fp32_only_and_shows_its_paired_boxes(ctx, pag
     ctx.open_project(project)
     assert page.stack.currentWidget() is page.main and page.experiment.id == exp.id
     form = page.form
-    for fmt in ("onnx", "openvino", "torchscript"):
+    for fmt, offered, note in (("onnx", ["fp32"], "No FP16 or INT8 here: detectors export in FP32"),
+                               ("openvino", ["fp32", "fp16"], "No INT8 here: detectors export in FP32, and with "
+                                                              "FP16 weights in OpenVINO"),
+                               ("torchscript", ["fp32"], "")):
         form.format.setCurrentIndex(form.format.findData(fmt))
-        assert [form.precision.itemData(i) for i in range(form.precision.count())] == ["fp32"]
+        assert [form.precision.itemData(i) for i in range(form.precision.count())] == offered
         assert not form.dynamic.isEnabled() and not form.dynamic.isChecked()
+        assert note in form.precision.toolTip() and ("here:" in form.precision.toolTip()) == bool(note)
     form.format.setCurrentIndex(form.format.findData("onnx"))
-    assert "Only FP32 here: detectors export in FP32 only" in form.precision.toolTip()
     assert "one image per call" in form.dynamic.toolTip() and form.export_button.isEnabled()
     assert form.settings().precision == "fp32" and form.settings().dynamic_batch is False
     d = page.details

@@ -130,10 +130,13 @@ def test_options_are_checked_in_one_line():
         check_options("instance_segmentation", "onnx", "fp32")
     check_options("object_detection", "onnx", "fp32")
     check_options("object_detection", "openvino", "fp32")
-    for precision in ("fp16", "int8"):
-        with pytest.raises(InvalidInput, match=f"{precision} is not available for object detection models: "
-                                               "detectors export in FP32 only"):
-            check_options("object_detection", "onnx", precision)
+    check_options("object_detection", "openvino", "fp16")
+    for fmt, precision in (("onnx", "fp16"), ("onnx", "int8"), ("openvino", "int8")):
+        title = {"onnx": "ONNX", "openvino": "OpenVINO IR"}[fmt]
+        with pytest.raises(InvalidInput, match=f"{precision} is not available for object detection models in "
+                                               f"{title}: detectors export in FP32, and with FP16 weights in "
+                                               "OpenVINO"):
+            check_options("object_detection", fmt, precision)
 
 
 def test_missing_package_names_it_and_how_to_install(monkeypatch):

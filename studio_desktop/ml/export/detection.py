@@ -99,7 +99,7 @@ class DetectionExport:
     onnx_exporter = "torchscript"
     #: their per-image loops unroll when traced: the file runs one image per call
     fixed_batch = 1
-    #: FP16 and INT8 are not offered for detectors (core/exports.py TASK_PRECISIONS)
+    #: FP32, and FP16 weights in OpenVINO (core/exports.py TASK_PRECISIONS says why no more)
     float_layers = None
     metadata_keys = {
         "classes": "JSON list of class names; the class column of `detections` indexes it",

@@ -28,8 +28,8 @@ from ....core.exports import (
     OPSETS,
     PRECISION_HELP,
     TASK_FIXED_BATCH,
-    TASK_PRECISIONS,
     FormatInfo,
+    precision_note,
     precisions_for,
 )
 from .controller import ExportSettings
@@ -205,9 +205,10 @@ class ExportForm(QWidget):
         index = self.precision.findData(current)
         self.precision.setCurrentIndex(index if index >= 0 else 0)
         self.precision.blockSignals(False)
-        why = TASK_PRECISIONS.get(self.task, ((), ""))[1]
+        why = precision_note(self.task)
+        missing = [p.upper() for p in (info.precisions if info else ()) if p not in offered]
         self.precision.setToolTip("\n".join(f"{p.upper()}: {PRECISION_HELP[p]}" for p in offered)
-                                  + (f"\nOnly FP32 here: {why}." if why and len(offered) == 1 else ""))
+                                  + (f"\nNo {' or '.join(missing)} here: {why}." if why and missing else ""))
         self._update()
 
     def _update(self) -> None:
