@@ -113,7 +113,7 @@ def precision_text(record: ExportRecord) -> str:
         parts.append(f"{c.metric} {metric_number(c.metric_fp32)} (FP32) -> {metric_number(c.metric_exported)} "
                      f"({c.change:+.3f})")
     if c.agreement_with_fp32 is not None:
-        parts.append(f"{c.agreement_with_fp32:.1%} of decisions as FP32")
+        parts.append(f"{c.agreement_with_fp32:.1%} {c.agreement_words or 'of decisions as FP32'}")
     if c.speedup:
         parts.append(f"{c.speedup:.2f}x the FP32 speed ({c.latency_fp32_ms:.2f} -> {c.latency_ms:.2f} ms)")
     if c.size and c.size_fp32:

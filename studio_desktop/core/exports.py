@@ -235,6 +235,9 @@ class Validation(BaseModel):
     #: exported model being fed by the file's own metadata (Pillow + numpy preprocessing);
     #: None for a task that decides nothing (regression)
     agreement: float | None = None
+    #: what ``agreement`` counts when it is not images decided alike (a detector: "of detections paired
+    #: via metadata"); "" for decisions
+    agreement_words: str = ""
     metric: str = ""
     metric_pytorch: float | None = None
     metric_exported: float | None = None
@@ -276,6 +279,8 @@ class PrecisionChange(BaseModel):
     metric_exported: float | None = None
     change: float | None = None
     agreement_with_fp32: float | None = None
+    #: what ``agreement_with_fp32`` counts ("" : decisions; a detector: "of detections paired with FP32")
+    agreement_words: str = ""
     latency_fp32_ms: float | None = None
     latency_ms: float | None = None
     speedup: float | None = None

@@ -71,6 +71,10 @@ def test_onnx_export_of_a_detector_is_validated_on_real_images_and_describes_its
     # through Pillow's resampling of real 416 px smears the file still finds the same cells
     assert _check(rec, "detections paired via metadata").value >= 0.9
     assert "images with another count of detections" in [c.name for c in v.checks]
+    from studio_desktop.ml.export.validation import summary
+
+    assert summary(v).startswith("passed: max box (px) difference ") and "% of detections paired via metadata" \
+        in summary(v) and "decisions agree" not in summary(v)
     # the exporter detectors need, batch 1 stated everywhere
     assert "TorchScript-based" in rec.exporter and rec.opset >= 16
     assert rec.dynamic_batch is False and rec.input_shape == [1, 3, 128, 128]
@@ -215,6 +219,7 @@ def test_openvino_fp16_weights_validate_and_report_what_they_change(cells):
     v, change = outcome.record.validation, outcome.record.precision_change
     assert v.passed and _check(outcome.record, "detections paired with PyTorch's").value >= 0.97
     assert change.metric == "mAP@0.5" and change.agreement_with_fp32 >= 0.97 and change.size < change.size_fp32
+    assert change.agreement_words == "of detections paired with FP32"
 
 
 def test_the_exported_graph_keeps_working_for_any_number_of_detections(tmp_path):

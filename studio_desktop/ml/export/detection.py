@@ -99,6 +99,7 @@ class DetectionExport:
     onnx_exporter = "torchscript"
     #: their per-image loops unroll when traced: the file runs one image per call
     fixed_batch = 1
+    agreement_words = "of detections paired with FP32"
     #: FP32, and FP16 weights in OpenVINO (core/exports.py TASK_PRECISIONS says why no more)
     float_layers = None
     metadata_keys = {

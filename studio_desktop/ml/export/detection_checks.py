@@ -243,7 +243,8 @@ def compare_detection(*, precision: str, subsets: dict[str, int], size: int, thr
                                                  "point and the detector's settings"))
     failures = _failures(checks, mismatches, n)
     return Validation(passed=not failures, images=n, subsets=subsets, max_abs_diff=same.max_box, compared="box (px)",
-                      agreement=via.paired_share, metric="mAP@0.5", metric_pytorch=m_torch, metric_exported=m_file,
+                      agreement=via.paired_share, agreement_words="of detections paired via metadata",
+                      metric="mAP@0.5", metric_pytorch=m_torch, metric_exported=m_file,
                       checks=checks, failures=failures)
 
 

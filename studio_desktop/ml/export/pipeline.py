@@ -360,7 +360,8 @@ class ExportJob:
         m32, mq = task.score(out32, targets, trained, op), task.score(out, targets, trained, op)
         size32 = sum(p.stat().st_size for p in (fp32_path, fp32_path.with_suffix(".bin")) if p.exists())
         return PrecisionChange(metric=task.metric_name, metric_fp32=m32, metric_exported=mq, change=mq - m32,
-                               agreement_with_fp32=task.agreement(out32, out, trained, op), size_fp32=int(size32))
+                               agreement_with_fp32=task.agreement(out32, out, trained, op),
+                               agreement_words=task.agreement_words, size_fp32=int(size32))
 
     def _latency(self, network, runner, fp32_runner, images: np.ndarray, change) -> Latency:
         req = self.req

@@ -71,6 +71,7 @@ class RegressionExport:
     float_layers = ("Gemm", "MatMul", "Conv")
     onnx_exporter = "auto"
     fixed_batch = None
+    agreement_words = ""
 
     def outputs(self, network) -> dict[str, str]:
         return {"values": "predicted values in target units (N x T): column i is the target `targets[i]`, in "

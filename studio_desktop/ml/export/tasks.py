@@ -20,6 +20,7 @@ snippet never branch on task names. An entry provides::
     validate(evidence, trained, network, op) -> Validation
     score(main, targets, trained, op)          # the task metric of main outputs
     agreement(main_fp32, main, trained, op)    # share decided alike (None: the task decides nothing)
+    agreement_words                            # what that share counts, in words ("": images decided alike)
     describe_outputs(meta, path)               # meta["classes"]/["class_names"]: the outputs for prediction
 """
 
@@ -94,6 +95,8 @@ class ClassificationExport:
     onnx_exporter = "auto"
     #: the batch size the graph is fixed to whatever the options (None: as asked)
     fixed_batch = None
+    #: what agreement() counts in words ("": images decided alike)
+    agreement_words = ""
 
     def outputs(self, network: ClassifierOutputs) -> dict[str, str]:
         temperature = network.temperature

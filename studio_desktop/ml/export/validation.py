@@ -226,7 +226,9 @@ def summary(v: Validation) -> str:
     parts = []
     if v.max_abs_diff is not None:
         parts.append(f"max {v.compared} difference {_fmt(v.max_abs_diff)}")
-    if v.agreement is not None:
+    if v.agreement is not None and v.agreement_words:
+        parts.append(f"{share(v.agreement)} {v.agreement_words}")
+    elif v.agreement is not None:
         parts.append(f"{round(v.agreement * v.images)}/{v.images} decisions agree")
     if v.metric_pytorch is not None:
         parts.append(f"{v.metric} {v.metric_pytorch:.3f} (PyTorch) -> {v.metric_exported:.3f}")
