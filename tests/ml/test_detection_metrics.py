@@ -323,3 +323,32 @@ def test_a_trained_detector_through_studio_evaluate_and_operating_point(tmp_path
                for b in ln["prediction"]["boxes"])
     studio("operating-point", "shapes", exp_id, "--reset")
     assert json.loads(studio("operating-point", "shapes", exp_id, "--json"))["score_threshold"] is None
+
+
+def test_an_evaluation_without_any_prediction_or_without_any_object():
+    """An untrained detector that finds nothing, and images without objects: numbers are None or 0, never
+    a crash, and every object is a miss / every prediction a false alarm."""
+    from studio_desktop.ml.tasks.detection_eval import DetectionEvaluation
+
+    records = [ImageRecord(id=f"{i}", file=f"{i}.png", width=200, height=100, sha256="0" * 64,
+                           boxes=[Box(cls=CLASS_IDS[0], x1=10, y1=10, x2=50, y2=40)] if i < 2 else [])
+               for i in range(4)]
+    subsets = np.array(["val", "val", "test", "test"])
+    head = fake_head(["rbc", "wbc"], 64)
+    empty = {"boxes": np.zeros((4, 5, 4), np.float32), "scores": np.zeros((4, 5), np.float32),
+             "labels": np.full((4, 5), -1)}
+    res = DetectionEvaluation(head).evaluate(records=records, subsets=subsets, targets=[], arrays=empty, op=None,
+                                             log=lambda m, level="info": None)
+    val, test = res.aggregate["subsets"]["val"], res.aggregate["subsets"]["test"]
+    assert val["at_operating_point"]["fn"] == 2 and val["at_operating_point"]["tp"] == 0
+    assert val["metrics"]["map"] in (0.0, None) and test["metrics"]["map"] is None
+    assert val["confusion"][0][2] == 2  # both rbc missed: the background column
+    # predictions on images without objects: all false alarms
+    boxes = np.tile(np.array([[5, 20, 30, 40]], np.float32), (4, 5, 1))
+    found = {"boxes": boxes, "scores": np.full((4, 5), 0.9, np.float32), "labels": np.ones((4, 5), np.int64)}
+    res = DetectionEvaluation(head).evaluate(records=records, subsets=subsets, targets=[], arrays=found, op=None,
+                                             log=lambda m, level="info": None)
+    test = res.aggregate["subsets"]["test"]
+    assert test["at_operating_point"]["fp"] == 10 and test["metrics"]["map"] is None
+    assert test["confusion"][2][1] == 10 and test["intervals"] == {}
+    assert [ln["fp"] for ln in res.lines if ln["subset"] == "test"] == [5, 5]
