@@ -23,6 +23,11 @@ from ..schemas import Stored, now
 from ..store import read_model, write_model
 
 FILE_NAME = "operating_point.json"
+#: object detection: the score threshold when none was chosen
+DEFAULT_SCORE_THRESHOLD = 0.5
+#: object detection: the IoU a prediction needs with an object to count as found when none was
+#: chosen (PASCAL VOC, mAP@0.5)
+DEFAULT_MATCH_IOU = 0.5
 
 
 class OperatingPoint(Stored):
@@ -89,8 +94,6 @@ class OperatingPoint(Stored):
         return text
 
     def _describe_detection(self, names: dict[int, str]) -> str:
-        from .detection import DEFAULT_MATCH_IOU, DEFAULT_SCORE_THRESHOLD
-
         base = self.score_threshold if self.score_threshold is not None else DEFAULT_SCORE_THRESHOLD
         text = f"boxes with a score of at least {base:.3g}"
         if self.class_thresholds:
@@ -163,5 +166,5 @@ class Goal(BaseModel):
     subset: str = "val"
 
 
-__all__ = ["FILE_NAME", "Goal", "OperatingPoint", "decide", "load_operating_point", "save_operating_point",
+__all__ = ["DEFAULT_MATCH_IOU", "DEFAULT_SCORE_THRESHOLD", "FILE_NAME", "Goal", "OperatingPoint", "decide", "load_operating_point", "save_operating_point",
            "softmax"]
