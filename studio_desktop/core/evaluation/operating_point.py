@@ -13,6 +13,7 @@ usage snippets apply the very same rule (:func:`decide`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -71,38 +72,57 @@ class OperatingPoint(Stored):
 
     @property
     def is_default(self) -> bool:
-        if self.task == "object_detection":
-            return (self.score_threshold is None and not self.class_thresholds and self.nms_iou is None
-                    and self.match_iou is None)
-        return self.rule == "argmax" and self.uncertain_below is None and self.temperature in (None, 1.0)
+        return _rule_of(self.task)[0](self)
 
     def describe(self, class_names: dict[int, str] | None = None) -> str:
         """One line for tooltips and the report: "argmax", "class 'scratch' if p >= 0.31"..."""
-        names = class_names or {}
-        if self.task == "object_detection":
-            return self._describe_detection(names)
-        if self.rule == "threshold" and self.positive_class is not None:
-            name = names.get(self.positive_class, str(self.positive_class))
-            text = (f"'{name}' when its probability is at least {self.threshold:.3g}, otherwise the most "
-                    "probable other class")
-        else:
-            text = "the most probable class (argmax)"
-        if self.temperature not in (None, 1.0):
-            text += f"; probabilities calibrated with temperature {self.temperature:.3g}"
-        if self.uncertain_below is not None:
-            text += f"; below {self.uncertain_below:.3g} a prediction is flagged uncertain"
-        return text
+        return _rule_of(self.task)[1](self, class_names or {})
 
-    def _describe_detection(self, names: dict[int, str]) -> str:
-        base = self.score_threshold if self.score_threshold is not None else DEFAULT_SCORE_THRESHOLD
-        text = f"boxes with a score of at least {base:.3g}"
-        if self.class_thresholds:
-            text += " (" + ", ".join(f"'{names.get(c, str(c))}' {t:.3g}"
-                                     for c, t in sorted(self.class_thresholds.items())) + ")"
-        if self.nms_iou is not None:
-            text += f"; overlapping boxes of a class above IoU {self.nms_iou:.2g} merged (NMS)"
-        iou = self.match_iou if self.match_iou is not None else DEFAULT_MATCH_IOU
-        return text + f"; a box counts as found at IoU {iou:.2g} or more"
+
+def _classes_default(op: OperatingPoint) -> bool:
+    return op.rule == "argmax" and op.uncertain_below is None and op.temperature in (None, 1.0)
+
+
+def _describe_classes(op: OperatingPoint, names: dict[int, str]) -> str:
+    if op.rule == "threshold" and op.positive_class is not None:
+        name = names.get(op.positive_class, str(op.positive_class))
+        text = (f"'{name}' when its probability is at least {op.threshold:.3g}, otherwise the most "
+                "probable other class")
+    else:
+        text = "the most probable class (argmax)"
+    if op.temperature not in (None, 1.0):
+        text += f"; probabilities calibrated with temperature {op.temperature:.3g}"
+    if op.uncertain_below is not None:
+        text += f"; below {op.uncertain_below:.3g} a prediction is flagged uncertain"
+    return text
+
+
+def _boxes_default(op: OperatingPoint) -> bool:
+    return op.score_threshold is None and not op.class_thresholds and op.nms_iou is None and op.match_iou is None
+
+
+def _describe_boxes(op: OperatingPoint, names: dict[int, str]) -> str:
+    base = op.score_threshold if op.score_threshold is not None else DEFAULT_SCORE_THRESHOLD
+    text = f"boxes with a score of at least {base:.3g}"
+    if op.class_thresholds:
+        text += " (" + ", ".join(f"'{names.get(c, str(c))}' {t:.3g}"
+                                 for c, t in sorted(op.class_thresholds.items())) + ")"
+    if op.nms_iou is not None:
+        text += f"; overlapping boxes of a class above IoU {op.nms_iou:.2g} merged (NMS)"
+    iou = op.match_iou if op.match_iou is not None else DEFAULT_MATCH_IOU
+    return text + f"; a box counts as found at IoU {iou:.2g} or more"
+
+
+#: which of the operating point's fields decide for a task, and how they read: (is it the
+#: default rule, one line describing it); a task not named here decides between classes
+RULES: dict[str, tuple[Callable[[OperatingPoint], bool], Callable[[OperatingPoint, dict[int, str]], str]]] = {
+    "object_detection": (_boxes_default, _describe_boxes),
+}
+CLASS_RULE = (_classes_default, _describe_classes)
+
+
+def _rule_of(task: str):
+    return RULES.get(task, CLASS_RULE)
 
 
 def softmax(logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
