@@ -113,6 +113,7 @@ class ResultDetail(QWidget):
         #: (image id, subset) whose picture is on the canvas, and the box items drawn over it
         self._shown_key: tuple[str, str] | None = None
         self.box_items: list = []
+        self._drawn_boxes: list = []
         self._decode = BackgroundCall(self)
         self._decode.done.connect(self._on_decoded)
         self._decode.failed.connect(lambda msg: self.verdict.setText(f"<span style='color:#c0392b'>{msg}</span>"))
@@ -144,7 +145,7 @@ class ResultDetail(QWidget):
         d, (image, problem) = result
         if d is not self.current:
             return
-        self.box_items = []
+        self.box_items, self._drawn_boxes = [], []
         self.canvas.show_decoded(image, problem, [], {})
         self._shown_key = (d["image"], d["subset"])
         self._draw_boxes(d)
@@ -153,6 +154,10 @@ class ResultDetail(QWidget):
     def _draw_boxes(self, d: dict) -> None:
         """The description's boxes on the scene (replacing the previous ones), captions linked to
         their box so that a name shows where it fits or under the pointer."""
+        boxes = d.get("boxes") or []
+        if self.box_items and boxes == self._drawn_boxes:
+            return  # a threshold step that changed nothing in this image: keep the items
+        self._drawn_boxes = boxes
         scene = self.canvas.scene()
         for item in self.box_items:
             scene.removeItem(item)
@@ -160,7 +165,6 @@ class ResultDetail(QWidget):
                 self.canvas.overlay_items.remove(item)
         self.box_items = []
         order = list(LAYERS)
-        boxes = d.get("boxes") or []
         # with many boxes the names would cover the picture: each needs a box this much larger on
         # screen before it is written (zoom in to read them; the pointer shows one at any zoom)
         crowd = max(1.0, sum(1 for b in boxes if b.get("text")) / CROWDED_BOXES)
@@ -196,7 +200,7 @@ class ResultDetail(QWidget):
     def clear(self, text: str = "Click an image to see it here") -> None:
         self.current = None
         self._shown_key = None
-        self.box_items = []
+        self.box_items, self._drawn_boxes = [], []
         self._decode.cancel()
         self.canvas.show_image(None, [], {})
         self.title.setText(text)
