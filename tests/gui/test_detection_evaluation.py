@@ -381,3 +381,26 @@ def test_names_of_many_boxes_wait_for_the_zoom(qtbot):
     assert named(60) == 0
     detail.canvas.zoom(8.0)  # zoomed in: the names are written again
     assert sum(1 for c in detail.box_items if isinstance(c, CaptionItem) and c.drawn) == 60
+
+
+def test_padding_rows_in_the_cache_are_not_predictions(ctx, real_fixtures):
+    """A detector's padding (class -1), even with a score, is no box: not counted, not drawn."""
+    from _detection_factory import import_rbc, make_experiment, perturb, write_evaluation
+
+    from studio_desktop.core.experiments import ExperimentService
+    from studio_desktop.gui.pages.evaluation.results import load_results
+
+    ws = ctx.workspace
+    project, records, subsets = import_rbc(ws, real_fixtures, limit=4)
+    exp = make_experiment(ws, project)
+    gts, det_image, det_boxes, det_scores, det_labels = perturb(records, 2)
+    folder = ExperimentService(ws, project.id).folder(exp.id)
+    write_evaluation(folder, project, records, subsets, gts, det_image, det_boxes, det_scores, det_labels,
+                     resamples=2)
+    clean = load_results(folder, "object_detection", project).counts(None)
+    padded = (np.r_[det_image, [0, 1]], np.r_[det_boxes, [[1, 1, 50, 50], [5, 5, 60, 60]]].astype(np.float32),
+              np.r_[det_scores, [0.9, 0.8]].astype(np.float32), np.r_[det_labels, [-1, -1]])
+    write_evaluation(folder, project, records, subsets, gts, *padded, resamples=2)
+    r = load_results(folder, "object_detection", project)
+    assert len(r.scores.det_scores) == len(det_scores)
+    assert {k: r.counts(None)[k] for k in ("tp", "fp", "fn")} == {k: clean[k] for k in ("tp", "fp", "fn")}

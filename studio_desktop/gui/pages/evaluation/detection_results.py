@@ -130,6 +130,12 @@ class DetectionResults:
         if "class_ids" not in arrays and info.classes:
             arrays["class_ids"] = np.asarray([int(c["id"]) for c in info.classes])
             arrays["class_names"] = np.asarray([str(c["name"]) for c in info.classes], dtype=str)
+        labels = np.asarray(arrays["det_labels"])
+        n_classes = len(arrays["class_ids"]) if "class_ids" in arrays else int(labels.max(initial=-1)) + 1
+        real = (labels >= 0) & (labels < n_classes)
+        if not real.all():  # padding rows (class -1) are no predictions, whatever their score
+            for key in ("det_image", "det_boxes", "det_scores", "det_labels"):
+                arrays[key] = np.asarray(arrays[key])[real]
         scores = DetectionScores.from_npz(arrays)
         if len(lines) != len(scores):
             raise StoreError(f"has {len(lines)} lines for the {len(scores)} images of scores.npz; evaluate again",
