@@ -222,7 +222,27 @@ def build_detector(name: str, num_classes: int, size: int, *, nms_iou: float = 0
         raise InvalidInput(f"invalid training setting 'model': '{name}' is not a detection model; choose one "
                            f"of: {', '.join(DETECTORS)}")
     letterboxed_input(net, size)
+    _live_box_regression(net)
     return Detector(net, max_detections)
+
+
+#: FCOS's box distances (in anchor sizes) start here: the middle of what objects need
+FCOS_REGRESSION_START = 2.0
+
+
+def _live_box_regression(net: nn.Module) -> None:
+    """Start FCOS's box regression well above zero.
+
+    torchvision's FCOS puts a ReLU after its last regression layer, initialised around 0: one
+    large early step can push every output below 0 for good (a "dead" ReLU: all boxes collapse to
+    points, mAP stays exactly 0 while the loss still falls through the other terms). Seed 1 of the
+    shapes sample did exactly that from scratch; a positive bias (a box of about two anchor sizes
+    each way) keeps the layer alive. Pretrained weights, when loaded later, replace it."""
+    head = getattr(getattr(net, "head", None), "regression_head", None)
+    reg = getattr(head, "bbox_reg", None)
+    if reg is not None and hasattr(head, "bbox_ctrness"):  # (FCOS only)
+        with torch.no_grad():
+            reg.bias.fill_(FCOS_REGRESSION_START)
 
 
 def freeze_batch_norm(module: nn.Module) -> None:
