@@ -48,4 +48,27 @@ def test_detection_scores_are_curves_of_their_own_not_parts_of_map(qtbot):
     keys = {k for _, k in panel._series}
     assert {"val_map", "val_map_50", "val_map_75", "val_mar_100", "val_mae"} <= keys
     assert "val_mae_radius" not in keys
-    assert label_of("val_mar_100") == "validation mAR 100"
+    assert label_of("val_mar_100") == "validation mAR@100"
+    assert label_of("val_map_50") == "validation mAP@0.5" and label_of("val_map_75") == "validation mAP@0.75"
+    assert label_of("val_map") == "validation mAP" and label_of("val_mae_radius") == "validation MAE radius"
+
+
+def test_the_metrics_legend_leaves_the_rising_curves_free(qtbot):
+    """A metric that rises (accuracy, mAP) fills the upper right of its plot: the legend goes
+    lower right; one that falls (a regression's MAE) keeps it upper right."""
+    from studio_desktop.gui.widgets.curves import CurvesPanel
+
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    panel.resize(500, 600)
+    panel.show()
+    qtbot.waitUntil(lambda: "metrics" in panel.plots, timeout=5000)
+    plot = panel.plots["metrics"].plotItem
+    for monitor, below in (("val_map", True), ("val_mae", False), ("val_accuracy", True)):
+        panel.set_monitor(monitor)
+        for epoch in range(1, 6):
+            panel.add_point(epoch, {monitor: 0.1 * epoch})
+        qtbot.wait(50)
+        legend_mid = plot.legend.mapRectToScene(plot.legend.boundingRect()).center().y()
+        view_mid = plot.vb.mapRectToScene(plot.vb.boundingRect()).center().y()
+        assert (legend_mid > view_mid) is below, monitor

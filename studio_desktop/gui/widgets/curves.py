@@ -41,7 +41,14 @@ REGISTRY_METRICS = frozenset(m for info in TASKS.values() for m in info.metrics)
 
 
 def _words(name: str) -> str:
-    return " ".join(ACRONYMS.get(w, w) for w in name.split("_"))
+    """Words of a metric name, COCO's way for its thresholds: map_50 -> mAP@0.5, mar_100 -> mAR@100."""
+    out: list[str] = []
+    for w in name.split("_"):
+        if out and out[-1] in ("mAP", "mAR") and w.isdigit():
+            out[-1] += "@" + (w if out[-1] == "mAR" else f"0.{w}".rstrip("0"))
+        else:
+            out.append(ACRONYMS.get(w, w))
+    return " ".join(out)
 
 
 def label_of(key: str) -> str:
@@ -133,6 +140,8 @@ class CurvesPanel(QWidget):
                                  "the honest measure of how well it generalises.",
                       "lr": "The learning rate used at each epoch, as set by the schedule."}[key])
         self.plots[key] = w
+        if key == "metrics":
+            self._place_legend()
         self._layout.addWidget(w, 2 if key != "lr" else 1)
 
     def _build_next(self) -> None:
@@ -146,10 +155,20 @@ class CurvesPanel(QWidget):
         while self._to_build:
             self._build_plot(*self._to_build.pop(0))
 
+    def _place_legend(self) -> None:
+        """The metrics legend goes where the curves are not: metrics that rise leave the lower
+        right free, metrics that fall (a regression's MAE) the upper right, like the loss."""
+        plot = self.plots.get("metrics")  # (built a moment after the panel)
+        legend = plot.plotItem.legend if plot is not None else None
+        if legend is not None:
+            low = self._monitor is None or lower_is_better(self._monitor)
+            legend.anchor(itemPos=(1, 0 if low else 1), parentPos=(1, 0 if low else 1), offset=(-5, 5 if low else -5))
+
     def set_monitor(self, metric: str | None) -> None:
         """The validation metric the best checkpoint is chosen on (the task's primary metric): the
         metrics plot marks its best epoch and says whether lower or higher is better."""
         self._monitor = metric
+        self._place_legend()
         self._dirty = True
 
     # ------------------------------------------------------------------ data

@@ -33,9 +33,9 @@ def metrics_text(metrics: dict) -> str:
         if key.startswith("best_") or key in ("epoch", "step", "time"):
             continue  # the best value is shown once, with its epoch
         if isinstance(value, float):
-            parts.append(f"{key.replace('_', ' ')}: <b>{value:.4g}</b>")
+            parts.append(f"{label_of(key)}: <b>{value:.4g}</b>")
         elif isinstance(value, int) and not isinstance(value, bool):
-            parts.append(f"{key.replace('_', ' ')}: <b>{value}</b>")
+            parts.append(f"{label_of(key)}: <b>{value}</b>")
     return " · ".join(parts)
 
 
