@@ -23,7 +23,7 @@ from ...core.experiments import ExperimentService
 from ...core.splits import SplitService
 from ...core.store import read_json
 from ...tasks import get_task
-from ..pages.evaluation.views import view_module
+from ..pages.evaluation.views import report_module
 from ..widgets.curves import CurvesPanel
 from .render import grab, image_tag
 
@@ -141,13 +141,13 @@ def _summary(project, exp, results) -> str:
     if results is None:
         return ("<p class='box'>This experiment has not been evaluated yet: evaluate it on the Evaluation page "
                 "(or with <code>studio evaluate</code>) for metrics, the confusion matrix and the errors.</p>")
-    return view_module(project.task).report_summary(results, exp)
+    return report_module(project.task).report_summary(results, exp)
 
 
 def build_html(ws, project, exp, results=None, numbers=None) -> str:
     """The whole report. ``results``: the page's loaded evaluation (with its operating point on
     screen); None reads the saved evaluation (at the saved operating point) when there is one.
-    ``numbers``: the view module's ``report_numbers(results)``, when already computed (off the
+    ``numbers``: the report module's ``subset_reports(results)``, when already computed (off the
     GUI thread by the page)."""
     store = EvaluationStore(ExperimentService(ws, project.id).folder(exp.id))
     if results is None and store.exists():
@@ -159,7 +159,7 @@ def build_html(ws, project, exp, results=None, numbers=None) -> str:
     sections = [("Configuration", _configuration(exp)), ("Dataset and split", _data(ws, project, exp)),
                 ("Training", _training(ws, project, exp))]
     if results is not None:
-        module = view_module(project.task)
+        module = report_module(project.task)
         sections += module.report_sections(results, image_path_in(DatasetStore(ws, project.id)), reports=numbers)
     sections.append(("Environment", _environment(exp, info)))
     anchors = [f"s{i}" for i in range(len(sections))]

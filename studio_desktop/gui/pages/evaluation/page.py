@@ -33,7 +33,7 @@ from .controller import SUBSET_WORDS, EvaluationController
 from .experiments import EvaluationExperimentList
 from .images import ImagesSection
 from .try_it import TryItPanel
-from .views import VIEWS, view_for, view_module
+from .views import VIEWS, report_module, view_for
 
 
 class EvaluationPage(QWidget):
@@ -453,8 +453,8 @@ class EvaluationPage(QWidget):
         if results is None:
             self._report_ready((None, None, None))
             return
-        module = view_module(ctl.project.task)
-        self._report.start(lambda r=results, op=results.op: (r, op, module.report_numbers(r)))
+        module = report_module(ctl.project.task)
+        self._report.start(lambda r=results, op=results.op: (r, op, module.subset_reports(r)))
 
     def _report_ready(self, payload) -> None:
         results, op, numbers = payload

@@ -8,9 +8,10 @@ grid's selected image), ``save_operating_point()``, ``section_summary()`` (the M
 belongs among its tabs) and ``section_help``, and the signals ``filterRequested(dict)``
 (ResultFilter fields for the image grid), ``imageRequested(image id, subset)`` (one image to show),
 ``operatingPointChanged()`` (what decides the grid's colours and order changed: a decision rule, a
-regression's current target), ``subsetChanged(str)`` and ``refreshed()``. The report asks the same
-module for ``report_numbers(results)`` (thread-safe), ``report_summary(results, exp)`` (the opening
-line) and ``report_sections(results, image_path, reports=...)`` (HTML with the page's plots).
+regression's current target), ``subsetChanged(str)`` and ``refreshed()``. The report asks the view
+module's ``<module>_report`` sibling (:func:`report_module`) for ``subset_reports(results)``
+(thread-safe), ``report_summary(results, exp)`` (the opening line) and ``report_sections(results,
+image_path, reports=...)`` (HTML with the page's plots).
 """
 
 from __future__ import annotations
@@ -40,3 +41,11 @@ def view_for(task: str):
         return None
     module = view_module(task)
     return getattr(module, spec.partition(":")[2])()
+
+
+def report_module(task: str):
+    """The report module of a task's view (``detection`` -> ``detection_report``), or None."""
+    spec = VIEWS.get(task)
+    if spec is None:
+        return None
+    return importlib.import_module(f"{__name__}.{spec.partition(':')[0]}_report")

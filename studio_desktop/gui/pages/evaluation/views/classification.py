@@ -452,24 +452,3 @@ class ClassificationView(QWidget):
     def revert_operating_point(self) -> None:
         if self.results is not None:
             self.set_operating_point(self.results.saved)
-
-
-def report_sections(results, image_path, **kw):
-    """The report's evaluation sections (see :mod:`.classification_report`)."""
-    from .classification_report import report_sections as sections
-
-    return sections(results, image_path, **kw)
-
-
-def report_numbers(results):
-    """What the report computes before drawing (thread-safe; see :mod:`.classification_report`)."""
-    from .classification_report import subset_reports
-
-    return subset_reports(results)
-
-
-def report_summary(results, exp) -> str:
-    """The report's opening line (see :mod:`.classification_report`)."""
-    from .classification_report import report_summary as summary
-
-    return summary(results, exp)

@@ -426,24 +426,4 @@ class DetectionView(QWidget):
             self.set_operating_point(self.results.saved)
 
 
-def report_sections(results, image_path, **kw):
-    """The report's evaluation sections (see :mod:`.detection_report`)."""
-    from .detection_report import report_sections as sections
-
-    return sections(results, image_path, **kw)
-
-
-def report_numbers(results):
-    """Every subset's numbers with the curves (thread-safe; see :mod:`.detection_report`)."""
-    from .detection_report import subset_reports
-
-    return subset_reports(results)
-
-
-def report_summary(results, exp) -> str:
-    from .detection_report import report_summary as summary
-
-    return summary(results, exp)
-
-
-__all__ = ["DetectionView", "report_numbers", "report_sections", "report_summary"]
+__all__ = ["DetectionView"]

@@ -476,26 +476,4 @@ class RegressionView(QWidget):
                                    "truth": None, "predicted": None, "confidence": None, "label_issues": False})
 
 
-
-def report_sections(results, image_path, **kw):
-    """The report's evaluation sections (see :mod:`.regression_report`)."""
-    from .regression_report import report_sections as sections
-
-    return sections(results, image_path, **kw)
-
-
-def report_numbers(results):
-    """Every subset's report with its intervals (thread-safe; see :mod:`.regression_report`)."""
-    from .regression_report import subset_reports
-
-    return subset_reports(results)
-
-
-def report_summary(results, exp) -> str:
-    from .regression_report import report_summary as summary
-
-    return summary(results, exp)
-
-
-__all__ = ["METRICS", "RegressionView", "fmt_interval", "fmt_metric", "report_numbers", "report_sections",
-           "report_summary", "skill_words"]
+__all__ = ["METRICS", "RegressionView", "fmt_interval", "fmt_metric", "skill_words"]
