@@ -40,7 +40,8 @@ def _list_settings() -> int:
     from ..core.train_config import TrainConfig
 
     for name, text in TrainConfig.field_help().items():
-        print(f"{name}: {text}")
+        only = TrainConfig.setting_tasks(name)
+        print(f"{name}: {text}" + (f" (only for {', '.join(t.replace('_', ' ') for t in only)})" if only else ""))
     from ..core.task_settings import TASK_SETTINGS
 
     for task, model in TASK_SETTINGS.items():

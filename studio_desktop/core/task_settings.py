@@ -21,7 +21,7 @@ class RegressionSettings(BaseModel):
         "large errors count much more (the usual choice). l1 (mean absolute error): every unit of error "
         "counts the same; robust to a few wrong labels. huber: squared for small errors, absolute for "
         "large ones (a compromise).")
-    huber_delta: float = Field(1.0, gt=0, le=100, title="Huber delta",
+    huber_delta: float = Field(1.0, gt=0, le=100, title="Huber delta", json_schema_extra={"when": {"loss": "huber"}},
                                description="With the huber loss: the error (in standard deviations of the "
                                            "target) above which errors count linearly instead of squared.")
     target_weights: dict[str, float] = Field(default_factory=dict, title="Target weights",

@@ -269,7 +269,10 @@ def model_info(task: str, name: str) -> ModelInfo:
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
 
-def _f(default, title: str, description: str, **kw):
+def _f(default, title: str, description: str, *, tasks: tuple[str, ...] = (), **kw):
+    """A setting with its help; ``tasks``: the only tasks it does anything for (empty: every task)."""
+    if tasks:
+        kw["json_schema_extra"] = {"tasks": list(tasks)}
     return Field(default, title=title, description=description, **kw)
 
 
@@ -327,9 +330,10 @@ class TrainConfig(BaseModel):
     grad_clip: float = _f(0.0, "Gradient clipping", "Caps the size of the gradients (0 = off); prevents "
                           "sudden jumps of the loss.", ge=0)
     label_smoothing: float = _f(0.0, "Label smoothing", "Makes the model less over-confident by aiming at "
-                                "0.9 instead of 1.0 for the right class (0.1 = 10 %).", ge=0, lt=1)
+                                "0.9 instead of 1.0 for the right class (0.1 = 10 %).", ge=0, lt=1,
+                                tasks=("classification",))
     class_weights: bool = _f(False, "Balance classes", "Weight the loss by inverse class frequency, so rare "
-                             "classes count as much as frequent ones.")
+                             "classes count as much as frequent ones.", tasks=("classification",))
     mixed_precision: bool = _f(True, "Mixed precision", "Compute in 16-bit where the GPU supports it: faster "
                                "and less memory. Ignored on CPU.")
     seed: int = _f(0, "Seed", "Random seed: the same seed, data and settings give the same run.", ge=0)
@@ -362,6 +366,18 @@ class TrainConfig(BaseModel):
     def field_help(cls) -> dict[str, str]:
         """Setting name -> teaching help text (tooltips, ``studio train --help``)."""
         return {name: f.description or "" for name, f in cls.model_fields.items()}
+
+    @classmethod
+    def setting_tasks(cls, name: str) -> tuple[str, ...]:
+        """The only tasks a common setting does anything for (empty: every task)."""
+        extra = cls.model_fields[name].json_schema_extra
+        return tuple(extra.get("tasks", ())) if isinstance(extra, dict) else ()
+
+    @classmethod
+    def applies_to(cls, name: str, task: str) -> bool:
+        """Whether the setting does anything for ``task`` (the form hides the others)."""
+        tasks = cls.setting_tasks(name)
+        return not tasks or task in tasks
 
     @classmethod
     def field_titles(cls) -> dict[str, str]:

@@ -125,6 +125,35 @@ def test_a_task_without_settings_gets_no_section(qtbot, ctx, page):
     assert page.results.curves._monitor == "val_accuracy"
 
 
+def test_settings_a_task_does_not_use_are_hidden(qtbot, ctx, page, capsys):
+    """"Balance classes" and "Label smoothing" mean nothing to a regression: the form hides them
+    (and shows them again for a classifier); the huber delta shows only with the huber loss;
+    --list-settings says which tasks the class settings are for."""
+    from test_training_page import make_project
+
+    from studio_desktop.cli import main
+
+    def shown(name):
+        return not page.form.rows[name].widget.parentWidget().isHidden()
+
+    open_regression(ctx)
+    assert not shown("class_weights") and not shown("label_smoothing") and shown("lr") and shown("epochs")
+    box = page.form.task_box
+    delta = box.rows["huber_delta"].widget.parentWidget()
+    assert delta.isHidden()
+    box.rows["loss"].widget.setCurrentText("huber")
+    assert not delta.isHidden()
+    box.rows["loss"].widget.setCurrentText("l1")
+    assert delta.isHidden()
+    assert page.form.values()["task_settings"]["huber_delta"] == 1.0  # hidden, still valid and kept
+    ctx.open_project(make_project(ctx.workspace))
+    assert shown("class_weights") and shown("label_smoothing")
+    assert main(["train", "--list-settings"]) == 0
+    out = capsys.readouterr().out
+    assert "class_weights: " in out and "(only for classification)" in out.split("class_weights: ")[1].splitlines()[0]
+    assert "(only for" not in out.split("\nlr: ")[1].splitlines()[0]
+
+
 def test_augmentation_editor_says_why_augmentations_are_off_for_regression(qtbot, ctx, page):
     from studio_desktop.core.train_config import AUGMENTATION_NOTES, default_augmentations
 

@@ -126,6 +126,8 @@ class ConfigForm(QWidget):
         self.task_box: TaskSettingsBox | None = None
         self._task_key: tuple | None = None
         self._boxes: dict[str, QGroupBox] = {}
+        #: the form layout holding each setting's row (to hide the settings a task does not use)
+        self._forms: dict[str, QFormLayout] = {}
         for title, names in groups:
             box = self._boxes[title] = QGroupBox(title)
             form = QFormLayout(box)
@@ -204,6 +206,7 @@ class ConfigForm(QWidget):
         label.setBuddy(widget)
         form.addRow(label, cell)
         self.rows[name] = SettingRow(name, widget, hint, error, kind)
+        self._forms[name] = form
 
     def _browse_weights(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights", edit.text(),
@@ -230,6 +233,8 @@ class ConfigForm(QWidget):
         if key == self._task_key:
             return
         self._task_key = key
+        for name, form in self._forms.items():  # e.g. "Balance classes" means nothing to a regression
+            form.setRowVisible(self.rows[name].widget.parentWidget(), TrainConfig.applies_to(name, task))
         if self.task_box is not None:
             self.task_box.setParent(None)
             self.task_box.deleteLater()

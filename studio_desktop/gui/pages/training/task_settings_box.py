@@ -61,6 +61,9 @@ class TaskSettingRow:
         self.items: dict[str, QWidget] = {}
         #: values the editors do not show (names that are not outputs of this project), kept as loaded
         self.extra: Any = None
+        #: {other field: value}: shown only while the other field has that value ("huber delta" with
+        #: the huber loss)
+        self.when: dict[str, Any] = {}
 
 
 class TaskSettingsBox(QGroupBox):
@@ -129,6 +132,10 @@ class TaskSettingsBox(QGroupBox):
         label.setBuddy(widget)
         form.addRow(label, cell)
         self.rows[name] = row
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        #: {other field: value}: the row shows only while the other field has that value
+        row.when = dict(extra.get("when") or {})
+        self._form = form
 
     def _add_items(self, row: TaskSettingRow, grid: QGridLayout, help_: str) -> None:
         """One editor per output: a weight box, or a check box."""
@@ -181,6 +188,15 @@ class TaskSettingsBox(QGroupBox):
                     w.setText(_fmt(value))
         finally:
             self._loading = False
+        self._update_visibility()
+
+    def _update_visibility(self) -> None:
+        current = None
+        for row in self.rows.values():
+            if row.when:
+                current = current if current is not None else self.values()
+                shown = all(str(current.get(k)) == str(v) for k, v in row.when.items())
+                self._form.setRowVisible(row.widget.parentWidget(), shown)
 
     def values(self) -> dict[str, Any]:
         """The settings as set; numbers that do not parse stay text so validation names them."""
@@ -219,6 +235,7 @@ class TaskSettingsBox(QGroupBox):
 
     def _emit(self) -> None:
         if not self._loading:
+            self._update_visibility()
             self.changed.emit()
 
 
