@@ -10,7 +10,7 @@ prediction and export follow. Nothing here computes metrics: it builds an ``Oper
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -21,11 +21,9 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QSlider,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from .....core.evaluation.detection import (
@@ -35,52 +33,31 @@ from .....core.evaluation.detection import (
     choose_operating_point,
 )
 from .....core.evaluation.operating_point import Goal, OperatingPoint
-from .operating_point import _spin
+from .operating_point import SLIDER_STEPS, RuleEditor, _spin
 
-SLIDER_STEPS = 1000
 TASK = "object_detection"
 GOALS = {"f1": "Best F1 (balance false alarms and misses)", "precision": "Precision at least",
          "recall": "Recall at least"}
 DEFAULT_NMS = 0.5
 
 
-class DetectionOperatingPointEditor(QWidget):
+class DetectionOperatingPointEditor(RuleEditor):
     """Edits one detection :class:`OperatingPoint`; ``changed`` carries every new one (the slider
     is debounced by a few ms so a drag does not queue work)."""
 
-    changed = Signal(object)
-    saveRequested = Signal()
-    revertRequested = Signal()
+    TITLE = "Operating point"
+    WHAT = "the thresholds"
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.results = None
-        self.writable = True
-        self._loading = False
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        self.description = QLabel("")
-        self.description.setWordWrap(True)
-        self.description.setTextFormat(Qt.TextFormat.RichText)
-        lay.addWidget(self.description)
-        buttons = QHBoxLayout()
-        self.save_button = QPushButton("Save operating point")
-        self.save_button.setToolTip("Store these thresholds with the model (evaluation/operating_point.json): "
-                                    "prediction and export use them (Ctrl+S)")
-        self.revert_button = QPushButton("Revert")
-        self.revert_button.setToolTip("Back to the saved operating point")
-        self.default_button = QPushButton("Defaults")
-        self.default_button.setToolTip(f"Score threshold {DEFAULT_SCORE_THRESHOLD}, the model's own NMS, "
-                                       f"match IoU {DEFAULT_MATCH_IOU}")
-        for b in (self.save_button, self.revert_button, self.default_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        lay.addLayout(buttons)
+        super().__init__(save_tip="Store these thresholds with the model (evaluation/operating_point.json): "
+                                  "prediction and export use them (Ctrl+S)",
+                         revert_tip="Back to the saved operating point", default_text="Defaults",
+                         default_tip=f"Score threshold {DEFAULT_SCORE_THRESHOLD}, the model's own NMS, "
+                                     f"match IoU {DEFAULT_MATCH_IOU}", parent=parent)
+        lay = self.body
 
         grid = QGridLayout()
         grid.setVerticalSpacing(4)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setToolTip("Drag to move the score threshold: the counts, the confusion matrix, the PR dots "
                                "and the boxes on every image follow (Alt+Left / Alt+Right: 0.05 down / up; Ctrl+S "
                                "saves)")
@@ -154,18 +131,13 @@ class DetectionOperatingPointEditor(QWidget):
         lay.addWidget(self.goal_result)
         lay.addStretch(1)
 
-        self._slider_timer = QTimer(self, singleShot=True, interval=30)
-        self._slider_timer.timeout.connect(self._emit)
-        self.slider.valueChanged.connect(self._slider_moved)
-        self.threshold.valueChanged.connect(self._spin_changed)
+        self._connect_threshold()
         self.per_class.toggled.connect(self._per_class_toggled)
         self.nms_on.toggled.connect(self._emit)
         self.nms.valueChanged.connect(self._emit)
         self.match.valueChanged.connect(self._emit)
         self.goal_kind.currentIndexChanged.connect(self._goal_kind_changed)
         self.goal_button.clicked.connect(self.choose_goal)
-        self.save_button.clicked.connect(self.saveRequested)
-        self.revert_button.clicked.connect(self.revertRequested)
         self.default_button.clicked.connect(lambda: self.changed.emit(OperatingPoint(task=TASK)))
         self._spins: dict[int, object] = {}
         self._emitted: OperatingPoint | None = None
@@ -216,38 +188,13 @@ class DetectionOperatingPointEditor(QWidget):
         self.nms.setValue(op.nms_iou if op.nms_iou is not None else DEFAULT_NMS)
         self.match.setValue(op.match_iou if op.match_iou is not None else DEFAULT_MATCH_IOU)
         self._loading = False
-        self._enable()
-        names = self.results.names_by_id() if self.results else {}
-        state = ("<span style='color:#b35900'><b>not saved</b></span>" if dirty
-                 else "saved" if self.results is not None and self.results.saved is not None else "default")
-        self.description.setText(f"<b>Operating point</b> ({state}): {op.describe(names)}")
-        self.save_button.setEnabled(dirty and self.writable)
-        if not self.writable:
-            self.save_button.setToolTip("This workspace is open read-only (another AI Studio window holds it): "
-                                        "the thresholds can be tried here but not saved")
-        self.revert_button.setEnabled(dirty)
+        self._show_state(op, dirty)
 
     def _enable(self) -> None:
         self.classes.setVisible(self.per_class.isChecked())
         self.nms.setEnabled(self.nms_on.isChecked())
 
     # --------------------------------------------------------------- editing
-    def _slider_moved(self, value: int) -> None:
-        if self._loading:
-            return
-        self._loading = True
-        self.threshold.setValue(value / SLIDER_STEPS)
-        self._loading = False
-        self._slider_timer.start()
-
-    def _spin_changed(self, value: float) -> None:
-        if self._loading:
-            return
-        self._loading = True
-        self.slider.setValue(round(value * SLIDER_STEPS))
-        self._loading = False
-        self._emit()
-
     def _per_class_toggled(self, on: bool) -> None:
         if self._loading:
             return

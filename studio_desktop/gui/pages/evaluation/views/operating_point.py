@@ -45,37 +45,101 @@ def _spin(lo: float, hi: float, value: float, step: float = 0.01, decimals: int 
     return s
 
 
-class OperatingPointEditor(QWidget):
-    """Edits one :class:`OperatingPoint`; ``changed`` carries every new one (debounced slider)."""
+class RuleEditor(QWidget):
+    """What every task's operating-point editor shares: the description line, Save / Revert /
+    a default button, the signals, the threshold slider paired with its number box (the slider's
+    moves debounced so a drag does not queue work) and the saved / not saved state. A task's
+    editor adds its controls to :attr:`body` and implements ``current()`` and ``_enable()``."""
 
     changed = Signal(object)
     saveRequested = Signal()
     revertRequested = Signal()
+    #: "Decision rule" / "Operating point": how the description line names what is edited
+    TITLE = "Decision rule"
+    #: what cannot be saved in a read-only workspace, in words ("the rule", "the thresholds")
+    WHAT = "the rule"
 
-    def __init__(self, parent=None):
+    def __init__(self, *, save_tip: str, revert_tip: str, default_text: str, default_tip: str, parent=None):
         super().__init__(parent)
         self.results = None
         #: False when the workspace is open read-only (another window holds it): nothing is saved
         self.writable = True
         self._loading = False
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
+        self.body = QVBoxLayout(self)
+        self.body.setContentsMargins(4, 4, 4, 4)
         self.description = QLabel("")
         self.description.setWordWrap(True)
         self.description.setTextFormat(Qt.TextFormat.RichText)
-        lay.addWidget(self.description)
+        self.body.addWidget(self.description)
         buttons = QHBoxLayout()
         self.save_button = QPushButton("Save operating point")
-        self.save_button.setToolTip("Store this rule with the model (evaluation/operating_point.json): prediction "
-                                    "and export use it (Ctrl+S)")
+        self.save_button.setToolTip(save_tip)
         self.revert_button = QPushButton("Revert")
-        self.revert_button.setToolTip("Back to the saved rule")
-        self.default_button = QPushButton("Plain argmax")
-        self.default_button.setToolTip("Back to the default: the most probable class, no flagging, no calibration")
+        self.revert_button.setToolTip(revert_tip)
+        self.default_button = QPushButton(default_text)
+        self.default_button.setToolTip(default_tip)
         for b in (self.save_button, self.revert_button, self.default_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
-        lay.addLayout(buttons)
+        self.body.addLayout(buttons)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self._slider_timer = QTimer(self, singleShot=True, interval=30)
+        self.save_button.clicked.connect(self.saveRequested)
+        self.revert_button.clicked.connect(self.revertRequested)
+
+    def _connect_threshold(self) -> None:
+        """Once the subclass made ``self.threshold``: slider and number box follow each other."""
+        self._slider_timer.timeout.connect(self._emit)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.threshold.valueChanged.connect(self._spin_changed)
+
+    def _show_state(self, op: OperatingPoint, dirty: bool) -> None:
+        """The description line and the buttons for ``op`` (after the controls show it)."""
+        self._enable()
+        names = self.results.names_by_id() if self.results else {}
+        state = ("<span style='color:#b35900'><b>not saved</b></span>" if dirty
+                 else "saved" if self.results is not None and self.results.saved is not None else "default")
+        self.description.setText(f"<b>{self.TITLE}</b> ({state}): {op.describe(names)}")
+        self.save_button.setEnabled(dirty and self.writable)
+        if not self.writable:
+            self.save_button.setToolTip("This workspace is open read-only (another AI Studio window holds it): "
+                                        f"{self.WHAT} can be tried here but not saved")
+        self.revert_button.setEnabled(dirty)
+
+    def _slider_moved(self, value: int) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        self.threshold.setValue(value / SLIDER_STEPS)
+        self._loading = False
+        self._slider_timer.start()
+
+    def _spin_changed(self, value: float) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        self.slider.setValue(round(value * SLIDER_STEPS))
+        self._loading = False
+        self._emit()
+
+    def _enable(self) -> None:
+        raise NotImplementedError
+
+    def _emit(self, *_args) -> None:
+        raise NotImplementedError
+
+
+class OperatingPointEditor(RuleEditor):
+    """Edits one :class:`OperatingPoint`; ``changed`` carries every new one (debounced slider)."""
+
+    def __init__(self, parent=None):
+        super().__init__(save_tip="Store this rule with the model (evaluation/operating_point.json): prediction "
+                                  "and export use it (Ctrl+S)",
+                         revert_tip="Back to the saved rule", default_text="Plain argmax",
+                         default_tip="Back to the default: the most probable class, no flagging, no calibration",
+                         parent=parent)
+        lay = self.body
 
         grid = QGridLayout()
         grid.setVerticalSpacing(4)
@@ -91,8 +155,6 @@ class OperatingPointEditor(QWidget):
         grid.addWidget(self.rule, 0, 1)
         grid.addWidget(QLabel("class"), 0, 2)
         grid.addWidget(self.positive, 0, 3)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setToolTip("Drag to move the threshold; every number and colour on the page follows")
         self.threshold = _spin(0.0, 1.0, 0.5)
         self.threshold.setToolTip("Probability the chosen class needs to be predicted (0 to 1)")
@@ -149,19 +211,14 @@ class OperatingPointEditor(QWidget):
 
         lay.addStretch(1)
 
-        self._slider_timer = QTimer(self, singleShot=True, interval=30)
-        self._slider_timer.timeout.connect(self._emit)
+        self._connect_threshold()
         self.rule.currentIndexChanged.connect(self._emit)
         self.positive.currentIndexChanged.connect(self._emit)
-        self.slider.valueChanged.connect(self._slider_moved)
-        self.threshold.valueChanged.connect(self._spin_changed)
         self.uncertain_on.toggled.connect(self._emit)
         self.uncertain.valueChanged.connect(self._emit)
         self.calibrate.toggled.connect(self._emit)
         self.goal_kind.currentIndexChanged.connect(self._goal_kind_changed)
         self.goal_button.clicked.connect(self.choose_goal)
-        self.save_button.clicked.connect(self.saveRequested)
-        self.revert_button.clicked.connect(self.revertRequested)
         self.default_button.clicked.connect(lambda: self.changed.emit(OperatingPoint()))
 
     # --------------------------------------------------------------- loading
@@ -199,16 +256,7 @@ class OperatingPointEditor(QWidget):
             self.uncertain.setValue(op.uncertain_below)
         self.calibrate.setChecked(op.temperature not in (None, 1.0))
         self._loading = False
-        self._enable()
-        names = self.results.names_by_id() if self.results else {}
-        state = ("<span style='color:#b35900'><b>not saved</b></span>" if dirty
-                 else "saved" if self.results is not None and self.results.saved is not None else "default")
-        self.description.setText(f"<b>Decision rule</b> ({state}): {op.describe(names)}")
-        self.save_button.setEnabled(dirty and self.writable)
-        if not self.writable:
-            self.save_button.setToolTip("This workspace is open read-only (another AI Studio window holds it): "
-                                        "the rule can be tried here but not saved")
-        self.revert_button.setEnabled(dirty)
+        self._show_state(op, dirty)
 
     def _enable(self) -> None:
         threshold = self.rule.currentData() == "threshold"
@@ -217,22 +265,6 @@ class OperatingPointEditor(QWidget):
         self.uncertain.setEnabled(self.uncertain_on.isChecked())
 
     # --------------------------------------------------------------- editing
-    def _slider_moved(self, value: int) -> None:
-        if self._loading:
-            return
-        self._loading = True
-        self.threshold.setValue(value / SLIDER_STEPS)
-        self._loading = False
-        self._slider_timer.start()
-
-    def _spin_changed(self, value: float) -> None:
-        if self._loading:
-            return
-        self._loading = True
-        self.slider.setValue(round(value * SLIDER_STEPS))
-        self._loading = False
-        self._emit()
-
     def current(self) -> OperatingPoint:
         """The rule the controls describe (the temperature is refitted only when switched on)."""
         base = self.results.op if self.results is not None else OperatingPoint()
