@@ -393,7 +393,7 @@ def detection_export(ws, export_id="20260102-110000-onnx-fp32-eeee"):
     return project, exp, rec
 
 
-def test_a_detection_export_offers_what_validates_and_shows_its_paired_boxes(ctx, page_factory):
+def test_a_detection_export_offers_what_validates_and_shows_its_paired_boxes(ctx, page_factory, qtbot):
     """Detection: FP32 (and OpenVINO FP16) with the reason, no dynamic batch (the file runs one image per call); the
     validation panel lists paired boxes with their pixel differences and mAP@0.5 under both; the
     snippet draws boxes."""
@@ -423,6 +423,10 @@ def test_a_detection_export_offers_what_validates_and_shows_its_paired_boxes(ctx
     text = d.snippet.toPlainText()
     assert text.startswith('"""Detect objects in images with cells') and 'OUTPUT = "detections"' in text
     assert "def draw(" in text and "def detections(" in text
+    qtbot.wait(50)  # the layout follows the new texts on the next event-loop turn
+    for label in (d.title, d.facts, d.change, d.latency_note):  # ten checks push nothing under another
+        if not label.isHidden() and label.text():
+            assert label.height() >= label.heightForWidth(label.width()) - 1, label.text()[:40]
     if os.path.isdir("/work/notes"):
         page.grab().save("/work/notes/export_detection.png")
     # an older classification project still gets every precision
