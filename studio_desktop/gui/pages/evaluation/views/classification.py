@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -33,6 +33,7 @@ from ....widgets.confusion import ConfusionMatrixView
 from ...dataset.background import BackgroundCall
 from ..controller import SUBSET_WORDS, percent
 from . import classification_plots as plots
+from .base import ResultView
 from .operating_point import OperatingPointEditor
 
 #: (metric key, label, shown as a percentage)
@@ -80,21 +81,8 @@ def how_text(results, key: str, subset: str, counted: int, flagged: int) -> str:
             f"Checkpoint: {ck.get('which', '?')}{epoch}.")
 
 
-class ClassificationView(QWidget):
+class ClassificationView(ResultView):
     """The Metrics section's content for classification."""
-
-    #: ResultFilter fields to set on the image grid
-    filterRequested = Signal(dict)
-    #: one image to show in the grid and the detail (image id, subset); part of the views' contract
-    imageRequested = Signal(str, str)
-    #: the operating point on screen changed (the page refreshes the grid and its summary)
-    operatingPointChanged = Signal()
-    #: the subset whose metrics are shown changed
-    subsetChanged = Signal(str)
-    #: the full report (curves, intervals) of the shown subset arrived
-    reportReady = Signal(object)
-    #: the quick numbers on screen are those of the current operating point and subset
-    refreshed = Signal()
 
     #: the page adds its Compare panel among this view's tabs
     compares = True
@@ -212,11 +200,6 @@ class ClassificationView(QWidget):
         acc = percent(rep.metrics.get("accuracy")) if rep is not None else "–"
         return f"{SUBSET_WORDS.get(subset, subset)} accuracy <b>{acc}</b> · {r.describe_rule()}"
 
-    def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
-        """A page-level panel (compare) among this view's tabs."""
-        self.tabs.addTab(widget, title)
-        self.tabs.setTabToolTip(self.tabs.count() - 1, tooltip)
-
     # ------------------------------------------------------------------ data
     def set_results(self, results) -> None:
         self.results = results
@@ -231,9 +214,6 @@ class ClassificationView(QWidget):
         self.editor.set_results(results)
         self.first_full = True
         self.refresh()
-
-    def current_subset(self) -> str:
-        return self.subset.currentData() or (self.results.default_subset() if self.results else "")
 
     def _subset_changed(self) -> None:
         self.confusion.select(None)
@@ -364,6 +344,9 @@ class ClassificationView(QWidget):
         self._marker = plots.mark_threshold(plot, self.quick.as_json(), r.class_ids.index(op.positive_class),
                                             op.threshold or 0.0)
 
+    def _saved(self) -> None:
+        self._show_summary(self.quick)
+
     def _show_summary(self, rep) -> None:
         r = self.results
         ck = r.info.checkpoint
@@ -435,20 +418,3 @@ class ClassificationView(QWidget):
         self.results.set_operating_point(op)
         self.operatingPointChanged.emit()
         self._refresh_timer.start()
-
-    def set_writable(self, on: bool) -> None:
-        self.editor.writable = on
-        if self.results is not None:
-            self.editor.show_operating_point(self.results.op, self.results.dirty)
-
-    def save_operating_point(self) -> None:
-        if self.results is None or not self.results.dirty or not self.editor.writable:
-            return
-        self.results.save_operating_point()
-        self.editor.show_operating_point(self.results.op, False)
-        self._show_summary(self.quick)
-        self.operatingPointChanged.emit()
-
-    def revert_operating_point(self) -> None:
-        if self.results is not None:
-            self.set_operating_point(self.results.saved)

@@ -14,7 +14,7 @@ shows exactly its images.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from ..controller import SUBSET_WORDS
 from ..detection_results import HEADLINE, MORE_METRICS
 from . import detection_plots as plots
+from .base import ResultView
 from .detection_operating_point import DetectionOperatingPointEditor
 from .detection_tables import (
     COUNT_COLUMNS,
@@ -52,17 +53,9 @@ REFRESH_MS = 15
 THRESHOLD_STEP = 0.05
 
 
-class DetectionView(QWidget):
+class DetectionView(ResultView):
     """The Metrics section's content for object detection."""
 
-    filterRequested = Signal(dict)
-    imageRequested = Signal(str, str)
-    operatingPointChanged = Signal()
-    subsetChanged = Signal(str)
-    reportReady = Signal(object)
-    refreshed = Signal()
-
-    compares = False  # the Compare panel pairs classification decisions (right / wrong per image)
     section_help = ("mAP with 95 % intervals; at the operating point the counts, the confusion matrix and the PR "
                     "dots, which follow the threshold slider; click a cell or a bar to filter the images")
 
@@ -159,18 +152,6 @@ class DetectionView(QWidget):
             sc.activated.connect(lambda s=step: self.editor.threshold.setValue(self.editor.threshold.value() + s))
 
     # --------------------------------------------------------------- contract
-    def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
-        self.tabs.addTab(widget, title)
-        self.tabs.setTabToolTip(self.tabs.count() - 1, tooltip)
-
-    def set_writable(self, on: bool) -> None:
-        self.editor.writable = on
-        if self.results is not None:
-            self.editor.show_operating_point(self.results.op, self.results.dirty)
-
-    def current_subset(self) -> str:
-        return self.subset.currentData() or (self.results.default_subset() if self.results else "")
-
     def show_selection(self, flt) -> None:
         """The grid's filter changed: the matrix keeps its cell outlined only while the grid shows it."""
         cell = self.confusion.selected
@@ -412,18 +393,6 @@ class DetectionView(QWidget):
         self.results.set_operating_point(op)
         self.operatingPointChanged.emit()
         self._refresh_timer.start()
-
-    def save_operating_point(self) -> None:
-        if self.results is None or not self.results.dirty or not self.editor.writable:
-            return
-        self.results.save_operating_point()
-        self.editor.show_operating_point(self.results.op, False)
-        self._show_summary()
-        self.operatingPointChanged.emit()
-
-    def revert_operating_point(self) -> None:
-        if self.results is not None:
-            self.set_operating_point(self.results.saved)
 
 
 __all__ = ["DetectionView"]

@@ -12,7 +12,7 @@ orders and colours the grid (``operatingPointChanged``: the page refilters it).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,6 +32,7 @@ from ...dataset.background import BackgroundCall
 from ..controller import SUBSET_WORDS
 from ..regression_results import fmt_value, with_unit
 from . import regression_plots as plots
+from .base import ResultView
 
 #: (metric key, label, how the value is written: "unit" in the target's units, "plain", "percent")
 METRICS = (("mae", "MAE", "unit"), ("rmse", "RMSE", "unit"), ("r2", "R²", "plain"), ("mape", "MAPE", "percent"))
@@ -92,19 +93,10 @@ def skill_words(name: str, target: dict, unit: str = "") -> str:
     return f"<b>{name}</b>: {100 * skill:.0f} % less error than always predicting the training mean{than}."
 
 
-class RegressionView(QWidget):
+class RegressionView(ResultView):
     """The Metrics section's content for regression."""
 
-    filterRequested = Signal(dict)
-    imageRequested = Signal(str, str)
-    #: the current target changed: the grid's order and colours follow it
-    operatingPointChanged = Signal()
-    subsetChanged = Signal(str)
-    #: the full report (intervals) of the shown subset arrived
-    reportReady = Signal(object)
-    refreshed = Signal()
-
-    compares = False  # the page's Compare panel compares classifications (right / wrong per image)
+    # operatingPointChanged: the current target changed (the grid's order and colours follow it)
     section_help = ("Each target's errors beside the baseline that always predicts the training mean, with 95 % "
                     "intervals; click a point to see its image, a bar to see its images")
 
@@ -189,10 +181,6 @@ class RegressionView(QWidget):
             sc.activated.connect(lambda s=step: self.set_target(self.current_target() + s))
 
     # --------------------------------------------------------------- contract
-    def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
-        self.tabs.addTab(widget, title)
-        self.tabs.setTabToolTip(self.tabs.count() - 1, tooltip)
-
     def set_writable(self, _on: bool) -> None:
         """Nothing here is saved (regression has no decision rule)."""
 
@@ -201,9 +189,6 @@ class RegressionView(QWidget):
 
     def show_selection(self, _flt) -> None:
         """The grid's filter changed (nothing here outlines a selection)."""
-
-    def current_subset(self) -> str:
-        return self.subset.currentData() or (self.results.default_subset() if self.results else "")
 
     def current_target(self) -> int:
         return max(0, self.target.currentIndex())
