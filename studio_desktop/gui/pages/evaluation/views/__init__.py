@@ -1,7 +1,7 @@
 """Result views of the Evaluation page, looked up by task id (DESIGN §10, like napari's
 layer → visual table): a later task adds one module here and one line in :data:`VIEWS`.
 
-A view is a ``QWidget`` built with no arguments that has ``set_results(results)``,
+A view is a :class:`~.base.ResultView` (a ``QWidget``) built with no arguments that has ``set_results(results)``,
 ``set_writable(bool)``, ``current_subset()``, ``show_selection(filter)``, ``show_image(row)`` (the
 grid's selected image), ``save_operating_point()``, ``section_summary()`` (the Metrics header),
 ``add_tab(widget, title, tooltip)``, the attributes ``compares`` (whether the page's Compare panel
