@@ -463,8 +463,21 @@ def apply_settings(config: TrainConfig, pairs: list[str], task: str | None = Non
             known = [*TrainConfig.model_fields, *(task_setting_names(task) if task else [])]
             raise InvalidInput(f"invalid training setting '{key}': is not a training setting; "
                                f"known: {', '.join(known)}")
-        data[key] = _parse_value(value)
+        data[key] = _parse_text(value) if _is_text(TrainConfig.model_fields[key].annotation) else _parse_value(value)
     return validate_config(data, task)
+
+
+def _is_text(annotation) -> bool:
+    """Whether a setting holds text (``str`` or ``str | None``): its value is kept as typed."""
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    return args == [str]
+
+
+def _parse_text(text: str) -> str | None:
+    """A text setting as typed ("66598e14" stays a split id, not a number); empty or none: unset."""
+    return None if text.strip().lower() in ("none", "null", "") else text.strip()
 
 
 #: Learning rate of each fine-tuning mode when starting from pretrained weights (AdamW). The

@@ -135,6 +135,10 @@ def test_unknown_model_for_task_and_bad_set():
         apply_settings(TrainConfig(), ["lr"])
     cfg = apply_settings(TrainConfig(), ["pretrained=false", "split_id=none", "batch_size=8"])
     assert cfg.pretrained is False and cfg.split_id is None and cfg.batch_size == 8
+    # a text setting keeps the text as typed, even when it reads as a number (split ids are hex:
+    # "66598e14" once became 6.6598e+18 and the run was refused, at random, one id in ~30)
+    for text in ("66598e14", "1234", "0x1f", "true"):
+        assert apply_settings(TrainConfig(), [f"split_id={text}"]).split_id == text
 
 
 @pytest.mark.parametrize("task", list(TASKS))
