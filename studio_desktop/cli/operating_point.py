@@ -108,11 +108,11 @@ def _unit(value: float | None, what: str) -> float | None:
     return value
 
 
-def detection_point(args, op: OperatingPoint, arrays) -> OperatingPoint:
+def detection_point(args, op: OperatingPoint, arrays, task: str) -> OperatingPoint:
     """The detection operating point after ``--reset``, the hand settings and ``--goal`` (in that order)."""
     scores = detection.DetectionScores.from_npz(arrays)
-    if args.reset or op.task != "object_detection":
-        op = OperatingPoint(task="object_detection")
+    if args.reset or op.task != task:  # a reset, or a rule saved for another task
+        op = OperatingPoint(task=task)
     update: dict = {}
     if args.threshold is not None:
         update["score_threshold"] = _unit(args.threshold, "--threshold")
@@ -141,7 +141,7 @@ def detection_point(args, op: OperatingPoint, arrays) -> OperatingPoint:
     return op
 
 
-#: tasks whose operating point is not classification's decision rule: (args, op, scores.npz) -> op
+#: tasks whose operating point is not classification's decision rule: (args, op, scores.npz, task) -> op
 CHOOSERS = {"object_detection": detection_point}
 
 
@@ -171,7 +171,7 @@ def run(args) -> int:
                 raise InvalidInput("--calibrate is for classification; this model's threshold is chosen with "
                                    "--goal or --threshold")
             if changing:
-                op = chooser(args, op, store.scores_arrays())
+                op = chooser(args, op, store.scores_arrays(), task)
                 save_operating_point(store.folder, op)
             return _show(args, exp, store, op)
         if args.threshold is not None or args.class_threshold or args.nms_iou is not None \
