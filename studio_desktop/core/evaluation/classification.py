@@ -22,6 +22,7 @@ import numpy as np
 
 from .bootstrap import bootstrap_interval
 from .operating_point import Goal, OperatingPoint, decide, softmax
+from .subsets import subset_mask
 
 #: bins of the reliability diagram (torchmetrics' default for the calibration error)
 CALIBRATION_BINS = 15
@@ -50,10 +51,7 @@ class Scores:
 
     def subset(self, names: str | list[str] | None) -> np.ndarray:
         """Boolean mask of the rows of ``names`` (None or "all": every row)."""
-        if names in (None, "all"):
-            return np.ones(len(self), dtype=bool)
-        names = [names] if isinstance(names, str) else list(names)
-        return np.isin(self.subsets, names)
+        return subset_mask(self.subsets, names)
 
     def as_npz(self) -> dict[str, np.ndarray]:
         return {"image_ids": self.image_ids.astype(str), "subsets": self.subsets.astype(str),

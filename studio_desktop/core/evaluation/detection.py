@@ -38,6 +38,7 @@ import numpy as np
 from .classification import GoalNotReachable
 from .detection_goals import choose_operating_point, pr_curve
 from .operating_point import DEFAULT_MATCH_IOU, DEFAULT_SCORE_THRESHOLD, OperatingPoint
+from .subsets import subset_mask
 
 #: COCO's area ranges (pixels², original image) for small / medium / large objects
 AREA_SMALL, AREA_MEDIUM = 32 ** 2, 96 ** 2
@@ -94,10 +95,7 @@ class DetectionScores:
 
     def subset(self, names: str | list[str] | None) -> np.ndarray:
         """(I,) bool: the images of a subset ("val", ["val", "test"], None / "all": every image)."""
-        if names in (None, "all"):
-            return np.ones(len(self), dtype=bool)
-        names = [names] if isinstance(names, str) else list(names)
-        return np.isin(self.subsets, names)
+        return subset_mask(self.subsets, names)
 
     def as_npz(self) -> dict[str, np.ndarray]:
         return {"subsets": self.subsets.astype(str), "image_ids": self.image_ids.astype(str),

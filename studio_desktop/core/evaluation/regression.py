@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bootstrap import bootstrap_interval
+from .subsets import subset_mask
 
 METRICS = ("mae", "rmse", "r2", "mape")
 
@@ -38,10 +39,7 @@ class RegressionScores:
         return len(self.truth)
 
     def subset(self, names) -> np.ndarray:
-        if names in (None, "all"):
-            return np.ones(len(self), dtype=bool)
-        names = [names] if isinstance(names, str) else list(names)
-        return np.isin(self.subsets, names)
+        return subset_mask(self.subsets, names)
 
     def as_npz(self) -> dict[str, np.ndarray]:
         return {"image_ids": self.image_ids.astype(str), "subsets": self.subsets.astype(str),
