@@ -11,7 +11,6 @@ the events into Qt signals. Stopping writes the ``STOP`` control file (the worke
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,9 +22,8 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ..core.event_tail import Event, EventTail, Noise, file_size, offset_of_last_start
-from ..core.procs import mark_detached, pid_alive, process_identity, request_stop
-from ..core.protocol import TERMINAL_EVENTS, parse_line
-from ..core.store import atomic_write_json
+from ..core.job_records import mark_followed, running_jobs, write_job_record
+from ..core.procs import mark_detached, pid_alive, request_stop
 
 #: seconds between the STOP request and killing a worker that ignores it
 DEFAULT_GRACE_S = 30.0
@@ -310,35 +308,6 @@ class Job(QObject):
         self.finished.emit()
 
 
-#: written in a job's folder when it starts: what a later GUI session needs to follow it again
-JOB_RECORD = "job.json"
-
-
-def _write_job_record(job: Job, offset: int) -> None:
-    try:
-        atomic_write_json(job.folder / JOB_RECORD, {
-            "schema_version": 1, "kind": job.kind, "experiment_id": job.experiment_id, "name": job.name,
-            "project_id": job.project_id, "pid": job.pid, "identity": process_identity(job.pid),
-            "offset": offset, "started": time.time()})
-    except OSError:
-        pass  # following it again after a restart is a convenience; the job itself runs
-
-
-def _ended(events: Path, offset: int) -> bool:
-    """Whether the run that starts at ``offset`` of ``events`` already wrote its last event."""
-    try:
-        with open(events, "rb") as fh:
-            fh.seek(offset)
-            tail = fh.read()
-    except OSError:
-        return False
-    for line in tail.decode("utf-8", errors="replace").splitlines():
-        item = parse_line(line)
-        if isinstance(item, Event) and item.name in TERMINAL_EVENTS:
-            return True
-    return False
-
-
 class JobManager(QObject):
     """Starts and tracks the jobs of this GUI session; the status bar and pages listen to it."""
 
@@ -422,46 +391,26 @@ class JobManager(QObject):
         pid = spawn_detached(program, args, folder, folder / "worker-stderr.log")
         job = Job(folder, experiment_id=experiment_id, name=name, project_id=project_id, pid=int(pid),
                   offset=offset, grace_s=self.grace_s, poll_ms=self.poll_ms, kind=kind, parent=self)
-        _write_job_record(job, offset)
+        write_job_record(folder, kind=kind, experiment_id=experiment_id, name=name, project_id=project_id,
+                         pid=job.pid, offset=offset)
         self._add(job)
         return job
 
     def reattach_workers(self, ws, project_id: str) -> list[Job]:
         """Follow again the evaluations, exports... of a project that an earlier GUI session left
-        running in the background (a training comes back through its experiment record, see
-        :meth:`reattach`). Their job folders hold the ``job.json`` written when they started."""
-        root = Path(ws.project_dir(project_id)) / "experiments"
+        running in the background (``core/job_records.py``; a training comes back through its
+        experiment record, see :meth:`reattach`)."""
         found: list[Job] = []
-        # the job folders of core/evaluation (experiments/<id>/jobs/<kind>) and core/exports
-        # (experiments/<id>/exports/.jobs/<export id>)
-        for path in [*root.glob(f"*/jobs/*/{JOB_RECORD}"), *root.glob(f"*/exports/.jobs/*/{JOB_RECORD}")]:
-            job = self._reattach_record(path, project_id)
-            if job is not None:
-                found.append(job)
+        for rec in running_jobs(Path(ws.project_dir(project_id))):
+            if self.job_for(rec.experiment_id, rec.kind) is not None:
+                continue
+            mark_followed(rec)
+            job = Job(rec.folder, experiment_id=rec.experiment_id, name=rec.name,
+                      project_id=rec.project_id or project_id, pid=rec.pid, offset=rec.offset,
+                      grace_s=self.grace_s, poll_ms=self.poll_ms, kind=rec.kind, parent=self)
+            self._add(job)
+            found.append(job)
         return found
-
-    def _reattach_record(self, path: Path, project_id: str) -> Job | None:
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            kind, exp_id, pid = str(record["kind"]), str(record["experiment_id"]), int(record["pid"])
-            offset = int(record.get("offset", 0))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # not a record this version wrote: nothing to follow
-        if kind == "train" or self.job_for(exp_id, kind) is not None or not pid_alive(pid):
-            return None
-        if record.get("identity") and record["identity"] != process_identity(pid):
-            return None  # the id now belongs to another process
-        if _ended(path.parent / "events.jsonl", offset):
-            return None
-        try:
-            (path.parent / "DETACHED").unlink()  # a GUI follows it again: it is no longer orphaned
-        except FileNotFoundError:
-            pass
-        job = Job(path.parent, experiment_id=exp_id, name=str(record.get("name", exp_id)),
-                  project_id=str(record.get("project_id") or project_id), pid=pid, offset=offset,
-                  grace_s=self.grace_s, poll_ms=self.poll_ms, kind=kind, parent=self)
-        self._add(job)
-        return job
 
     def reattach(self, experiment, ws=None, folder: str | Path | None = None) -> Job | None:
         """Follow a job started by an earlier GUI session, if its worker is still alive."""

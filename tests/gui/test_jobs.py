@@ -162,7 +162,8 @@ def test_a_restarted_gui_follows_evaluations_and_exports_left_running(qtbot, man
     import json
     from types import SimpleNamespace
 
-    from studio_desktop.gui.jobs import JOB_RECORD, JobManager
+    from studio_desktop.core.job_records import JOB_RECORD
+    from studio_desktop.gui.jobs import JobManager
 
     ws = SimpleNamespace(project_dir=lambda pid: tmp_path / "projects" / pid)
     exp_root = tmp_path / "projects" / "p1" / "experiments"
