@@ -32,7 +32,7 @@ from ....core.evaluation.detection import (
 )
 from ....core.evaluation.operating_point import OperatingPoint, load_operating_point, save_operating_point
 from ....core.evaluation.store import EvaluationInfo, EvaluationStore
-from .results import CORRECT, SUBSET_ORDER, UNCERTAIN, WRONG, ImageMeta, ResultFilter, _name_of
+from .results import CORRECT, UNCERTAIN, WRONG, CachedResults, ImageMeta, ResultFilter, _name_of
 
 TASK = "object_detection"
 #: what a box on the canvas and on a thumbnail is (colours: TP green, FP amber, FN red, ignored grey)
@@ -76,7 +76,7 @@ def _sizes(lines: list[dict], n: int) -> np.ndarray:
     return sizes
 
 
-class DetectionResults:
+class DetectionResults(CachedResults):
     """The cached predictions of one detection evaluation and what the operating point makes of them."""
 
     task = TASK
@@ -111,7 +111,6 @@ class DetectionResults:
         self.sizes = sizes
         self.saved = saved
         self.op = saved or OperatingPoint(task=TASK)
-        self._file_of: dict[str, str] | None = None
         self._gt_of = _index_by(scores.gt_image, len(scores))
         self._det_of = _index_by(scores.det_image, len(scores))
         self._decide()
@@ -159,17 +158,6 @@ class DetectionResults:
     def matrix_names(self) -> list[str]:
         """Rows and columns of the confusion matrix: the classes, then background."""
         return [*self.class_names, "background"]
-
-    @property
-    def subsets(self) -> list[str]:
-        present = set(self.scores.subsets.tolist())
-        return [s for s in SUBSET_ORDER if s in present] + sorted(present - set(SUBSET_ORDER))
-
-    def default_subset(self) -> str:
-        return "test" if "test" in self.subsets else self.subsets[0]
-
-    def __len__(self) -> int:
-        return len(self.scores)
 
     @staticmethod
     def headline(aggregate: dict) -> str:
@@ -388,16 +376,8 @@ class DetectionResults:
         elif flt.sort == "name":
             key = np.asarray(self.meta.names, dtype=str)[rows]
         else:
-            return rows[::-1] if flt.descending else rows
-        order = np.argsort(key, kind="stable")
-        if flt.descending:
-            order = order[::-1]
-        return rows[order]
-
-    def file_of(self, image_id: str) -> str:
-        if self._file_of is None:
-            self._file_of = dict(zip(self.scores.image_ids.tolist(), self.meta.files, strict=True))
-        return self._file_of.get(image_id, "")
+            key = None
+        return self._ordered(rows, key, flt.descending)
 
     def caption(self, row: int) -> str:
         """Two lines under the thumbnail: found and false alarms, then missed."""

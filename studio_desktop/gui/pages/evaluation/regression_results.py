@@ -19,7 +19,15 @@ import numpy as np
 
 from ....core.evaluation.regression import RegressionScores, residuals, subset_report
 from ....core.evaluation.store import EvaluationInfo, EvaluationStore
-from .results import BOOTSTRAP_CELLS, RESAMPLES, STATUS_HEX, SUBSET_ORDER, ImageMeta, ResultFilter, _meta
+from .results import (
+    BOOTSTRAP_CELLS,
+    RESAMPLES,
+    STATUS_HEX,
+    CachedResults,
+    ImageMeta,
+    ResultFilter,
+    _meta,
+)
 
 #: border codes (the grid's colours: green, red, amber; see results.STATUS_HEX)
 CLOSE, POOR, FAIR = 1, 0, -1
@@ -44,7 +52,7 @@ def with_unit(text: str, unit: str) -> str:
     return f"{text} {unit}" if unit else text
 
 
-class RegressionResults:
+class RegressionResults(CachedResults):
     """The cached predictions of one regression evaluation, and the current target."""
 
     task = "regression"
@@ -81,7 +89,6 @@ class RegressionResults:
         err = np.abs(scores.truth - scores.train_mean[None, :]) if len(scores) else np.zeros((0, self.n_targets))
         #: per target: the baseline's mean absolute error over every evaluated image (the colours' scale)
         self.baseline_mae = err.mean(axis=0) if len(scores) else np.zeros(self.n_targets)
-        self._file_of: dict[str, str] | None = None
         self._columns()
 
     @classmethod
@@ -137,18 +144,6 @@ class RegressionResults:
         status[abs_error < CLOSE_SHARE * scale] = CLOSE
         status[abs_error >= scale] = POOR
         return status
-
-    # ------------------------------------------------------------------ subsets
-    @property
-    def subsets(self) -> list[str]:
-        present = set(self.scores.subsets.tolist())
-        return [s for s in SUBSET_ORDER if s in present] + sorted(present - set(SUBSET_ORDER))
-
-    def default_subset(self) -> str:
-        return "test" if "test" in self.subsets else self.subsets[0]
-
-    def __len__(self) -> int:
-        return len(self.scores)
 
     # ------------------------------------------------------------------ metrics
     def report(self, subset: str, *, full: bool = True, resamples: int = RESAMPLES) -> dict:
@@ -232,16 +227,8 @@ class RegressionResults:
         elif flt.sort == "name" and len(rows):
             key = np.asarray(self.meta.names, dtype=str)[rows]
         else:
-            return rows[::-1] if flt.descending else rows
-        order = np.argsort(key, kind="stable")
-        if flt.descending:
-            order = order[::-1]
-        return rows[order]
-
-    def file_of(self, image_id: str) -> str:
-        if self._file_of is None:
-            self._file_of = dict(zip(self.scores.image_ids.tolist(), self.meta.files, strict=True))
-        return self._file_of.get(image_id, "")
+            key = None
+        return self._ordered(rows, key, flt.descending)
 
     def caption(self, row: int) -> str:
         """Two lines under the thumbnail: the current target's true and predicted value."""

@@ -16,6 +16,7 @@ millisecond, so the grid can follow every click and every threshold change at on
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -128,7 +129,44 @@ def _same_rule(a: OperatingPoint | None, b: OperatingPoint | None) -> bool:
     return key(a) == key(b)
 
 
-class ClassificationResults:
+class CachedResults:
+    """What every task's results object shares: the evaluated subsets, the image count, the file
+    of an image id, and the grid's order from a sort key. Subclasses set ``self.scores`` (the
+    task's cached scores: ``subsets``, ``image_ids``) and ``self.meta`` (:class:`ImageMeta`)."""
+
+    scores = None
+    meta: ImageMeta
+
+    @property
+    def subsets(self) -> list[str]:
+        """The evaluated subsets, in the evaluator's order (val, test, train)."""
+        present = set(self.scores.subsets.tolist())
+        return [s for s in SUBSET_ORDER if s in present] + sorted(present - set(SUBSET_ORDER))
+
+    def default_subset(self) -> str:
+        return "test" if "test" in self.subsets else self.subsets[0]
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def file_of(self, image_id: str) -> str:
+        """The dataset-relative image file of an image id."""
+        return self._files_by_id.get(image_id, "")
+
+    @functools.cached_property
+    def _files_by_id(self) -> dict[str, str]:
+        return dict(zip(self.scores.image_ids.tolist(), self.meta.files, strict=True))
+
+    @staticmethod
+    def _ordered(rows: np.ndarray, key, descending: bool) -> np.ndarray:
+        """``rows`` sorted by ``key`` (stable; None: the cache's order)."""
+        if key is None:
+            return rows[::-1] if descending else rows
+        order = np.argsort(key, kind="stable")
+        return rows[order[::-1] if descending else order]
+
+
+class ClassificationResults(CachedResults):
     """The cached scores of one classification evaluation and what the operating point makes of them."""
 
     task = "classification"
@@ -153,7 +191,6 @@ class ClassificationResults:
         self.saved = saved
         self.op = saved or OperatingPoint()
         self._decide()
-        self._file_of: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -177,18 +214,6 @@ class ClassificationResults:
 
     def names_by_id(self) -> dict[int, str]:
         return dict(zip(self.class_ids, self.class_names, strict=True))
-
-    @property
-    def subsets(self) -> list[str]:
-        """The evaluated subsets, in the evaluator's order (val, test, train)."""
-        present = set(self.scores.subsets.tolist())
-        return [s for s in SUBSET_ORDER if s in present] + sorted(present - set(SUBSET_ORDER))
-
-    def default_subset(self) -> str:
-        return "test" if "test" in self.subsets else self.subsets[0]
-
-    def __len__(self) -> int:
-        return len(self.scores)
 
     @staticmethod
     def headline(aggregate: dict) -> str:
@@ -323,17 +348,8 @@ class ClassificationResults:
             rank = self.meta.issue_rank[rows]
             key = np.where(rank > 0, rank, np.iinfo(np.int64).max)
         else:
-            return rows[::-1] if flt.descending else rows
-        order = np.argsort(key, kind="stable")
-        if flt.descending:
-            order = order[::-1]
-        return rows[order]
-
-    def file_of(self, image_id: str) -> str:
-        """The dataset-relative image file of an image id."""
-        if self._file_of is None:
-            self._file_of = dict(zip(self.scores.image_ids.tolist(), self.meta.files, strict=True))
-        return self._file_of.get(image_id, "")
+            key = None
+        return self._ordered(rows, key, flt.descending)
 
     def caption(self, row: int) -> str:
         """The grid's caption: the predicted class and its probability ("uncertain" when flagged)."""
