@@ -34,6 +34,7 @@ from ..core.schemas import ImageRecord, now
 from ..core.store import atomic_write_json, atomic_write_text
 from .checkpoint import TrainedModel, load_trained
 from .data import SampleSet, decode_threads
+from .tasks.base import EvalBatch
 
 SUBSET_ORDER = ("val", "test", "train")
 
@@ -172,7 +173,8 @@ class Evaluation:
                  + ", ".join(f"{len(subsets[s])} {s}" for s in order) + f" images, on {device}")
         t_load = time.monotonic() - t0
         pre = trained.preprocessing
-        dataset = SampleSet(records, DatasetStore(self.ws, self.project.id).root, head.target, pre.transform(),
+        root = DatasetStore(self.ws, self.project.id).root
+        dataset = SampleSet(records, root, head.target, pre.transform(),
                             pre.detail(), None, threads=decode_threads())
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
                             pin_memory=device.type == "cuda", collate_fn=head.collate)
@@ -186,11 +188,12 @@ class Evaluation:
                 if self.stop.requested():
                     raise Stopped
                 ti = time.monotonic()
-                out = trained(x.to(device, non_blocking=True))
-                for key, value in head.eval_batch(out).items():
+                batch = EvalBatch(records[done:done + len(x)], root, staged, device)
+                arrays, kept = head.evaluate_batch(trained, x, y, batch)
+                for key, value in arrays.items():
                     raw.setdefault(key, []).append(value)
                 t_infer += time.monotonic() - ti
-                targets.extend(y.tolist() if isinstance(y, torch.Tensor) else list(y))
+                targets.extend(kept)
                 done += len(x)
                 now_t = time.monotonic()
                 if now_t - last_emit >= 0.25 or done == total:

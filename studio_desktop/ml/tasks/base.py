@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
@@ -26,6 +28,20 @@ class EvaluationResult:
     files: dict[str, Any] = field(default_factory=dict)
     #: a few numbers for the completed event and the CLI's summary line
     headline: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalBatch:
+    """What an evaluation batch is besides its tensors: a head that judges at the image's own
+    resolution (segmentation masks, anomaly maps) reads the originals and writes per-image files."""
+
+    #: the batch's records, in the order of its tensors
+    records: list[ImageRecord]
+    #: the dataset root: ``record.file`` and ``record.mask`` are relative to it
+    root: Path
+    #: the staged evaluation folder (swapped in whole at the end): per-image files go under it
+    folder: Path
+    device: torch.device
 
 
 class TaskEvaluation(Protocol):
@@ -142,6 +158,14 @@ class TaskHead:
     def eval_batch(self, outputs: Any) -> dict[str, Any]:
         """Per-image raw outputs of one batch to cache (numpy arrays, first axis = images)."""
         raise NotImplementedError
+
+    def evaluate_batch(self, model: Callable[[torch.Tensor], Any], x: torch.Tensor, y: Any,
+                       batch: EvalBatch) -> tuple[dict[str, np.ndarray], list]:
+        """One evaluation batch: ``(arrays to cache, targets to keep)``. Default: the network on the
+        prepared inputs, :meth:`eval_batch` of its outputs, the targets as they came. A head that
+        predicts at the original resolution (a sliding window) or writes per-image files overrides it."""
+        out = model(x.to(batch.device, non_blocking=True))
+        return self.eval_batch(out), (y.tolist() if isinstance(y, torch.Tensor) else list(y))
 
     def evaluation(self) -> TaskEvaluation:
         """The task's metrics, result lines and cached scores from the raw outputs."""
