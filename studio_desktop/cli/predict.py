@@ -5,7 +5,7 @@ a checkpoint file, or an exported model (file or export folder). Prints one line
 JSON with ``--json``) and writes ``predictions.json`` and ``predictions.csv`` to ``--out``
 (default: ./predictions). A detector's boxes are in the original image's pixels, kept by the
 operating point or ``--score-threshold``; ``--coco-results FILE`` writes them as COCO results and
-``--draw FOLDER`` saves each image with its boxes drawn. An unreadable image is reported by name and the others are predicted;
+``--draw FOLDER`` saves each image's prediction drawn (boxes, masks, heat maps). An unreadable image is reported by name and the others are predicted;
 the exit status is 1 when any image failed.
 """
 
@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="the experiment's checkpoint")
     p.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per batch (default: 16)")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    p.add_argument("--draw", metavar="FOLDER",
+                   help="also save each image's prediction drawn, as PNG, into FOLDER (a detector's boxes; models "
+                        "of other tasks their masks or heat maps)")
     boxes = p.add_argument_group("object detection models")
     boxes.add_argument("--score-threshold", type=float, metavar="T",
                        help="report boxes scoring at least T (0-1), every class alike (default: the operating point "
@@ -37,7 +40,6 @@ def register(sub) -> None:
     boxes.add_argument("--coco-results", metavar="FILE",
                        help="also write the boxes as COCO detection results (image_id, category_id = class id, "
                             "bbox [x, y, w, h] in image pixels, score)")
-    boxes.add_argument("--draw", metavar="FOLDER", help="also save each image with its boxes drawn, as PNG, into FOLDER")
     p.set_defaults(func=run)
 
 

@@ -21,10 +21,10 @@ import torch
 
 from ..core.errors import InvalidInput, NotFound, StudioError
 from ..core.evaluation.detection_predictions import coco_results as to_coco
-from ..core.evaluation.detection_predictions import draw_boxes
 from ..core.evaluation.operating_point import OperatingPoint, load_operating_point
 from ..core.evaluation.predictions import (
     BOX_TASKS,
+    DRAWERS,
     collect_images,
     decode_predictions,
     write_prediction_files,
@@ -186,10 +186,11 @@ def with_score_threshold(op: OperatingPoint | None, task: str, threshold: float)
     return base.model_copy(update={"score_threshold": float(threshold), "class_thresholds": {}})
 
 
-def draw_predictions(rows: list[dict], folder: Path, classes: list[dict]) -> list[Path]:
-    """Each predicted image with its boxes drawn, as ``folder/<name>.png`` (``-2``, ``-3``... when two
-    images share a name)."""
-    ids = [int(c["id"]) for c in classes]
+def draw_predictions(rows: list[dict], folder: Path, classes: list[dict], task: str = "object_detection"
+                     ) -> list[Path]:
+    """Each predicted image drawn by its task's writer (``DRAWERS``: boxes, masks, heat maps) into
+    ``folder/<name>...png`` (``<name>-2``, ``-3``... when two images share a name)."""
+    writer = DRAWERS[task]
     folder.mkdir(parents=True, exist_ok=True)
     written, taken = [], set()
     for row in rows:
@@ -200,8 +201,7 @@ def draw_predictions(rows: list[dict], folder: Path, classes: list[dict]) -> lis
         while name in taken:
             name, n = f"{stem}-{n}", n + 1
         taken.add(name)
-        written.append(draw_boxes(row["file"], (row.get("prediction") or {}).get("boxes") or [],
-                                  folder / f"{name}.png", ids))
+        written.extend(writer(row, folder / name, classes))
     return written
 
 
@@ -214,11 +214,14 @@ def predict(ws, model: str, inputs: list[str | Path], out: Path | None, *, proje
     Models that predict boxes also take ``score_threshold`` (instead of the operating point's, for
     every class), write COCO results to ``coco_results`` and drawn PNGs into ``draw``."""
     predictor = load_predictor(ws, model, project=project, checkpoint=checkpoint)
-    asked = [name for name, v in (("--score-threshold", score_threshold), ("--coco-results", coco_results),
-                                  ("--draw", draw)) if v is not None]
+    asked = [name for name, v in (("--score-threshold", score_threshold), ("--coco-results", coco_results))
+             if v is not None]
     if asked and predictor.task not in BOX_TASKS:
-        raise InvalidInput(f"{', '.join(asked)} only apply to models that predict boxes (object detection); this is "
+        raise InvalidInput(f"{', '.join(asked)} only {'applies' if len(asked) == 1 else 'apply'} to models that predict boxes (object detection); this is "
                            f"a {predictor.task.replace('_', ' ')} model")
+    if draw is not None and predictor.task not in DRAWERS:
+        raise InvalidInput(f"--draw has nothing to draw for a {predictor.task.replace('_', ' ')} model (it draws "
+                           "boxes, masks and heat maps); its predictions are in predictions.json")
     if score_threshold is not None:
         predictor.op = with_score_threshold(predictor.op, predictor.task, score_threshold)
     t0 = time.monotonic()
@@ -232,7 +235,7 @@ def predict(ws, model: str, inputs: list[str | Path], out: Path | None, *, proje
         coco_results.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(coco_results, to_coco(rows))
     if draw is not None:
-        draw_predictions(rows, draw, predictor.classes)
+        draw_predictions(rows, draw, predictor.classes, predictor.task)
     return rows, predictor, elapsed
 
 

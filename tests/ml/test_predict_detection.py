@@ -184,6 +184,13 @@ def test_box_options_on_a_classifier_are_refused_in_one_line(workspace_dir, tmp_
     assert main(["--workspace", str(workspace_dir), "predict", "net", str(image), "--out", str(tmp_path / "o"),
                  "--coco-results", str(tmp_path / "c.json"), "--draw", str(tmp_path / "d")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == ("error: --coco-results, --draw only apply to models that predict boxes (object detection); this "
+    assert err == ("error: --coco-results only applies to models that predict boxes (object detection); this "
                    "is a classification model")
     assert not (tmp_path / "c.json").exists()
+    # a classifier has nothing to draw either: said, not an empty folder
+    assert main(["--workspace", str(workspace_dir), "predict", "net", str(image), "--out", str(tmp_path / "o"),
+                 "--draw", str(tmp_path / "d")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: --draw has nothing to draw for a classification model (it draws boxes, masks and heat maps); its "
+        "predictions are in predictions.json")
+    assert not (tmp_path / "d").exists()

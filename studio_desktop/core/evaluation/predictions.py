@@ -50,8 +50,24 @@ DECODERS: dict[str, Callable[..., list[dict]]] = {
     "regression": regression_predictions,
     "object_detection": detection_predictions,
 }
-#: tasks whose predictions are boxes (``studio predict --coco-results``, ``--draw``, ``--score-threshold``)
+#: tasks whose predictions are boxes (``studio predict --coco-results``, ``--score-threshold``)
 BOX_TASKS = frozenset({"object_detection"})
+
+
+def _draw_boxes(row: dict, stem: Path, classes: list[dict]) -> list[Path]:
+    from .detection_predictions import draw_boxes
+
+    return [draw_boxes(row["file"], (row.get("prediction") or {}).get("boxes") or [], stem.parent / f"{stem.name}.png",
+                       [int(c["id"]) for c in classes])]
+
+
+#: task id -> writer of one predicted image's pictures for ``studio predict --draw``: given the row
+#: (``file``, ``prediction``), the output path without suffix (``FOLDER/<image name>``) and the classes
+#: in output order, it writes its PNG(s) atomically and returns their paths (boxes drawn, a colour
+#: mask beside the index mask, a heat map...). A task without an entry has nothing to draw.
+DRAWERS: dict[str, Callable[[dict, Path, list[dict]], list[Path]]] = {
+    "object_detection": _draw_boxes,
+}
 
 
 def decode_predictions(task: str, arrays: dict[str, np.ndarray], op: OperatingPoint | None,
@@ -140,7 +156,7 @@ def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint 
     return json_path, csv_path
 
 
-__all__ = ["BOX_TASKS", "DECODERS", "classification_predictions", "collect_images", "decode_predictions", "prediction_text",
+__all__ = ["BOX_TASKS", "DECODERS", "DRAWERS", "classification_predictions", "collect_images", "decode_predictions", "prediction_text",
            "regression_predictions", "write_prediction_files"]
 
 
