@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..schemas import Stored, now
 from ..store import read_model, write_model
@@ -44,7 +44,8 @@ class OperatingPoint(Stored):
     rule: Literal["argmax", "threshold"] = "argmax"
     #: class id (project.json) of the positive class, for the threshold rule
     positive_class: int | None = None
-    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    #: (a probability, 0..1; anomaly detection: the RAW image score, any number — see ``_check_threshold``)
+    threshold: float | None = None
     #: a prediction whose probability is below this is flagged "uncertain" for review instead of
     #: being counted right or wrong (None: never)
     uncertain_below: float | None = Field(None, ge=0.0, le=1.0)
@@ -69,6 +70,13 @@ class OperatingPoint(Stored):
     #: what the goal gave on the images it was chosen on (e.g. {"recall": 0.991, "subset": "val"})
     achieved: dict[str, Any] = Field(default_factory=dict)
     chosen: str = Field(default_factory=lambda: now().isoformat())
+
+    @model_validator(mode="after")
+    def _check_threshold(self) -> OperatingPoint:
+        # a probability threshold lies in 0..1; an anomaly threshold is on the model's raw score
+        if self.threshold is not None and self.task not in RAW_SCORE_TASKS and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}")
+        return self
 
     @property
     def is_default(self) -> bool:
@@ -113,11 +121,30 @@ def _describe_boxes(op: OperatingPoint, names: dict[int, str]) -> str:
     return text + f"; a box counts as found at IoU {iou:.2g} or more"
 
 
+def _anomaly_default(op: OperatingPoint) -> bool:
+    return op.threshold is None
+
+
+def _describe_anomaly(op: OperatingPoint, names: dict[int, str]) -> str:
+    if op.threshold is None:
+        return "anomalous when the score reaches the default threshold (5 % of normal validation images flagged)"
+    text = f"anomalous when the score is at least {op.threshold:.4g}"
+    goal = op.goal or {}
+    how = {"fpr": "at most {:.1%} of normal images flagged", "recall": "{:.1%} of defects found",
+           "f1": "best F1"}.get(goal.get("kind", ""))
+    if how:
+        text += f" (chosen for {how.format(goal.get('value', 0.0))} on {goal.get('subset', 'val')})"
+    return text
+
+
 #: which of the operating point's fields decide for a task, and how they read: (is it the
 #: default rule, one line describing it); a task not named here decides between classes
 RULES: dict[str, tuple[Callable[[OperatingPoint], bool], Callable[[OperatingPoint, dict[int, str]], str]]] = {
     "object_detection": (_boxes_default, _describe_boxes),
+    "anomaly_detection": (_anomaly_default, _describe_anomaly),
 }
+#: tasks whose ``threshold`` is on the model's raw score (unbounded), not a probability
+RAW_SCORE_TASKS = frozenset({"anomaly_detection"})
 CLASS_RULE = (_classes_default, _describe_classes)
 
 
@@ -175,7 +202,8 @@ class Goal(BaseModel):
     #: recall: class ``class_id`` must reach ``value`` recall; cost: minimise
     #: ``cost_fp * FP + cost_fn * FN`` for the positive class ``class_id``; uncertain: flag
     #: predictions below ``value`` probability; f1 (detection): the score threshold of the best F1
-    kind: Literal["recall", "precision", "cost", "uncertain", "f1"]
+    #: fpr (anomaly detection): at most ``value`` of the NORMAL images flagged
+    kind: Literal["recall", "precision", "cost", "uncertain", "f1", "fpr"]
     class_id: int | None = None
     #: detection: choose a threshold for every class separately (else one for all, or ``class_id``'s)
     per_class: bool = False
