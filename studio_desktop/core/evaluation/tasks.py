@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import anomaly, classification, detection, regression
+from . import anomaly, classification, detection, regression, segmentation
 
 ANALYSES: dict[str, ModuleType] = {
     "classification": classification,
     "regression": regression,
     "object_detection": detection,
+    "semantic_segmentation": segmentation,
     "anomaly_detection": anomaly,
 }
 
 #: the scores class of each task's cache (scores.npz)
 SCORES = {"classification": classification.Scores, "regression": regression.RegressionScores,
-          "object_detection": detection.DetectionScores, "anomaly_detection": anomaly.AnomalyScores}
+          "object_detection": detection.DetectionScores,
+          "semantic_segmentation": segmentation.SegmentationScores,
+          "anomaly_detection": anomaly.AnomalyScores}
 
 
 def analysis(task: str) -> ModuleType:
