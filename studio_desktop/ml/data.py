@@ -201,11 +201,11 @@ class StudioDataModule(pl.LightningDataModule):
     def __init__(self, subsets: dict[str, list[ImageRecord]], root: Path, target_of, *,
                  train_transform, eval_transform, size: int, batch_size: int, num_workers: int = 0,
                  seed: int = 0, cache_bytes: int = 1 << 30, zoom: bool = False, threads: int | None = None,
-                 sample: Callable | None = None, collate: Callable | None = None):
+                 sample: Callable | None = None, collate: Callable | None = None, detail: Detail | None = None):
         super().__init__()
         cache = ImageCache(cache_bytes) if num_workers == 0 else None
-        # one cache serves train and eval, so it keeps the larger of their needs
-        detail = Detail(size, zoom)
+        # one cache serves train and eval, so it keeps the larger of their needs (or what the head says)
+        detail = detail or Detail(size, zoom)
         threads = (decode_threads() if threads is None else threads) if num_workers == 0 else 1
         self.sets = {name: SampleSet(subsets.get(name, []), root, target_of,
                                      train_transform if name == "train" else eval_transform, detail, cache, threads,

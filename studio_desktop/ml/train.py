@@ -309,6 +309,7 @@ class Run:
         cfg = cfg.model_copy(update={"split_id": split_id})
         head = make_head(self.project, cfg)
         store = DatasetStore(self.ws, self.project.id)
+        head.root = store.root
         dataset = store.load()
         subsets: dict[str, list] = {"train": [], "val": [], "test": []}
         skipped = 0
@@ -345,7 +346,7 @@ class Run:
             subsets, store.root, head.target,
             train_transform=head.transforms(train=True), eval_transform=head.transforms(train=False),
             size=cfg.input_size, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
-            zoom=head.zooms(), sample=head.sample, collate=head.collate)
+            zoom=head.zooms(), detail=head.detail(), sample=head.sample, collate=head.collate)
         steps = max(1, len(dm.train_dataloader()))
         model = head.build_model(self.log)
         if head.weights_used is not None:

@@ -60,6 +60,9 @@ class TaskHead:
         self.info = get_task(project.task)
         #: where the head reports to the user (the training log); training sets it
         self.report: Callable[..., None] = lambda message, level="info": None
+        #: the dataset root (``record.file`` and ``record.mask`` are relative to it): training sets
+        #: it before any target is read (a mask-reading head needs it)
+        self.root: Path | None = None
         #: set by :meth:`build_model` when it loaded pretrained weights: what experiment.json
         #: records about them (``core.weights.WeightsForTraining.record``)
         self.weights_used: dict | None = None
@@ -90,6 +93,12 @@ class TaskHead:
         from ..augment import zooms
 
         return zooms(self.config.augmentations)
+
+    def detail(self):
+        """How many pixels of each image the data cache keeps (a ``data.Detail``). None (the
+        default): what the input size needs. A head that trains on full-resolution crops
+        (tiles-mode segmentation) keeps more."""
+        return None
 
     def sample(self, transform: Callable, image, target: Any, record: ImageRecord) -> tuple[Any, Any]:
         """One ``(input, target)`` pair from a decoded image (a ``tv_tensors.Image``, possibly shrunk
