@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["IGNORE", "IGNORE_COLOUR", "BACKGROUND_NAMES", "channel_lut", "to_channels",
+__all__ = ["BACKBONES", "IGNORE", "IGNORE_COLOUR", "BACKGROUND_NAMES", "channel_lut", "to_channels",
            "to_class_ids", "unknown_values", "colour_of", "palette", "colourise", "overlay",
            "is_background", "background_channels"]
 
@@ -31,6 +31,14 @@ IGNORE = 255
 IGNORE_COLOUR = (255, 255, 255)
 #: class names drawn black / left transparent in overlays
 BACKGROUND_NAMES = frozenset({"background", "bg", "_background_", "void", "unlabeled", "unlabelled"})
+
+#: segmentation network -> the classifier whose ImageNet weights its backbone starts from (the
+#: weights store's file of that classifier; segmentation-models-pytorch never downloads its own)
+BACKBONES: dict[str, str] = {
+    "lraspp_mobilenet_v3_large": "mobilenet_v3_large", "deeplabv3_mobilenet_v3_large": "mobilenet_v3_large",
+    "unet_resnet18": "resnet18", "unet_resnet34": "resnet34", "deeplabv3plus_resnet50": "resnet50",
+    "deeplabv3_resnet50": "resnet50", "fcn_resnet50": "resnet50",
+}
 
 # Tableau 10 then a second tier; the same list as core/projects.PALETTE (class colours)
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class RegressionSettings(BaseModel):
@@ -82,10 +82,126 @@ class DetectionSettings(BaseModel):
         return [int(x) for x in self.anchor_sizes.split(",") if x.strip()]
 
 
+class SegmentationSettings(BaseModel):
+    """How a segmentation model sees its images and what its loss counts (ml/tasks/segmentation.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["resize", "tiles"] = Field(
+        "resize", title="Image geometry",
+        description="resize: every image is shrunk whole to the input size (letterboxed, proportions kept), "
+                    "like the other tasks: fast, right for small images and large regions. tiles: the network "
+                    "learns on random crops of 'Tile size' pixels at full resolution (times 'Scale') and "
+                    "predicts with a sliding window of overlapping tiles stitched together, so thin or small "
+                    "structures of large images (4000 px photos, slides, aerial images) keep their pixels "
+                    "and memory stays bounded.")
+    crop_size: int = Field(
+        256, ge=32, le=2048, multiple_of=32, title="Tile size (pixels)", json_schema_extra={"when": {"mode": "tiles"}},
+        description="With tiles: the side of the square crops the network trains on and of the tiles it "
+                    "predicts (a multiple of 32). Larger tiles see more context but cost more memory.")
+    scale: float = Field(
+        1.0, gt=0.05, le=1.0, title="Scale", json_schema_extra={"when": {"mode": "tiles"}},
+        description="With tiles: images are first scaled by this factor (1 = full resolution; 0.5 = half "
+                    "the width and height, four times fewer pixels). Predictions are returned at the "
+                    "original resolution either way.")
+    overlap: float = Field(
+        0.25, ge=0.0, le=0.75, title="Tile overlap", json_schema_extra={"when": {"mode": "tiles"}},
+        description="With tiles: the fraction of a tile shared with its neighbour when predicting. Overlap "
+                    "hides the seams where the network sees only half an object; 0.25 is a good balance, "
+                    "0.5 is smoother and about twice as slow.")
+    blend: Literal["gaussian", "linear"] = Field(
+        "gaussian", title="Tile blending", json_schema_extra={"when": {"mode": "tiles"}},
+        description="With tiles: how overlapping tiles are averaged. gaussian: a tile's centre counts more "
+                    "than its edges (where it lacks context); linear: weight falls linearly towards the "
+                    "edges.")
+    tile_batch: int = Field(
+        4, ge=1, le=256, title="Tiles per batch", json_schema_extra={"when": {"mode": "tiles"}},
+        description="With tiles: how many tiles go through the network at once when predicting. More is "
+                    "faster on a GPU but needs more memory.")
+    ce_weight: float = Field(
+        1.0, ge=0.0, le=10.0, title="Cross-entropy weight",
+        description="How much the per-pixel cross-entropy counts in the loss: it makes every pixel's class "
+                    "right and dominates for large regions.")
+    dice_weight: float = Field(
+        1.0, ge=0.0, le=10.0, title="Dice weight",
+        description="How much the Dice loss counts: it measures the overlap of each class's region as a "
+                    "whole, so small classes (a few pixels) count as much as large ones. 0 turns it off.")
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", title="Class weights",
+        description="none: every pixel counts the same in the cross-entropy. balanced: pixels of rare "
+                    "classes count more (weights from the training masks' pixel counts, capped at 10x), "
+                    "which helps small structures at the cost of some false positives.")
+
+    @model_validator(mode="after")
+    def _some_loss(self) -> SegmentationSettings:
+        if self.ce_weight <= 0 and self.dice_weight <= 0:
+            raise ValueError("ce_weight and dice_weight cannot both be 0: nothing would be learnt")
+        return self
+
+
+class AnomalySettings(BaseModel):
+    """Anomaly detection: what the normal-only models (anomalib's) and the supervised one need."""
+
+    model_config = ConfigDict(extra="forbid")
+    coreset_ratio: float = Field(
+        0.1, gt=0, le=1, title="Coreset ratio (PatchCore)",
+        description="PatchCore keeps this share of the training images' patch features as its memory of "
+                    "'normal' (chosen to cover them all evenly). Smaller: a smaller model and faster "
+                    "predictions, a little less accurate; 0.1 is the paper's value, 0.01 suits thousands of "
+                    "images. The exported model grows with it (4 bytes per number).",
+        json_schema_extra={"models": ["patchcore"]})
+    neighbours: int = Field(
+        9, ge=1, le=50, title="Neighbours (PatchCore)",
+        description="How many neighbours in the memory PatchCore looks at to weigh an image's score (the "
+                    "paper's re-weighting). 1: the score is simply the largest patch distance.",
+        json_schema_extra={"models": ["patchcore"]})
+    padim_features: int = Field(
+        100, ge=1, le=2000, title="Features kept (PaDiM)",
+        description="PaDiM keeps this many of its backbone's feature channels, chosen at random once "
+                    "(the paper's reduction): fewer make a smaller model and faster predictions. Capped at "
+                    "the channels the backbone has.",
+        json_schema_extra={"models": ["padim"]})
+    pos_weight: str = Field(
+        "auto", title="Defect weight (supervised)",
+        description="With a supervised model: how much a defective training image counts against a good "
+                    "one in the loss. auto: the ratio of good to defective images, so the rare defects "
+                    "count as much as the many good images together; or a number, e.g. 5.",
+        json_schema_extra={"models": ["supervised"]})
+    cam_layer: str = Field(
+        "last", title="Heat-map layer (supervised)",
+        description="Where a supervised model's heat map comes from: 'last' (the last feature layer, "
+                    "coarse but tied to the decision, a class-activation map) or 'previous' (the stage "
+                    "before it: twice as sharp, less sure).",
+        json_schema_extra={"models": ["supervised"]})
+
+    @field_validator("pos_weight", mode="before")
+    @classmethod
+    def _pos_weight(cls, v: Any) -> str:
+        text = "auto" if v is None else str(v).strip().lower()
+        if text in ("", "auto"):
+            return "auto"
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"'{v}' must be auto or a positive number") from None
+        if not 0 < value <= 1000:
+            raise ValueError(f"{v} must be a positive number up to 1000 (or auto)")
+        return text
+
+    @field_validator("cam_layer", mode="before")
+    @classmethod
+    def _cam_layer(cls, v: Any) -> str:
+        text = str(v or "last").strip().lower()
+        if text not in ("last", "previous"):
+            raise ValueError(f"'{v}' must be last or previous")
+        return text
+
+
 #: task id -> its settings model (tasks without one have none)
 TASK_SETTINGS: dict[str, type[BaseModel]] = {
     "regression": RegressionSettings,
     "object_detection": DetectionSettings,
+    "semantic_segmentation": SegmentationSettings,
+    "anomaly_detection": AnomalySettings,
 }
 
 
@@ -102,4 +218,4 @@ def task_setting_names(task: str) -> list[str]:
     return list(model.model_fields) if model is not None else []
 
 
-__all__ = ["DetectionSettings", "RegressionSettings", "TASK_SETTINGS", "settings_for", "task_setting_names"]
+__all__ = ["AnomalySettings", "DetectionSettings", "RegressionSettings", "SegmentationSettings", "TASK_SETTINGS", "settings_for", "task_setting_names"]

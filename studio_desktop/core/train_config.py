@@ -61,6 +61,10 @@ _CLASSIFIERS = [
               "A modern convolutional network, very accurate with pretrained weights; needs a GPU.", _CLS),
 ]
 
+_SEG = ("semantic_segmentation",)
+
+_ANO = ("anomaly_detection",)
+
 MODEL_CATALOG: dict[str, list[ModelInfo]] = {
     "classification": _CLASSIFIERS,
     "regression": _CLASSIFIERS,
@@ -89,24 +93,78 @@ MODEL_CATALOG: dict[str, list[ModelInfo]] = {
         ModelInfo("fcos_resnet50_fpn", "FCOS ResNet-50", 32.3, 640,
                   "Anchor-free one-stage detector (39.2 COCO mAP). Needs a GPU.", ("object_detection",)),
     ],
+    # benchmarks/segmentation_throughput.py measures their training speed at 256 px; the backbones'
+    # ImageNet weights come from the weights store (core/segmentation.BACKBONES), never a download
     "semantic_segmentation": [
+        ModelInfo("tiny_unet", "Tiny U-Net (teaching)", 0.5, 96,
+                  "A small U-Net (four levels, 0.5 M parameters) that learns from scratch in minutes on any CPU; "
+                  "no pretrained weights needed. The default when no pretrained backbone is on this computer.",
+                  _SEG),
         ModelInfo("lraspp_mobilenet_v3_large", "LR-ASPP MobileNet V3", 3.2, 256,
-                  "Light segmentation network; fine on CPU.", ("semantic_segmentation",)),
+                  "Light segmentation network on a mobile backbone: the fastest pretrained choice; fine on a CPU.",
+                  _SEG),
         ModelInfo("deeplabv3_mobilenet_v3_large", "DeepLabV3 MobileNet V3", 11.0, 256,
-                  "DeepLab on a mobile backbone: a good balance.", ("semantic_segmentation",)),
-        ModelInfo("deeplabv3_resnet50", "DeepLabV3 ResNet-50", 42.0, 512,
-                  "Accurate, heavier DeepLab; wants a GPU.", ("semantic_segmentation",)),
-        ModelInfo("fcn_resnet50", "FCN ResNet-50", 35.3, 512, "The classic fully convolutional network.",
-                  ("semantic_segmentation",)),
+                  "DeepLab's multi-scale head on a mobile backbone: a good balance of speed and accuracy.", _SEG),
+        ModelInfo("unet_resnet18", "U-Net ResNet-18", 14.3, 256,
+                  "U-Net decoder (segmentation-models-pytorch) on a ResNet-18 encoder: sharp boundaries and "
+                  "small structures; fine-tunes well from ImageNet weights.", _SEG),
+        ModelInfo("unet_resnet34", "U-Net ResNet-34", 24.4, 256,
+                  "The classic U-Net encoder size: a little more accurate than ResNet-18, slower.", _SEG),
+        ModelInfo("deeplabv3plus_resnet50", "DeepLabV3+ ResNet-50", 26.7, 512,
+                  "DeepLabV3+ (segmentation-models-pytorch): multi-scale context with a decoder for sharp "
+                  "edges; accurate, wants a GPU.", _SEG),
+        ModelInfo("deeplabv3_resnet50", "DeepLabV3 ResNet-50", 39.6, 512,
+                  "Accurate, heavier DeepLab from torchvision; wants a GPU.", _SEG),
+        ModelInfo("fcn_resnet50", "FCN ResNet-50", 33.0, 512,
+                  "The classic fully convolutional network from torchvision; wants a GPU.", _SEG),
     ],
     "instance_segmentation": [
         ModelInfo("maskrcnn_resnet50_fpn", "Mask R-CNN ResNet-50", 44.4, 512,
                   "The standard instance segmentation model.", ("instance_segmentation",)),
     ],
+    # core/anomaly_models.py says how each learns (fitted / trained / supervised) and its backbone;
+    # benchmarks/anomaly_models.py measures them on the anomaly sample and mvtec_hazelnut
     "anomaly_detection": [
+        ModelInfo("patchcore_resnet18", "PatchCore (ResNet-18 features)", 11.7, 256,
+                  "Normal-only: remembers the patch features of good images (a coreset) and scores each patch "
+                  "of a new image by its distance to the nearest remembered one. One pass, no epochs; very "
+                  "accurate with ImageNet weights. Suits a CPU.", _ANO),
+        ModelInfo("patchcore_wide_resnet50_2", "PatchCore (Wide ResNet-50 features)", 68.9, 256,
+                  "PatchCore on the paper's larger backbone: the most accurate, several times slower and a "
+                  "larger memory; wants a GPU for big datasets.", _ANO),
         ModelInfo("padim_resnet18", "PaDiM (ResNet-18 features)", 11.7, 256,
-                  "Learns the normal feature distribution of good images; needs no defect examples.",
-                  ("anomaly_detection",)),
+                  "Normal-only: a Gaussian of the good images' features at every position; one pass, no "
+                  "epochs, fast predictions. Needs well-aligned images (same part, same place).", _ANO),
+        ModelInfo("padim_wide_resnet50_2", "PaDiM (Wide ResNet-50 features)", 68.9, 256,
+                  "PaDiM on the larger backbone: more accurate, slower.", _ANO),
+        ModelInfo("stfpm_resnet18", "STFPM (ResNet-18)", 22.0, 256,
+                  "Normal-only: a student network learns to copy a pretrained teacher's features on good "
+                  "images; where it fails, the image is unusual. Trained over epochs; needs the teacher's "
+                  "ImageNet weights to work well.", _ANO),
+        ModelInfo("fastflow_resnet18", "FastFlow (ResNet-18)", 16.3, 256,
+                  "Normal-only: a normalising flow learns the probability of the good images' features. "
+                  "Trained over epochs; wants ImageNet weights and a GPU.", _ANO),
+        ModelInfo("reverse_distillation_resnet18", "Reverse Distillation (ResNet-18)", 26.0, 256,
+                  "Normal-only: a decoder learns to rebuild the teacher's features from a compressed code; "
+                  "defects are rebuilt badly. Trained over epochs; wants ImageNet weights and a GPU.", _ANO),
+        ModelInfo("efficient_ad_small", "EfficientAD (small)", 8.1, 256,
+                  "Normal-only: a student and an autoencoder imitate a small teacher network; very fast "
+                  "predictions. Its teacher is trained from scratch here (the published teacher weights are "
+                  "not in the weights store), which makes it much weaker.", _ANO),
+        ModelInfo("draem", "DRAEM", 97.4, 256,
+                  "Normal-only: learns to repair synthetic defects (random noise shapes pasted on good "
+                  "images) and to segment them; needs no pretrained weights. Trained over many epochs.",
+                  _ANO),
+        ModelInfo("tiny_cnn", "Tiny CNN, supervised (teaching)", 0.1, 64,
+                  "Supervised: learns good versus defective from both kinds of training images (the split "
+                  "must put defects in train); heat map from its last layer. Trains in seconds.", _ANO),
+        ModelInfo("resnet18", "ResNet-18, supervised", 11.7, 224,
+                  "Supervised: a classifier of good versus defective with a class-activation heat map; "
+                  "needs defects of every kind you expect in the training images.", _ANO),
+        ModelInfo("resnet34", "ResNet-34, supervised", 21.8, 224, "Supervised, deeper ResNet.", _ANO),
+        ModelInfo("resnet50", "ResNet-50, supervised", 25.6, 224, "Supervised, strong; wants a GPU.", _ANO),
+        ModelInfo("efficientnet_b0", "EfficientNet-B0, supervised", 5.3, 224,
+                  "Supervised, accurate for its size.", _ANO),
     ],
     "oriented_object_detection": [
         ModelInfo("rotated_fasterrcnn_mobilenet_v3_large_fpn", "Rotated Faster R-CNN MobileNet V3", 19.4, 512,
@@ -371,8 +429,9 @@ _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     # with COCO weights on this computer: the 320 px MobileNet Faster R-CNN, fine-tuned (else _FROM_SCRATCH)
     "object_detection": dict(model="fasterrcnn_mobilenet_v3_large_320_fpn", input_size=320, batch_size=4,
                              epochs=20, lr=1e-4, pretrained=True, early_stopping_metric="val_map"),
-    "semantic_segmentation": dict(model="lraspp_mobilenet_v3_large", input_size=256, batch_size=8, epochs=30,
-                                  lr=1e-3, early_stopping_metric="val_miou"),
+    # with ResNet-18's ImageNet weights on this computer: a U-Net on that encoder (else _FROM_SCRATCH)
+    "semantic_segmentation": dict(model="unet_resnet18", input_size=256, batch_size=8, epochs=30, lr=3e-4,
+                                  pretrained=True, early_stopping_metric="val_miou"),
     "instance_segmentation": dict(model="maskrcnn_resnet50_fpn", input_size=512, batch_size=2, epochs=20,
                                   lr=1e-4, early_stopping_metric="val_map_mask"),
     "anomaly_detection": dict(model="padim_resnet18", input_size=256, batch_size=16, epochs=1,
@@ -398,6 +457,9 @@ _FROM_SCRATCH: dict[str, dict[str, Any]] = {
     # 96 px loses little); the warm-up keeps the from-scratch detector's first steps stable
     "object_detection": dict(model="tiny_fcos", input_size=96, epochs=40, batch_size=8, lr=3e-3,
                              warmup_epochs=1.0, pretrained=False, early_stopping_metric="val_map"),
+    # benchmarks/segmentation_accuracy.py on the default 40-image shapes sample (64-128 px images)
+    "semantic_segmentation": dict(model="tiny_unet", input_size=96, epochs=60, batch_size=8, lr=3e-3,
+                                  pretrained=False, early_stopping_metric="val_miou"),
 }
 
 
@@ -428,6 +490,14 @@ def imagenet_weights_cached(model: str) -> bool:
     return weights_ready(model)
 
 
+def _weights_model(model: str) -> str:
+    """The model whose weights decide whether ``model`` can start pretrained (a segmentation
+    network starts from its backbone's ImageNet weights)."""
+    from .segmentation import BACKBONES
+
+    return BACKBONES.get(model, model)
+
+
 def defaults_for(task: str) -> TrainConfig:
     """The settings a new experiment of ``task`` starts with (validated).
 
@@ -436,7 +506,7 @@ def defaults_for(task: str) -> TrainConfig:
     instead of a large one that would need far more images and time without them."""
     get_task(task)
     data = dict(_TASK_DEFAULTS.get(task, {}))
-    if task in _FROM_SCRATCH and not imagenet_weights_cached(data.get("model", "resnet18")):
+    if task in _FROM_SCRATCH and not imagenet_weights_cached(_weights_model(data.get("model", "resnet18"))):
         data = dict(_FROM_SCRATCH[task])
     data["augmentations"] = default_augmentations(task)
     return validate_config(data, task)

@@ -79,6 +79,7 @@ TASKS: dict[str, TaskInfo] = {
             "Imports label masks (index or palette PNGs), COCO polygons and labelme."),
         annotation="mask",
         import_formats=("masks", "coco", "labelme", "zip"),
+        trainable=True,
         metrics=("miou", "pixel_accuracy", "dice"),
         primary_metric="miou",
         icon="semantic_segmentation.svg",

@@ -15,11 +15,13 @@ from .base import TaskHead
 from .classification import ClassificationHead
 from .detection import DetectionHead
 from .regression import RegressionHead
+from .segmentation import SegmentationHead
 
 HEADS: dict[str, type[TaskHead]] = {
     "classification": ClassificationHead,
     "object_detection": DetectionHead,
     "regression": RegressionHead,
+    "semantic_segmentation": SegmentationHead,
 }
 
 
