@@ -25,6 +25,28 @@ FILE_NAME = "model.onnx"
 ANY_BATCH = False
 #: the oldest opset the dynamo exporter writes itself
 DYNAMO_MIN_OPSET = 18
+#: protobuf's limit on one ONNX file (the weights are stored inside it), and room kept for the graph
+SIZE_LIMIT_BYTES = 2 * 1024 ** 3
+SIZE_MARGIN_BYTES = 64 * 1024 ** 2
+
+
+def tensor_bytes(network: nn.Module) -> int:
+    """Bytes of every parameter and buffer of ``network`` (what the file stores), each tensor once."""
+    seen: dict[int, int] = {}
+    for t in [*network.parameters(), *network.buffers()]:
+        seen[id(t)] = t.numel() * t.element_size()
+    return sum(seen.values())
+
+
+def check_size(network: nn.Module, limit: int = SIZE_LIMIT_BYTES) -> None:
+    """Refuse, before exporting, a network whose weights would pass ONNX's 2 GB limit (a large PatchCore
+    memory bank); the network's ``size_hint()``, when it has one, says what to do instead."""
+    total = tensor_bytes(network)
+    if total + SIZE_MARGIN_BYTES <= limit:
+        return
+    hint = network.size_hint() if hasattr(network, "size_hint") else "export to TorchScript, which has no such limit"
+    raise InvalidInput(f"the model's weights take {total / 1e9:.2f} GB: an ONNX file cannot pass "
+                       f"{limit / 1024 ** 3:.0f} GB", hint=hint)
 
 
 def _file_opset(path: Path) -> int | None:
@@ -63,6 +85,7 @@ def export_fp32(network: nn.Module, example: torch.Tensor, options: ExportOption
             "operating point)")
         _finish(path, options)
         return f"torch.onnx graph of export {options.reused_from}", _file_opset(path)
+    check_size(network)
     # a dynamic batch needs an example of at least 2 (torch.export specialises a size of 1)
     example = example[:2] if options.dynamic_batch else example[:1]
     if options.dynamic_batch and len(example) < 2:
@@ -173,4 +196,4 @@ class _UseTorchScript(Exception):
     """The dynamo exporter cannot honour the request: use the TorchScript-based one."""
 
 
-__all__ = ["FILE_NAME", "NAME", "check", "convert_precision", "export", "export_fp32", "load", "read_metadata"]
+__all__ = ["FILE_NAME", "NAME", "SIZE_LIMIT_BYTES", "check", "check_size", "convert_precision", "export", "export_fp32", "load", "read_metadata"]

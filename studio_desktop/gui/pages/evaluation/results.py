@@ -398,6 +398,7 @@ RESULTS: dict[str, str] = {
     "classification": "results:ClassificationResults",
     "regression": "regression_results:RegressionResults",
     "object_detection": "detection_results:DetectionResults",
+    "anomaly_detection": "anomaly_results:AnomalyResults",
 }
 
 

@@ -23,6 +23,7 @@ VIEWS: dict[str, str] = {
     "classification": "classification:ClassificationView",
     "regression": "regression:RegressionView",
     "object_detection": "detection:DetectionView",
+    "anomaly_detection": "anomaly:AnomalyView",
 }
 
 
