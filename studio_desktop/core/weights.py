@@ -33,6 +33,7 @@ from .errors import InvalidInput, StoreError
 from .schemas import now
 from .store import atomic_write_json, read_json
 from .weights_catalog import (
+    SHARED_WEIGHTS,
     WeightsInfo,
     default_weights,
     find_by_file_name,
@@ -218,7 +219,7 @@ def model_weights(model: str, *, verify: bool = False) -> ModelWeights:
     entries = weights_of(model)
     index = read_index()
     files: list[CachedFile] = []
-    for path in imported_files(model):
+    for path in imported_files(SHARED_WEIGHTS.get(model, model)):  # (an anomaly model: its backbone's)
         files.append(CachedFile(path, path.stat().st_size, None, READY,
                                 str(index.get(path.name, {}).get("origin", ""))))
     for w in entries:

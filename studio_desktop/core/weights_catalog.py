@@ -124,6 +124,11 @@ WEIGHTS: dict[str, tuple[WeightsInfo, ...]] = {
     "efficientnet_b3": (_tv("efficientnet_b3", "IMAGENET1K_V1", "efficientnet_b3_rwightman-b3899882.pth",
                             47.184, 12233232, 82.008, 320, crop=300, interpolation="bicubic",
                             licence=_TIMM_LICENCE),),
+    # the backbone of the anomaly models PatchCore / PaDiM on Wide ResNet-50 (SHARED_WEIGHTS below)
+    "wide_resnet50_2": (_tv("wide_resnet50_2", "IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 263.124, 68883240,
+                            81.602, 232),
+                        _tv("wide_resnet50_2", "IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 131.82, 68883240,
+                            78.468, 256, default=False)),
     "convnext_tiny": (_tv("convnext_tiny", "IMAGENET1K_V1", "convnext_tiny-983f1562.pth", 109.119, 28589128,
                           82.52, 236),),
     # detectors (object_detection): COCO weights; without them the backbone's ImageNet weights
@@ -145,8 +150,21 @@ WEIGHTS: dict[str, tuple[WeightsInfo, ...]] = {
                                             21.3, 320),),
 }
 
+def _shared() -> dict[str, str]:
+    from .anomaly_models import ANOMALY_MODELS
+
+    return {name: m.backbone for name, m in ANOMALY_MODELS.items() if m.backbone and m.backbone != name}
+
+
+#: catalog models that start from another model's file: an anomaly model (PatchCore on ResNet-18)
+#: from its backbone's ImageNet weights, so one download serves both
+SHARED_WEIGHTS: dict[str, str] = _shared()
+
 #: why a catalog model has no entry, for the GUI and the CLI
 NO_WEIGHTS_REASON: dict[str, str] = {
+    "draem": "DRAEM has no pretrained backbone: it always learns from scratch (on synthetic defects)",
+    "efficient_ad_small": "EfficientAD's published teacher weights are not in the weights store: its teacher "
+                          "learns from scratch here",
     "tiny_cnn": "the Tiny CNN is a teaching network without pretrained weights: it always learns from scratch",
     "tiny_fcos": "the Tiny FCOS is a teaching detector without pretrained weights: it always learns from scratch",
 }
@@ -154,7 +172,7 @@ NO_WEIGHTS_REASON: dict[str, str] = {
 
 def weights_of(model: str) -> tuple[WeightsInfo, ...]:
     """The pretrained weights ``model`` can use, the default first (empty: none)."""
-    return WEIGHTS.get(model, ())
+    return WEIGHTS.get(SHARED_WEIGHTS.get(model, model), ())
 
 
 def default_weights(model: str) -> WeightsInfo | None:
@@ -177,5 +195,5 @@ def find_by_sha256(sha256: str) -> WeightsInfo | None:
                  if w.sha256_prefix and sha256.lower().startswith(w.sha256_prefix)), None)
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "NO_WEIGHTS_REASON", "WEIGHTS", "WeightsInfo", "default_weights",
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "NO_WEIGHTS_REASON", "SHARED_WEIGHTS", "WEIGHTS", "WeightsInfo", "default_weights",
            "find_by_file_name", "find_by_sha256", "no_weights_reason", "weights_of"]

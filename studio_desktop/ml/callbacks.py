@@ -143,7 +143,7 @@ class ProtocolCallback(pl.Callback):
             metrics["train_loss"] = float(pl_module._loss_sum) / pl_module._loss_count
         metrics.update(pl_module.epoch_val)
         pl_module.epoch_val = {}
-        if trainer.optimizers:
+        if trainer.optimizers and trainer.optimizers[0].param_groups:  # (a fitted model has none)
             metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         value = metrics.get(self.monitor)
         if value is not None and math.isfinite(value):

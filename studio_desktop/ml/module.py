@@ -30,7 +30,8 @@ class StudioModule(pl.LightningModule):
         self.config = config
         self.model = model
         self.steps_per_epoch = max(1, steps_per_epoch)
-        self.frozen = apply_finetune(model, config.finetune, config.unfreeze_stages)
+        # (a fitted model trains nothing: no fine-tuning mode applies)
+        self.frozen = [] if head.fits else apply_finetune(model, config.finetune, config.unfreeze_stages)
         self.val_metrics = head.metrics()
         self.test_metrics = head.metrics()
         self._loss_sum = torch.zeros(())
@@ -43,6 +44,8 @@ class StudioModule(pl.LightningModule):
         self.artifacts: dict = {}
         #: (epoch, step in epoch) of the last training step, for the NaN message
         self.last_loss: float | None = None
+        #: a fitted model's stop check while it fits (train.py points it at the run's StopFlag)
+        self.fit_stop = lambda: False
 
     def forward(self, x):
         return self.model(x)
@@ -75,12 +78,26 @@ class StudioModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = self.head.training_loss(self.model, x, y)
+        if loss is None:  # a fitted model's feature pass: nothing to optimise
+            return None
         if not torch.isfinite(loss.detach()):
             raise NonFiniteLoss(f"loss became NaN at epoch {self.current_epoch + 1} step {batch_idx + 1}")
         self._loss_sum += loss.detach()
         self._loss_count += 1
         self.last_loss_tensor = loss.detach()
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        """A fitted model is built after the last batch of its one pass, before validation and
+        before the epoch's checkpoints (callbacks ran first: a stop seen there skips the fit)."""
+        trainer = self.trainer
+        if not self.head.fits or trainer.should_stop or batch_idx + 1 < trainer.num_training_batches:
+            return
+        if not self.head.fit(self.model, self.fit_stop):
+            trainer.should_stop = True
+            for cb in trainer.callbacks:  # the epoch is incomplete: no metrics, no checkpoint
+                if hasattr(cb, "stopped_mid_epoch"):
+                    cb.stopped_mid_epoch = True
 
     def on_train_epoch_end(self) -> None:
         if self._loss_count:
@@ -136,6 +153,8 @@ class StudioModule(pl.LightningModule):
     def configure_optimizers(self):
         from .optim import build_optimization
 
+        if self.head.fits:
+            return None
         return build_optimization(self, self.config, self._steps_per_epoch())
 
     def _steps_per_epoch(self) -> int:

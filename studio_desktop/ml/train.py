@@ -308,6 +308,10 @@ class Run:
         split_id, assignments = resolve_split(self.ws, self.project.id, cfg.split_id)
         cfg = cfg.model_copy(update={"split_id": split_id})
         head = make_head(self.project, cfg)
+        head.report = self.log
+        if head.fits:  # one pass over the images, then the fit: no epochs to choose
+            total = 1
+            cfg = cfg.model_copy(update={"epochs": 1})
         store = DatasetStore(self.ws, self.project.id)
         head.root = store.root
         dataset = store.load()
@@ -324,6 +328,7 @@ class Run:
             raise InvalidInput(f"split '{split_id}' has no labelled training images in this dataset")
         if skipped:
             self.log(f"{skipped} image(s) of the split have no {head.info.annotation} and are left out", "warning")
+        subsets = head.prepare_subsets(subsets)
         env = self._environment(cfg, split_id, assignments, subsets, head)
         dev = trainer_device(cfg.device, self.log)
         precision = precision_for(dev, cfg.mixed_precision, self.log)
@@ -338,7 +343,6 @@ class Run:
         if self._restart_note:
             self.log(self._restart_note)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        head.report = self.log
         head.set_train_statistics([head.target(r) for r in subsets["train"]])
         if info := head.experiment_info():  # e.g. a regression's target normalisation
             self.exp = self._update(environment={**self.exp.environment, **info})
@@ -352,7 +356,10 @@ class Run:
         if head.weights_used is not None:
             self._record_weights(head.weights_used, cfg)
         module = StudioModule(head, cfg, model, steps_per_epoch=steps)
-        trainer, protocol = self._trainer(cfg, dev, precision, head, has_val=bool(subsets["val"]))
+        module.fit_stop = self.stop.requested
+        head.fit_progress = lambda step, total, message: self.emitter.emit(
+            "progress", step=step, total=total, eta_s=None, message=message, phase="fit")
+        trainer, protocol = self._trainer(cfg, dev, precision, head, has_val=head.validates(subsets["val"]))
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
         _leave_process_group()
         if not self.rank0:
@@ -410,7 +417,9 @@ class Run:
         best = (self.exp.best.value, self.exp.best.epoch) if self.exp.best is not None and self.resume else None
         metrics_path = self.folder / "metrics.jsonl" if self.rank0 else None  # DDP: one writer
         protocol = ProtocolCallback(self.emitter, self.stop, metrics_path=metrics_path,
-                                    stop_checkpoint=self.svc.checkpoint(self.exp.id) if self.rank0 else None,
+                                    # (a fitted model's pass cannot resume in mid-pass: it starts again)
+                                    stop_checkpoint=(self.svc.checkpoint(self.exp.id) if self.rank0 and not head.fits
+                                                     else None),
                                     monitor=self._monitor, mode=mode, on_epoch=self._on_epoch, best=best)
         # best.ckpt: the best epoch by the task's primary metric; last.ckpt: every epoch's end (a
         # ModelCheckpoint with save_last only writes last.ckpt when best improves, hence two).

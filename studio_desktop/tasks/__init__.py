@@ -110,6 +110,7 @@ TASKS: dict[str, TaskInfo] = {
             "images. Imports the MVTec AD folder layout or folders of good and bad images."),
         annotation="anomaly",
         import_formats=("mvtec", "folder", "zip"),
+        trainable=True,
         metrics=("image_auroc", "image_f1", "pixel_auroc"),
         primary_metric="image_auroc",
         icon="anomaly_detection.svg",

@@ -11,6 +11,7 @@ from ...core.errors import InvalidInput
 from ...core.schemas import Project
 from ...core.train_config import TrainConfig
 from ...tasks import training_unavailable
+from .anomaly import AnomalyHead
 from .base import TaskHead
 from .classification import ClassificationHead
 from .detection import DetectionHead
@@ -18,6 +19,7 @@ from .regression import RegressionHead
 from .segmentation import SegmentationHead
 
 HEADS: dict[str, type[TaskHead]] = {
+    "anomaly_detection": AnomalyHead,
     "classification": ClassificationHead,
     "object_detection": DetectionHead,
     "regression": RegressionHead,

@@ -100,6 +100,17 @@ class TaskHead:
         (tiles-mode segmentation) keeps more."""
         return None
 
+    def prepare_subsets(self, subsets: dict[str, list[ImageRecord]]) -> dict[str, list[ImageRecord]]:
+        """The records each subset trains and validates on (default: as the split says). A task
+        may leave some out (normal-only anomaly models train on normal images only) or refuse
+        a split it cannot learn from, with a message."""
+        return subsets
+
+    def validates(self, records: list[ImageRecord]) -> bool:
+        """Whether the validation records can be scored at all (default: when there are any);
+        if not, training runs without validation and best.ckpt is the last epoch."""
+        return bool(records)
+
     def sample(self, transform: Callable, image, target: Any, record: ImageRecord) -> tuple[Any, Any]:
         """One ``(input, target)`` pair from a decoded image (a ``tv_tensors.Image``, possibly shrunk
         by the image cache) and the record's target. The default transforms the image alone; a task
@@ -109,6 +120,15 @@ class TaskHead:
     # -- model
     def build_model(self, log: Callable[[str, str], None]) -> nn.Module:
         raise NotImplementedError
+
+    #: a *fitted* model (PatchCore, PaDiM) learns in one pass without an optimiser: the training
+    #: loss is None, the run has one epoch, and :meth:`fit` builds the model after the pass
+    fits: bool = False
+
+    def fit(self, model: nn.Module, stop: Callable[[], bool]) -> bool:
+        """Build a fitted model from what the pass over the training images collected; False when
+        a stop request came first (nothing is then saved)."""
+        return True
 
     def set_train_statistics(self, train_targets: list[Any]) -> None:
         """Called once with the training targets (class weights...)."""
