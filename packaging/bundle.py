@@ -38,8 +38,8 @@ EXCLUDED_MODULES = ALWAYS_EXCLUDED + [
     # test and lint tools
     # (not torch.testing._internal: torch.utils.checkpoint imports it; nor scipy's _testutils)
     "pytest", "_pytest", "pytestqt", "hypothesis", "pluggy", "iniconfig", "importlinter", "grimp",
-    # notebooks and plotting front-ends nothing of ours imports
-    "IPython", "ipykernel", "jupyter_client", "notebook", "matplotlib",
+    # notebooks nothing of ours imports (not matplotlib: anomalib.models imports it)
+    "IPython", "ipykernel", "jupyter_client", "notebook",
     # Qt bindings other than PySide6 (pyqtgraph probes them)
     "PyQt5", "PyQt6", "PySide2",
 ]
