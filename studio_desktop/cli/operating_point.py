@@ -11,6 +11,11 @@ Object detection: ``--goal f1`` (the score threshold of the best F1), ``--goal p
 ``--goal recall=0.8`` (all classes together), ``--goal precision:CLASS=0.9`` (that class's own
 threshold), ``--per-class`` (every class its own threshold for the goal); or by hand:
 ``--threshold 0.4``, ``--class-threshold CLASS=0.6``, ``--nms-iou 0.6``, ``--match-iou 0.5``.
+
+Anomaly detection (the threshold is on the model's raw score): ``--goal fpr=0.05`` (at most 5 % of
+the normal images flagged: works when the validation images have no defects), ``--goal recall=0.95``
+(95 % of the defective images flagged), ``--goal f1`` (the best F1; needs both kinds), or by hand
+``--threshold 3.2``. ``--reset`` goes back to the default (FPR 5 % on the normal validation images).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import re
 
 from ..core.errors import InvalidInput
-from ..core.evaluation import detection
+from ..core.evaluation import anomaly, detection
 from ..core.evaluation.classification import (
     GoalNotReachable,
     Scores,
@@ -41,14 +46,17 @@ def register(sub) -> None:
     p.add_argument("project", help="project name or id")
     p.add_argument("experiment", help="experiment name or id (evaluated first with `studio evaluate`)")
     p.add_argument("--goal", metavar="GOAL",
-                   help="recall:CLASS=0.99, precision:CLASS=0.95, cost:CLASS=FP:FN or uncertain=ACCURACY")
+                   help="recall:CLASS=0.99, precision:CLASS=0.95, cost:CLASS=FP:FN or uncertain=ACCURACY; "
+                        "anomaly detection: fpr=0.05, recall=0.95 or f1")
     p.add_argument("--on", default="val", choices=["val", "test", "train"],
                    help="the images to choose on (default: val, so the test numbers stay honest)")
     p.add_argument("--calibrate", action="store_true", help="fit temperature scaling on the --on images")
     p.add_argument("--reset", action="store_true", help="back to plain argmax (detection: the default threshold)")
     det = p.add_argument_group("object detection")
     det.add_argument("--per-class", action="store_true", help="choose each class's own threshold for the goal")
-    det.add_argument("--threshold", type=float, metavar="SCORE", help="keep boxes scoring at least this (0..1)")
+    det.add_argument("--threshold", type=float, metavar="SCORE",
+                     help="keep boxes scoring at least this (0..1); anomaly detection: flag images whose raw "
+                          "score reaches this")
     det.add_argument("--class-threshold", action="append", default=[], metavar="CLASS=SCORE",
                      help="a class's own score threshold (repeatable)")
     det.add_argument("--nms-iou", type=float, metavar="IOU",
@@ -141,8 +149,35 @@ def detection_point(args, op: OperatingPoint, arrays, task: str) -> OperatingPoi
     return op
 
 
+_ANOMALY_GOAL = re.compile(r"^f1$|^(fpr|recall)=(.+)$")
+
+
+def anomaly_point(args, op: OperatingPoint, arrays, task: str) -> OperatingPoint:
+    """The anomaly threshold after ``--reset``, ``--threshold`` and ``--goal`` (in that order)."""
+    if args.class_threshold or args.nms_iou is not None or args.match_iou is not None or args.per_class:
+        raise InvalidInput("--class-threshold, --nms-iou, --match-iou and --per-class are for object detection; "
+                           "an anomaly model has one threshold: --goal fpr=0.05 or --threshold SCORE")
+    scores = anomaly.AnomalyScores.from_npz(arrays)
+    if args.reset or op.task != task:
+        op = OperatingPoint(task=task)
+    try:
+        if args.threshold is not None:
+            op = anomaly.manual_operating_point(args.threshold, op)
+        if args.goal:
+            m = _ANOMALY_GOAL.match(args.goal.strip().casefold())
+            if not m:
+                raise InvalidInput(f"cannot read the goal '{args.goal}': for anomaly detection write fpr=0.05 (at most "
+                                   "5 % of normal images flagged), recall=0.95 or f1")
+            goal = Goal(kind="f1", subset=args.on) if m.group(1) is None else \
+                Goal(kind=m.group(1), value=_number(m.group(2), args.goal), subset=args.on)
+            op = anomaly.choose_operating_point(scores, goal, op)
+    except GoalNotReachable as exc:
+        raise InvalidInput(str(exc)) from None
+    return op
+
+
 #: tasks whose operating point is not classification's decision rule: (args, op, scores.npz, task) -> op
-CHOOSERS = {"object_detection": detection_point}
+CHOOSERS = {"object_detection": detection_point, "anomaly_detection": anomaly_point}
 
 
 def _number(text: str, goal: str) -> float:

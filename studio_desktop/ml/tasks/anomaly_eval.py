@@ -84,16 +84,22 @@ def ground_truth(records: list[ImageRecord], root: Path, grid: int, input_size: 
 def evaluate_batch(head, model, x: torch.Tensor, y, batch: EvalBatch) -> tuple[dict[str, np.ndarray], list]:
     """One evaluation batch of an anomaly head: the network's score and map (``head.eval_batch``) plus
     the ground truth on the map's grid; targets are the 0/1 labels."""
-    from ..preprocess import Preprocessing
-
     out = model(x.to(batch.device, non_blocking=True))
     arrays = dict(head.eval_batch(out))
     grid = int(np.asarray(arrays["map"]).shape[-1])
-    pre = Preprocessing.from_config(head.config)
-    gt, known = ground_truth(batch.records, batch.root, grid, int(head.config.input_size),
-                             str(getattr(pre, "resize", "letterbox")))
+    gt, known = ground_truth(batch.records, batch.root, grid, int(head.config.input_size), resize_of(head))
     arrays["gt_mask"], arrays["has_mask"] = gt, known
     return arrays, [_label(r) for r in batch.records]
+
+
+def resize_of(head) -> str:
+    """How the head's preprocessing fits an image into the input square ("letterbox", "squash"...)."""
+    from ..preprocess import Preprocessing
+
+    try:
+        return str(getattr(Preprocessing.from_config(head.config), "resize", "letterbox"))
+    except (AttributeError, TypeError, ValueError):
+        return "letterbox"
 
 
 def _unit_interval(values: np.ndarray) -> torch.Tensor:
@@ -146,7 +152,8 @@ class AnomalyEvaluation:
         aggregate: dict = {"subsets": {}, "how": HOW,
                            "threshold": {"value": threshold, "how": how,
                                          "default": op is None or op.task != an.TASK or op.threshold is None},
-                           "display_range": [low, high], "map_size": int(maps.shape[-1]) if maps.ndim == 3 else 0}
+                           "display_range": [low, high], "map_size": int(maps.shape[-1]) if maps.ndim == 3 else 0,
+                           "input": {"size": int(self.head.config.input_size), "resize": resize_of(self.head)}}
         headline: dict = {}
         for subset in dict.fromkeys(scores.subsets.tolist()):
             body = an.subset_report(scores, subset, threshold)
