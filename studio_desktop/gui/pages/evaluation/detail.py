@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVB
 from ...widgets.image_canvas import ImageCanvas, decode_image
 from ...widgets.overlays import LAYER_ROLE, LAYERS, CaptionItem, ObjectRectItem, set_caption_scale
 from ..dataset.background import BackgroundCall
+from .detail_layers import LayerBar, compute_layers
 from .grid import STATUS_COLORS
 
 ROW_H = 18
@@ -92,6 +93,9 @@ class ResultDetail(QWidget):
         lay.addLayout(nav)
         self.canvas = ImageCanvas()
         self.canvas.setMinimumHeight(140)
+        #: a task's image layers (segmentation masks) with their toggles; hidden when it has none
+        self.layers = LayerBar(self.canvas)
+        lay.addWidget(self.layers)
         lay.addWidget(self.canvas, 1)
         self.verdict = QLabel("")
         self.verdict.setWordWrap(True)
@@ -114,6 +118,7 @@ class ResultDetail(QWidget):
         self._shown_key: tuple[str, str] | None = None
         self.box_items: list = []
         self._drawn_boxes: list = []
+        self._layer_key = None
         self._decode = BackgroundCall(self)
         self._decode.done.connect(self._on_decoded)
         self._decode.failed.connect(lambda msg: self.verdict.setText(f"<span style='color:#c0392b'>{msg}</span>"))
@@ -137,19 +142,29 @@ class ResultDetail(QWidget):
         self.issue.setVisible(bool(issue))
         if self._shown_key == (d["image"], d["subset"]) and not self._decode.busy:
             self._draw_boxes(d)  # same picture, new operating point: only the boxes change
+            if d.get("layers") and d.get("layer_key") != self._layer_key:
+                self._show_layers(d, *compute_layers(d))  # cached masks: milliseconds
             self.shown.emit()
             return
-        self._decode.start(lambda: (d, decode_image(image_path)))
+        self._decode.start(lambda: (d, decode_image(image_path), compute_layers(d)))
 
     def _on_decoded(self, result) -> None:
-        d, (image, problem) = result
+        d, (image, problem), layers = result
         if d is not self.current:
             return
         self.box_items, self._drawn_boxes = [], []
+        self.layers.clear()
         self.canvas.show_decoded(image, problem, [], {})
         self._shown_key = (d["image"], d["subset"])
+        self._show_layers(d, *layers)
         self._draw_boxes(d)
         self.shown.emit()
+
+    def _show_layers(self, d: dict, images, problem: str) -> None:
+        self._layer_key = d.get("layer_key")
+        self.layers.show_layers(d, images)
+        if problem:
+            self.verdict.setText(d["verdict"] + f"<br><span style='color:#c0392b'>{problem}</span>")
 
     def _draw_boxes(self, d: dict) -> None:
         """The description's boxes on the scene (replacing the previous ones), captions linked to
@@ -201,6 +216,8 @@ class ResultDetail(QWidget):
         self.current = None
         self._shown_key = None
         self.box_items, self._drawn_boxes = [], []
+        self._layer_key = None
+        self.layers.clear()
         self._decode.cancel()
         self.canvas.show_image(None, [], {})
         self.title.setText(text)

@@ -82,6 +82,7 @@ class ImagesSection(QWidget):
         self.detail = ResultDetail()
         self.detail.previousRequested.connect(lambda: self._step(-1))
         self.detail.nextRequested.connect(lambda: self._step(1))
+        self.detail.layers.install_shortcuts(self)  # P / T / E / B work wherever the focus is in the section
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)

@@ -399,6 +399,7 @@ RESULTS: dict[str, str] = {
     "regression": "regression_results:RegressionResults",
     "object_detection": "detection_results:DetectionResults",
     "anomaly_detection": "anomaly_results:AnomalyResults",
+    "semantic_segmentation": "segmentation_results:SegmentationResults",
 }
 
 

@@ -24,6 +24,7 @@ VIEWS: dict[str, str] = {
     "regression": "regression:RegressionView",
     "object_detection": "detection:DetectionView",
     "anomaly_detection": "anomaly:AnomalyView",
+    "semantic_segmentation": "segmentation:SegmentationView",
 }
 
 
