@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from .. import __version__
+from .export_snippet_segmentation import SEGMENTATION
 
 SNIPPET_FILE = "predict.py"
 
@@ -371,6 +372,10 @@ SNIPPET_TASKS: dict[str, SnippetTask] = {
     "object_detection": SnippetTask("Detect objects in images", "class names, operating point and box geometry",
                                     "detections", ("classes", "class_ids", "operating_point", "resize_fill", "mean",
                                                    "std", "outputs"), DETECTION),
+    "semantic_segmentation": SnippetTask("Segment images (a class for every pixel)",
+                                         "class names, ids, colours and input geometry", "logits",
+                                         ("classes", "class_ids", "palette", "background", "resize_fill", "mean",
+                                          "std", "outputs"), SEGMENTATION),
 }
 
 

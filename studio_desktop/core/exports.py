@@ -48,7 +48,7 @@ PRECISION_HELP = {
             "faster on a CPU, at a small cost in accuracy, reported against FP32.",
 }
 #: tasks whose models this version can export (kept in step with ``ml/export`` by a test)
-EXPORTABLE_TASKS = frozenset({"classification", "regression", "object_detection"})
+EXPORTABLE_TASKS = frozenset({"classification", "regression", "object_detection", "semantic_segmentation"})
 #: tasks whose exports are offered in fewer precisions than the formats allow: {format: precisions},
 #: and why (measured on the teaching detector, see the README)
 TASK_PRECISIONS: dict[str, tuple[dict[str, tuple[str, ...]], str]] = {

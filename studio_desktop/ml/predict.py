@@ -49,6 +49,24 @@ class Predictor:
     op: OperatingPoint | None
     run: Callable[[torch.Tensor], dict[str, np.ndarray]]
     describe: dict[str, Any]
+    #: a task that predicts each image whole at its own resolution (``WHOLE_IMAGE_TASKS``): the image
+    #: (H, W, 3 uint8, EXIF orientation applied) -> the decoder's arrays for that image; None: ``run``
+    #: on batches of preprocessed inputs
+    image_run: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
+
+
+#: tasks whose models answer for every pixel of the original image, predicted image by image:
+#: task -> module with ``checkpoint_runner(trained)`` and ``export_runner(exported)``, each returning
+#: the ``image_run`` of :class:`Predictor`
+WHOLE_IMAGE_TASKS: dict[str, str] = {"semantic_segmentation": "studio_desktop.ml.segmentation_predict"}
+
+
+def _whole_image(task: str, maker: str, source):
+    """The task's whole-image runner made from a checkpoint or an exported file (None for other tasks)."""
+    import importlib
+
+    spec = WHOLE_IMAGE_TASKS.get(task)
+    return getattr(importlib.import_module(spec), maker)(source) if spec else None
 
 
 def _from_trained(trained, op: OperatingPoint | None, describe: dict) -> Predictor:
@@ -59,11 +77,12 @@ def _from_trained(trained, op: OperatingPoint | None, describe: dict) -> Predict
         return head.eval_batch(trained(batch))
 
     units = trained.project.target_units
-    outputs = ([{"id": c.id, "name": c.name} for c in trained.project.classes]
+    outputs = ([{"id": c.id, "name": c.name, "colour": c.color} for c in trained.project.classes]
                or [{"id": i, "name": n, "unit": units.get(n, "")} for i, n in enumerate(trained.project.target_names)])
     return Predictor(task=trained.project.task, classes=outputs,
                      preprocessing=trained.preprocessing, op=op, run=run,
-                     describe={**describe, "checkpoint": trained.describe_checkpoint(), "model": trained.config.model})
+                     describe={**describe, "checkpoint": trained.describe_checkpoint(), "model": trained.config.model},
+                     image_run=_whole_image(trained.project.task, "checkpoint_runner", trained))
 
 
 def _from_export(path: Path) -> Predictor:
@@ -85,7 +104,8 @@ def _from_export(path: Path) -> Predictor:
     return Predictor(task=str(meta.get("task", "classification")), classes=classes,
                      preprocessing=exported.preprocessing, op=op, run=run,
                      describe={"kind": "export", "path": str(exported.path), "format": exported.format,
-                               "experiment": meta.get("experiment_id")})
+                               "experiment": meta.get("experiment_id")},
+                     image_run=_whole_image(task, "export_runner", exported))
 
 
 def _experiment(ws, ref: str, project_ref: str | None):
@@ -141,13 +161,68 @@ def oriented_size(path: Path) -> dict:
     return {"width": height, "height": width} if turned else {"width": width, "height": height}
 
 
+def output_names(files: list[Path]) -> dict[str, str]:
+    """A distinct name for each image's own output files (its stem; ``-2``, ``-3``... when two share one)."""
+    names, taken = {}, set()
+    for f in files:
+        stem, n = Path(f).stem, 2
+        name = stem
+        while name in taken:
+            name, n = f"{stem}-{n}", n + 1
+        taken.add(name)
+        names[str(f)] = name
+    return names
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a new image as the user sees it (EXIF orientation applied)."""
+    from ..core.images import BadImage, open_rgb
+
+    try:
+        return np.asarray(open_rgb(Path(path), oriented=True))
+    except BadImage as exc:
+        raise InvalidInput(str(exc), path=path) from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets one message naming it
+        raise InvalidInput(f"cannot decode image: {exc}", path=path) from None
+
+
+def _predict_whole(predictor: Predictor, files: list[Path], rows: list[dict], context: dict, progress, stop) -> None:
+    """Image by image at each image's own resolution (``Predictor.image_run``)."""
+    for done, f in enumerate(files, start=1):
+        if stop is not None and stop.requested():
+            break
+        try:
+            image = _read_image(f)
+        except StudioError as exc:
+            rows.append({"file": str(f), "ok": False, "error": exc.message})
+        else:
+            arrays = predictor.image_run(image)
+            one = {**context, "images": [{"width": int(image.shape[1]), "height": int(image.shape[0])}],
+                   "files": [str(f)], "names": [context["names"][str(f)]]}
+            pred = decode_predictions(predictor.task, arrays, predictor.op, predictor.classes, one)[0]
+            rows.append({"file": str(f), "ok": True, **pred})
+        if progress is not None:
+            progress(done, len(files))
+
+
 def predict_files(predictor: Predictor, inputs: list[str | Path], *, batch_size: int = 16,
-                  progress: Callable[[int, int], None] | None = None, stop: StopFlag | None = None) -> list[dict]:
-    """One row per image (``ok`` with the decoded prediction, or ``ok: False`` with the error)."""
+                  progress: Callable[[int, int], None] | None = None, stop: StopFlag | None = None,
+                  out: Path | None = None) -> list[dict]:
+    """One row per image (``ok`` with the decoded prediction, or ``ok: False`` with the error).
+
+    ``out``: the folder where a task's decoder may write each image's own files (a segmentation's
+    index mask), named by :func:`output_names`."""
     files, rows = collect_images(inputs)
     if not files and not rows:
         raise InvalidInput("no images to predict: name image files or folders that contain images")
     pre = predictor.preprocessing
+    names = output_names(files)
+    base = {"input_size": pre.input_size, "names": names, "out": Path(out).resolve() if out is not None else None}
+    if predictor.image_run is not None:
+        _predict_whole(predictor, files, rows, base, progress, stop)
+        order = {str(f): i for i, f in enumerate(files)}
+        rows.sort(key=lambda r: order.get(r["file"], -1))
+        return rows
     transform = pre.transform()
     done = 0
     for start in range(0, len(files), batch_size):
@@ -166,7 +241,8 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], *, batch_size:
             arrays = predictor.run(torch.stack(tensors))
             # what a decoder may need besides the outputs: each image's size as the user sees it
             # (a detector's boxes go back from the letterboxed input to the original pixels)
-            context = {"images": sizes, "input_size": pre.input_size}
+            # (and where and under which names its own files go: ``out``, ``names``)
+            context = {**base, "images": sizes, "files": [str(f) for f in good], "names": [names[str(f)] for f in good]}
             for f, pred in zip(good, decode_predictions(predictor.task, arrays, predictor.op, predictor.classes,
                                                         context), strict=True):
                 rows.append({"file": str(f), "ok": True, **pred})
@@ -225,7 +301,8 @@ def predict(ws, model: str, inputs: list[str | Path], out: Path | None, *, proje
     if score_threshold is not None:
         predictor.op = with_score_threshold(predictor.op, predictor.task, score_threshold)
     t0 = time.monotonic()
-    rows = predict_files(predictor, inputs, batch_size=batch_size, progress=progress, stop=stop)
+    rows = predict_files(predictor, inputs, batch_size=batch_size, progress=progress, stop=stop,
+                         out=out if out is not None else draw)
     elapsed = time.monotonic() - t0
     if out is not None:
         write_prediction_files(out, predictor.describe | {"task": predictor.task, "outputs": predictor.classes},

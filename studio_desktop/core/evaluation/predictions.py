@@ -20,6 +20,8 @@ from ..images import is_image_file
 from ..store import atomic_write_json, atomic_write_text
 from .detection_predictions import detection_predictions, detection_text
 from .operating_point import OperatingPoint, decide
+from .segmentation_predictions import draw_mask, segmentation_predictions, segmentation_text
+from .segmentation_predictions import write_csv_rows as segmentation_csv_rows
 
 
 def classification_predictions(arrays: dict[str, np.ndarray], op: OperatingPoint | None,
@@ -49,6 +51,7 @@ DECODERS: dict[str, Callable[..., list[dict]]] = {
     "classification": classification_predictions,
     "regression": regression_predictions,
     "object_detection": detection_predictions,
+    "semantic_segmentation": segmentation_predictions,
 }
 #: tasks whose predictions are boxes (``studio predict --coco-results``, ``--score-threshold``)
 BOX_TASKS = frozenset({"object_detection"})
@@ -67,6 +70,7 @@ def _draw_boxes(row: dict, stem: Path, classes: list[dict]) -> list[Path]:
 #: mask beside the index mask, a heat map...). A task without an entry has nothing to draw.
 DRAWERS: dict[str, Callable[[dict, Path, list[dict]], list[Path]]] = {
     "object_detection": _draw_boxes,
+    "semantic_segmentation": draw_mask,
 }
 
 
@@ -121,7 +125,11 @@ def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint 
     writer = csv.writer(buf)
     regression = any("targets" in (r.get("prediction") or {}) for r in rows)
     boxes = any("boxes" in (r.get("prediction") or {}) for r in rows)
-    if boxes:  # one row per box (an image without boxes: one row with the class empty)
+    masks = any({"mask", "classes"} <= set(r.get("prediction") or {}) for r in rows)
+    if masks:  # one row per image: its mask file and each class's share of its pixels
+        segmentation_csv_rows(writer, rows, class_names)
+        rows = []
+    elif boxes:  # one row per box (an image without boxes: one row with the class empty)
         writer.writerow(["file", "status", "class", "score", "x1", "y1", "x2", "y2", "error"])
         for r in rows:
             found = (r.get("prediction") or {}).get("boxes") or [] if r.get("ok") else []
@@ -167,6 +175,8 @@ def prediction_text(row: dict, units: dict[str, str] | None = None) -> str:
     pred = row.get("prediction") or {}
     if "boxes" in pred:
         return detection_text(pred)
+    if {"mask", "classes"} <= set(pred):
+        return segmentation_text(pred)
     if "targets" in pred:
         units = units or {}
         return ", ".join(f"{n} {v:.4g}{(' ' + units[n]) if units.get(n) else ''}" for n, v in pred["targets"].items())

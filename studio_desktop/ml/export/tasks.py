@@ -37,6 +37,7 @@ from ...core.evaluation.operating_point import OperatingPoint, decide, softmax
 from . import validation
 from .detection import DetectionExport
 from .regression import RegressionExport
+from .segmentation import SegmentationExport
 
 #: the fields of an operating point that decide (see core/evaluation/operating_point.decide)
 OPERATING_POINT_FIELDS = ("rule", "positive_class", "threshold", "uncertain_below", "temperature")
@@ -166,7 +167,7 @@ class ClassificationExport:
 
 
 TASK_EXPORTS = {"classification": ClassificationExport(), "regression": RegressionExport(),
-                "object_detection": DetectionExport()}
+                "object_detection": DetectionExport(), "semantic_segmentation": SegmentationExport()}
 
 
 def task_export(task: str):
