@@ -123,3 +123,64 @@ def test_evaluation_cache_lines_and_torchmetrics_check(tmp_path):
     assert tm["pixel_accuracy"] == pytest.approx(rep["metrics"]["pixel_accuracy"])
     assert tm["dice"] == pytest.approx(rep["metrics"]["dice"])
     assert tm["per_class_iou"][:2] == pytest.approx([0.6, 6 / 9])
+
+
+def test_evaluate_batch_through_the_predictor_on_the_sample(tmp_path, workspace):
+    """The head's per-batch pass on real sample images (original sizes, not square) with networks whose
+    answer is known: it says "background" everywhere (IoU of background = its share of the pixels, every
+    other class present in the truth gets 0, the others are undefined). The masks written are the
+    original size in class ids, the cache equals the written masks against the truth, the lines and the
+    aggregate follow, and torchmetrics agrees (no warning)."""
+    import torch
+    from PIL import Image
+
+    from studio_desktop.core.datasets import DatasetStore
+    from studio_desktop.core.importing import import_dataset
+    from studio_desktop.core.projects import ProjectService
+    from studio_desktop.core.samples import write_sample
+    from studio_desktop.core.train_config import defaults_for
+    from studio_desktop.ml.tasks.base import EvalBatch
+    from studio_desktop.ml.tasks.segmentation import SegmentationHead
+    from studio_desktop.ml.tasks.segmentation_eval import SegmentationEvaluation, evaluate_batch
+
+    project = ProjectService(workspace).create("shapes", "semantic_segmentation")
+    import_dataset(workspace, project.id, write_sample("semantic_segmentation", tmp_path / "s", images=5))
+    project = ProjectService(workspace).get(project.id)
+    store = DatasetStore(workspace, project.id)
+    records = store.load().images
+    config = defaults_for("semantic_segmentation").model_copy(update={"input_size": 64})
+    head = SegmentationHead(project, config)
+    c = len(project.classes)
+    bg = next(k for k, cl in enumerate(project.classes) if seg.is_background(cl.name))
+
+    class Constant(torch.nn.Module):
+        def forward(self, x):
+            out = torch.zeros(x.shape[0], c, *x.shape[2:])
+            out[:, bg] = 5.0
+            return out
+
+    folder = tmp_path / "evaluation"
+    lut = seg.channel_lut([cl.id for cl in project.classes])
+    arrays, targets = evaluate_batch(head, Constant(), None, None, EvalBatch(records, store.root, folder,
+                                                                            torch.device("cpu")))
+    assert arrays["confusion"].shape == (5, c, c) and targets == [None] * 5
+    for i, rec in enumerate(records):
+        written = np.asarray(Image.open(folder / "masks" / f"{rec.id}.png"))
+        assert written.shape == (rec.height, rec.width) and set(np.unique(written)) == {project.classes[bg].id}
+        truth = seg.to_channels(np.asarray(Image.open(store.path_of(rec.mask))), lut)
+        assert np.array_equal(arrays["confusion"][i], sm.confusion_of(truth, seg.to_channels(written, lut), c))
+        assert arrays["confusion"][i][:, [k for k in range(c) if k != bg]].sum() == 0  # all in the bg column
+    subsets = np.array(["val", "val", "test", "test", "test"])
+    logs = []
+    result = SegmentationEvaluation(head).evaluate(records=records, subsets=subsets, targets=targets, arrays=arrays,
+                                                   op=None, log=lambda m, lv="info": logs.append((lv, m)))
+    assert not [m for lv, m in logs if lv == "warning"], logs
+    body = result.aggregate["subsets"]["test"]
+    cm = arrays["confusion"][2:].sum(axis=0)
+    assert body["per_class"][bg]["iou"] == pytest.approx(cm[bg, bg] / cm.sum())
+    assert all(r["iou"] in (0.0, None) for k, r in enumerate(body["per_class"]) if k != bg)
+    assert result.headline["test"]["miou"] == body["metrics"]["miou"]
+    line = result.lines[0]
+    assert line["prediction"]["mask"] == f"masks/{records[0].id}.png" and line["truth"]["mask"] == records[0].mask
+    assert (line["width"], line["height"]) == (records[0].width, records[0].height)
+    assert any("mIoU" in s for s in sm.summary_lines(result.aggregate))

@@ -52,17 +52,6 @@ def _write_mask(path: Path, class_id_mask: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def torch_runner(model, device: torch.device):
-    """``run(batch N,3,h,w float32) -> logits N,C,h,w`` (numpy) of a PyTorch network."""
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            out = model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device))
-        return out.float().cpu().numpy()
-
-    return run
-
-
 def evaluate_batch(head, model, x, y, batch: EvalBatch) -> tuple[dict[str, np.ndarray], list]:
     """One evaluation batch: per record, predict at the original size, write the predicted mask,
     return ``{"confusion": (N, C, C), "pixels": (N,), "unknown": (N,)}`` and no targets (the
@@ -70,7 +59,7 @@ def evaluate_batch(head, model, x, y, batch: EvalBatch) -> tuple[dict[str, np.nd
     from ...core.images import open_rgb
     from ...core.task_settings import settings_for
     from ..preprocess import Preprocessing
-    from ..segmentation_infer import predict_probabilities
+    from ..segmentation_infer import predict_probabilities, torch_runner
 
     class_ids = [c.id for c in head.project.classes]
     c = len(class_ids)
@@ -82,7 +71,7 @@ def evaluate_batch(head, model, x, y, batch: EvalBatch) -> tuple[dict[str, np.nd
     conf = np.zeros((len(batch.records), c, c), dtype=np.int64)
     unknown = np.zeros(len(batch.records), dtype=np.int64)
     for i, rec in enumerate(batch.records):
-        image = np.asarray(open_rgb(batch.root / rec.file))
+        image = np.array(open_rgb(batch.root / rec.file))  # writable: torch.from_numpy warns on read-only arrays
         probs = predict_probabilities(run, image, pre, settings)
         predicted = np.asarray(probs).argmax(axis=0).astype(np.uint8)
         truth_ids = _read_mask(batch.root / rec.mask)
@@ -202,4 +191,4 @@ def _round(v) -> float | None:
     return round(v, 6) if np.isfinite(v) else None
 
 
-__all__ = ["MASKS", "SegmentationEvaluation", "evaluate_batch", "torch_runner", "torchmetrics_subset"]
+__all__ = ["MASKS", "SegmentationEvaluation", "evaluate_batch", "torchmetrics_subset"]
