@@ -10,9 +10,10 @@ GUI process may import it), so that the same score looks the same everywhere:
   point's threshold: the threshold always sits at :data:`THRESHOLD_POSITION` of the scale, so
   "hotter than the middle colour" means "above the threshold" on every image of every model.
   (Scaling each map to its own min..max, as many tools do, paints every normal image red.)
-- :func:`heat_rgba` turns a map into a semi-transparent RGBA overlay with a perceptual colour
-  table (inferno-like: dark, purple, orange, pale yellow; monotonic in lightness, readable in
-  grey and for colour-blind users).
+- :func:`heat_rgba` turns a map into a semi-transparent RGBA overlay with a turbo-like colour
+  table (dark blue, cyan, green at the threshold, orange, dark red): saturated colours that stay
+  visible over any photo — an inferno-like table ends in pale yellow, which vanished on the
+  yellow-and-red MVTec hazelnuts — and a fading opacity so normal areas stay clear.
 - :func:`resize_map` brings a map back to the original image's pixels, undoing the letterbox
   (``core/letterbox.py``) or a plain squash, so that overlays and regions line up with the image.
 - :func:`mask_to_grid` does the reverse for a ground-truth mask: the mask as the map's grid sees
@@ -39,17 +40,18 @@ __all__ = [
 #: where the threshold sits on the colour scale (0 = coldest, 1 = hottest)
 THRESHOLD_POSITION = 0.5
 
-# Control points of an inferno-like perceptual table (position, R, G, B); interpolated to 256.
+# Control points of a turbo-like table (position, R, G, B), Google's "Turbo" sampled at nine
+# points; interpolated to 256.
 _ANCHORS = np.array([
-    (0.000, 0, 0, 4),
-    (0.125, 31, 12, 72),
-    (0.250, 85, 15, 109),
-    (0.375, 136, 34, 106),
-    (0.500, 186, 54, 85),
-    (0.625, 227, 89, 51),
-    (0.750, 249, 140, 10),
-    (0.875, 249, 201, 50),
-    (1.000, 252, 255, 164),
+    (0.000, 48, 18, 59),
+    (0.125, 70, 107, 227),
+    (0.250, 41, 187, 236),
+    (0.375, 48, 242, 153),
+    (0.500, 164, 252, 60),
+    (0.625, 242, 204, 58),
+    (0.750, 250, 128, 34),
+    (0.875, 212, 54, 5),
+    (1.000, 122, 4, 3),
 ], dtype=np.float64)
 
 

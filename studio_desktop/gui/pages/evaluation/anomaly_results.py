@@ -38,11 +38,12 @@ KINDS = ("normal", "anomalous")
 LAYERS = (
     ("heat", "Heat map", "H", "The anomaly map over the image: transparent where normal, dark red to yellow where "
                               "it scores above the threshold (the middle of the scale) (H)", True),
-    ("truth", "Defect outline", "T", "The ground-truth defect mask's outline, in cyan (T)", True),
+    ("truth", "Defect outline", "T", "The ground-truth defect mask's outline, in magenta (T)", True),
     ("region", "Flagged region", "R", "The outline of the pixels whose map value reaches the threshold, in "
-                                      "magenta: what the model calls defective (R)", False),
+                                      "white: what the model calls defective (R)", False),
 )
-TRUTH_RGB, REGION_RGB = (0, 229, 255), (255, 0, 255)
+#: outline colours: magenta and white appear nowhere in the heat map's colour table
+TRUTH_RGB, REGION_RGB = (255, 0, 255), (255, 255, 255)
 #: opacity of the hottest heat-map colour
 HEAT_ALPHA = 0.65
 #: thumbnails' heat maps: long side in pixels, and how many are kept
@@ -310,8 +311,8 @@ class AnomalyResults(CachedResults):
         d["verdict"] = (f"score <b>{score:.4g}</b> {'≥' if score >= thr else '<'} threshold {thr:.4g} → "
                         f"<b style='color:{STATUS_HEX[status]}'>{verdict}</b> · truth: {d['truth']}{mask_note} — "
                         f"{self.status_words[status]}<br><small><span style='color:rgb{TRUTH_RGB}'>■</span> defect "
-                        f"outline · <span style='color:rgb{REGION_RGB}'>■</span> flagged region · heat map: the "
-                        f"threshold is the middle of the scale</small>")
+                        f"outline · <span style='background:#444; color:rgb{REGION_RGB}'>■</span> flagged region · heat "
+                        f"map: blue below the threshold, green at it, orange to red above</small>")
         return d
 
     def tooltip(self, row: int) -> str:

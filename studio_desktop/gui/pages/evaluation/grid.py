@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
 from ...models.images import IdRole
@@ -122,6 +122,7 @@ class ResultDelegate(QStyledItemDelegate):
             painter.fillRect(thumb, option.palette.base())
             x0, y0 = thumb.x() + (thumb.width() - pm.width()) // 2, thumb.y() + (thumb.height() - pm.height()) // 2
             painter.drawPixmap(x0, y0, pm)
+            self._paint_overlay(painter, getattr(model, "results", None), row, QRect(x0, y0, pm.width(), pm.height()))
             self._paint_boxes(painter, getattr(model, "results", None), row, x0, y0, pm.width(), pm.height())
         results = getattr(model, "results", None)
         if results is not None and row is not None and results.meta.issue_rank[row] > 0:
@@ -145,6 +146,24 @@ class ResultDelegate(QStyledItemDelegate):
             painter.drawRect(r.adjusted(0, 0, -1, -1))
         painter.restore()
 
+
+    @staticmethod
+    def _paint_overlay(painter: QPainter, results, row, target: QRect) -> None:
+        """A task with a picture over the image (an anomaly heat map) gives it as a small RGBA array
+        in the image's aspect ratio: ``thumbnail_overlay(row)``, drawn stretched over the thumbnail."""
+        make = getattr(results, "thumbnail_overlay", None)
+        if make is None or row is None:
+            return
+        rgba = make(row)
+        if rgba is None:
+            return
+        rgba = np.ascontiguousarray(rgba)
+        h, w = rgba.shape[:2]
+        image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawImage(target, image)
+        painter.restore()
 
     @staticmethod
     def _paint_boxes(painter: QPainter, results, row, x0: int, y0: int, w: int, h: int) -> None:

@@ -111,15 +111,19 @@ class AnomalyView(ResultView):
         self.table.horizontalHeaderItem(2).setToolTip(INTERVAL_TEXT)
         plain_table(self.table)
         self.table.setToolTip("Hover a metric for what it measures; the last four follow the threshold")
-        ll.addWidget(self.table, 3)
+        ll.addWidget(self.table, 1)
+        split.addWidget(left)
+        middle = QWidget()
+        ml = QVBoxLayout(middle)
+        ml.setContentsMargins(0, 0, 0, 0)
         self.counts_label = QLabel("")
         self.counts_label.setTextFormat(Qt.TextFormat.RichText)
         self.counts_label.setWordWrap(True)
-        ll.addWidget(self.counts_label)
+        ml.addWidget(self.counts_label)
         self.matrix = AnomalyMatrixView()
         self.matrix.cellClicked.connect(self._cell_clicked)
-        ll.addWidget(self.matrix, 3)
-        split.addWidget(left)
+        ml.addWidget(self.matrix, 1)
+        split.addWidget(middle)
 
         self.tabs = QTabWidget()
         threshold_tab = QWidget()
@@ -148,9 +152,10 @@ class AnomalyView(ResultView):
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.tabs.currentChanged.connect(lambda _i: self._draw_visible())
         split.addWidget(self.tabs)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
-        split.setSizes([460, 720])
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setStretchFactor(2, 4)
+        split.setSizes([380, 270, 560])
         lay.addWidget(split, 1)
 
         self.subset.currentIndexChanged.connect(self._subset_changed)
@@ -337,8 +342,8 @@ class AnomalyView(ResultView):
     # -------------------------------------------------------- operating point
     def _line_moved(self, line) -> None:
         """The line is being dragged: recount at once, colour the grid a few times a second."""
-        if self.results is None:
-            return
+        if self.results is None or abs(float(line.value()) - self.results.threshold) < 1e-12:
+            return  # the line was put where the threshold already is
         self.results.set_threshold(float(line.value()))
         self._show_numbers()
         for kind in ("roc", "pr"):

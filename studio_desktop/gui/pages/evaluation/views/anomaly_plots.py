@@ -108,7 +108,7 @@ def draw(kind: str, w: pg.PlotWidget, report: dict) -> pg.PlotWidget:
             w.plot(edges, counts, stepMode="center", fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1.5),
                    name=f"{name} ({len(values)})")
         w.setXRange(float(edges[0]), float(edges[-1]), padding=0)
-        w.setYRange(0, top * 1.15, padding=0)
+        w.setYRange(0, top * 1.45, padding=0)  # room for the legend and the line's label
         w.addItem(line, ignoreBounds=True)
     elif kind in ("roc", "pr"):
         if kind == "roc":
@@ -143,11 +143,8 @@ def mark(w: pg.PlotWidget, report: dict) -> None:
     c = report.get("counts") or {}
     thr = float(report["threshold"])
     if w.kind == "histogram":
-        line = w.line
-        if abs(line.value() - thr) > 1e-12:
-            line.blockSignals(True)
-            line.setValue(thr)
-            line.blockSignals(False)
+        if abs(w.line.value() - thr) > 1e-12:
+            w.line.setValue(thr)  # the view ignores a move to the threshold it already has
         return
     if w.dot is None:
         return

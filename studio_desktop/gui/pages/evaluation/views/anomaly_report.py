@@ -136,8 +136,8 @@ def report_sections(results, image_path, *, reports: dict | None = None, max_err
             f"<td valign='top'>{image_tag(grab(plots.plot_of('roc', main), PLOT_SIZE), 'ROC')}</td>"
             f"<td valign='top'>{image_tag(grab(plots.plot_of('pr', main), PLOT_SIZE), 'PR')}</td></tr></table>")),
         (f"Wrong verdicts ({where} images)", (
-            "<p>Farthest from the threshold first, with the heat map (the threshold is the middle of the colour "
-            "scale), the defect outline in cyan and the flagged region in magenta.</p>"
+            "<p>Farthest from the threshold first, with the heat map (blue below the threshold, green at it, orange "
+            "to red above), the defect outline in magenta and the flagged region in white.</p>"
             + _pictures(results, results.worst_errors(subset, max_errors), image_path))),
     ]
 
