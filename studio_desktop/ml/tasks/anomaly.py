@@ -189,6 +189,13 @@ class AnomalyHead(TaskHead):
 
         return AnomalyEvaluation(self)
 
+    def evaluate_batch(self, model, x, y, batch):
+        """The network's score and map plus the ground-truth masks on the map's grid (read from the
+        dataset for the batch's records; ``anomaly_eval.evaluate_batch``)."""
+        from .anomaly_eval import evaluate_batch
+
+        return evaluate_batch(self, model, x, y, batch)
+
     def decode(self, outputs: dict) -> list[dict]:
         return [{"score": float(s)} for s in outputs["score"].float().tolist()]
 
