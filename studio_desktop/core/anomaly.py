@@ -31,6 +31,7 @@ __all__ = [
     "THRESHOLD_POSITION",
     "display_range",
     "heat_rgba",
+    "levels",
     "mask_to_grid",
     "outline",
     "region",
@@ -65,13 +66,19 @@ def _table() -> np.ndarray:
 COLOUR_TABLE = _table()
 
 
-def display_range(scores_normal, threshold: float, *, position: float = THRESHOLD_POSITION) -> tuple[float, float]:
+def display_range(scores_normal, threshold: float, *, position: float = THRESHOLD_POSITION,
+                  scores_anomalous=None) -> tuple[float, float]:
     """``(low, high)`` of the colour scale, so that ``threshold`` lands at ``position`` of it.
 
     ``low`` is the median score of the normal images (a typical normal image's hottest spot is
     barely coloured); ``high`` mirrors it so the threshold stays at ``position`` whatever the
     model's units. Without normal scores (or when they sit above the threshold) the span falls
-    back to the threshold's own magnitude, so a range always exists and ``low < high``."""
+    back to the threshold's own magnitude, so a range always exists and ``low < high``.
+
+    Normal scores are often packed just under the threshold while defects score far above it;
+    the mirrored span then paints every defect, and the whole object around it, the hottest
+    colour. Given ``scores_anomalous``, ``high`` reaches at least their 95th percentile; draw with
+    ``heat_rgba(..., threshold=threshold)`` so the threshold still sits at ``position``."""
     thr = float(threshold)
     if not np.isfinite(thr):
         thr = 0.0
@@ -83,30 +90,47 @@ def display_range(scores_normal, threshold: float, *, position: float = THRESHOL
         below = max(abs(thr) * 0.5, 1e-6)
     low = thr - below
     high = thr + below * (1.0 - pos) / pos
+    top = np.asarray(scores_anomalous if scores_anomalous is not None else [], dtype=np.float64).ravel()
+    top = top[np.isfinite(top)]
+    if len(top):
+        high = max(high, float(np.percentile(top, 95)))
     return low, high
 
 
-def _levels(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    span = float(high) - float(low)
-    if not np.isfinite(span) or span <= 0:
-        span = 1e-12
-    t = (np.asarray(values, dtype=np.float32) - np.float32(low)) / np.float32(span)
+def levels(values, low: float, high: float, threshold: float | None = None,
+           position: float = THRESHOLD_POSITION) -> np.ndarray:
+    """Map values -> colour levels in [0, 1]: linear from ``low`` to ``high``, or, given a
+    ``threshold`` inside the range, linear on each side of it with the threshold at ``position``."""
+    v = np.asarray(values, dtype=np.float32)
+    low, high = float(low), float(high)
+    if threshold is not None and low < float(threshold) < high:
+        thr = np.float32(threshold)
+        below = (v - np.float32(low)) / np.float32(float(threshold) - low) * np.float32(position)
+        above = np.float32(position) + (v - thr) / np.float32(high - float(threshold)) * np.float32(1.0 - position)
+        t = np.where(v < thr, below, above)
+    else:
+        span = high - low
+        if not np.isfinite(span) or span <= 0:
+            span = 1e-12
+        t = (v - np.float32(low)) / np.float32(span)
     return np.clip(np.nan_to_num(t, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
 
 
-def heat_rgba(map_, low: float, high: float, alpha: float = 0.6, *, fade: bool = True) -> np.ndarray:
-    """An ``(h, w)`` map -> ``(h, w, 4)`` uint8 RGBA overlay coloured between ``low`` and ``high``.
+def heat_rgba(map_, low: float, high: float, alpha: float = 0.6, *, fade: bool = True,
+              threshold: float | None = None) -> np.ndarray:
+    """An ``(h, w)`` map -> ``(h, w, 4)`` uint8 RGBA overlay coloured between ``low`` and ``high``
+    (with ``threshold``: the threshold's colour is the scale's middle, see :func:`levels`).
 
     ``alpha`` is the opacity of the hottest colour. With ``fade`` (default) the opacity grows with
     the level (transparent at ``low``), so the image stays visible where nothing is wrong and the
     hot spots stand out; without it every pixel gets ``alpha``."""
-    levels = _levels(np.asarray(map_), low, high)
-    index = np.round(levels * 255.0).astype(np.uint8)
-    out = np.empty(levels.shape + (4,), dtype=np.uint8)
+    levels_ = levels(map_, low, high, threshold)
+    index = np.round(levels_ * 255.0).astype(np.uint8)
+    out = np.empty(levels_.shape + (4,), dtype=np.uint8)
     out[..., :3] = COLOUR_TABLE[index]
     a = float(min(max(alpha, 0.0), 1.0))
     if fade:
-        out[..., 3] = np.round(255.0 * a * np.sqrt(levels)).astype(np.uint8)
+        out[..., 3] = np.round(255.0 * a * np.sqrt(levels_)).astype(np.uint8)
     else:
         out[..., 3] = np.uint8(round(255.0 * a))
     return out

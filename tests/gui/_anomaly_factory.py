@@ -133,7 +133,8 @@ def write_evaluation(experiment_folder: Path, records, subsets, score, maps, gt,
 
     atomic_write_text(staged / "results.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
     present = [s for s in ("val", "test", "train") if s in subsets]
-    low, high = display_range(scores.score[scores.subset("val") & (scores.label == 0)], threshold)
+    low, high = display_range(scores.score[scores.subset("val") & (scores.label == 0)], threshold,
+                              scores_anomalous=scores.score[scores.label == 1])
     aggregate = {"schema_version": 1, "task": "anomaly_detection", "operating_point": None, "how": HOW,
                  "threshold": {"value": threshold, "how": how, "default": True}, "display_range": [low, high],
                  "map_size": GRID, "input": {"size": INPUT, "resize": "letterbox"},

@@ -148,7 +148,8 @@ class AnomalyEvaluation:
             gt_mask=np.asarray(arrays["gt_mask"], bool) if "gt_mask" in arrays else np.zeros(maps.shape, bool))
         threshold, how = an.effective_threshold(scores, op)
         normal_val = scores.score[scores.subset("val") & (scores.label == 0)]
-        low, high = display_range(normal_val if len(normal_val) else scores.score[scores.label == 0], threshold)
+        low, high = display_range(normal_val if len(normal_val) else scores.score[scores.label == 0], threshold,
+                                  scores_anomalous=scores.score[scores.label == 1])
         aggregate: dict = {"subsets": {}, "how": HOW,
                            "threshold": {"value": threshold, "how": how,
                                          "default": op is None or op.task != an.TASK or op.threshold is None},

@@ -93,6 +93,8 @@ class AnomalyResults(CachedResults):
         self.normal_val = scores.score[scores.subset("val") & (scores.label == 0)]
         if not len(self.normal_val):
             self.normal_val = scores.score[scores.label == 0]
+        #: the defects' scores stretch the colour scale above the threshold (see display_range)
+        self.anomalous_scores = scores.score[scores.label == 1]
         self._thumbs: dict[tuple, np.ndarray] = {}
         self._counters: dict = {}
         #: per row: results.jsonl's truth (status, mask, defect)
@@ -171,7 +173,7 @@ class AnomalyResults(CachedResults):
 
     def display_range(self) -> tuple[float, float]:
         """The heat maps' colour scale at the current threshold (threshold in the middle)."""
-        return heat.display_range(self.normal_val, self.threshold)
+        return heat.display_range(self.normal_val, self.threshold, scores_anomalous=self.anomalous_scores)
 
     def _decide(self) -> None:
         thr = self.threshold
@@ -340,7 +342,7 @@ class AnomalyResults(CachedResults):
         w, h = self.image_size(row)
         values = self.map_on_image(row, w, h)
         low, high = self._range
-        out = {"heat": heat.heat_rgba(values, low, high, HEAT_ALPHA)}
+        out = {"heat": heat.heat_rgba(values, low, high, HEAT_ALPHA, threshold=self.threshold)}
         region = heat.outline(values >= self.threshold)
         gt = heat.resize_map(self.scores.gt_mask[row].astype(np.float32), w, h, input_size=self.input_size,
                              resize=self.resize) >= 0.5
@@ -353,14 +355,14 @@ class AnomalyResults(CachedResults):
 
     def thumbnail_overlay(self, row: int) -> np.ndarray | None:
         """A small RGBA heat map in the image's aspect ratio for the grid (cached per colour scale)."""
-        key = (row, self._range)
+        key = (row, self._range, self.threshold)
         hit = self._thumbs.get(key)
         if hit is not None:
             return hit
         w, h = self.image_size(row)
         scale = THUMB_SIDE / max(w, h)
         tw, th = max(1, round(w * scale)), max(1, round(h * scale))
-        rgba = heat.heat_rgba(self.map_on_image(row, tw, th), *self._range, HEAT_ALPHA)
+        rgba = heat.heat_rgba(self.map_on_image(row, tw, th), *self._range, HEAT_ALPHA, threshold=self.threshold)
         if len(self._thumbs) >= THUMB_CACHE:
             self._thumbs.clear()
         self._thumbs[key] = rgba
