@@ -179,7 +179,7 @@ def _read_image(path: Path) -> np.ndarray:
     from ..core.images import BadImage, open_rgb
 
     try:
-        return np.asarray(open_rgb(Path(path), oriented=True))
+        return np.array(open_rgb(Path(path), oriented=True))  # a writable copy (torch.from_numpy wants one)
     except BadImage as exc:
         raise InvalidInput(str(exc), path=path) from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets one message naming it
