@@ -102,7 +102,11 @@ def test_numbers_agree_and_dragging_the_threshold_recounts(qtbot, ctx, evaluatio
 
 
 def test_matrix_cell_filters_the_grid_and_the_detail_draws_the_heat_map(qtbot, ctx, evaluation_page_factory,
-                                                                        real_fixtures):
+                                                                        real_fixtures, monkeypatch):
+    from studio_desktop.gui.pages.evaluation import anomaly_results
+
+    # layers made smaller than the 512 px photos (as for a 12-megapixel one): stretched over the picture
+    monkeypatch.setattr(anomaly_results, "LAYER_SIDE", 256)
     ev, page = open_evaluated(qtbot, ctx, evaluation_page_factory, real_fixtures)
     view, r = page.view, page.results
     rows = r.scores.subset("test")
@@ -120,8 +124,11 @@ def test_matrix_cell_filters_the_grid_and_the_detail_draws_the_heat_map(qtbot, c
     row = grid_rows(page)[0]
     assert d["image"] == r.scores.image_ids[row] and "≥ threshold" in d["verdict"]
     layers = r.layer_images(row)
-    w, h = r.image_size(row)
+    w, h = r.layer_size(row)
+    assert (w, h) == (256, 256) and r.image_size(row) == (512, 512)
     assert {k: v.shape for k, v in layers.items()} == {k: (h, w, 4) for k in ("heat", "truth", "region")}
+    picture = detail.canvas.image_item.sceneBoundingRect()
+    assert detail.layers.items["heat"].sceneBoundingRect() == picture and picture.width() == 512
     assert layers["heat"][..., 3].max() > 100 and (layers["truth"][..., 3] > 0).any()
     # the truth outline lies around the defect mask: inside the mask's bounding box (on the map grid)
     ys, xs = np.nonzero(layers["truth"][..., 3])

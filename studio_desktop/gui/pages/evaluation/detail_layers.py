@@ -6,13 +6,15 @@ to the prediction instead of over it.
 A task's ``describe_image`` opts in with ``layers`` (key, title, shortcut, tooltip, ``on`` at first,
 ``beside``: drawn on the copy in beside mode) and ``layer_images``: a callable returning
 ``{key: RGBA array (H, W, 4) at the image's size}``, run off the GUI thread together with the
-picture's decoding (it reads mask files). Toggles persist from image to image, like a viewer's."""
+picture's decoding (it reads mask files). A layer of another size (an anomaly heat map computed at
+most 1,024 px wide, so that a dragged threshold redraws a 12-megapixel photo's map in milliseconds)
+is stretched over the picture. Toggles persist from image to image, like a viewer's."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from ...widgets.overlays import CaptionItem
@@ -146,11 +148,23 @@ class LayerBar(QWidget):
             if rgba is None:
                 continue
             item = QGraphicsPixmapItem(rgba_pixmap(rgba))
+            self._fit(item)
             item.setZValue(LAYER_Z)
             item.setData(1, s["key"])
             scene.addItem(item)
             self.items[s["key"]] = item
         self._arrange(refit=self.on.get("beside", False))
+
+    def _fit(self, item: QGraphicsPixmapItem) -> None:
+        """Stretch a layer made at another size than the picture over it (smoothly)."""
+        image = self.canvas.image_item
+        pm = item.pixmap()
+        if image is None or pm.isNull():
+            return
+        rect = image.boundingRect()
+        if (pm.width(), pm.height()) != (round(rect.width()), round(rect.height())):
+            item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+            item.setTransform(QTransform.fromScale(rect.width() / pm.width(), rect.height() / pm.height()))
 
     def _arrange(self, refit: bool) -> None:
         """Visibility of each layer and, in beside mode, the picture's copy with the beside layers."""
@@ -179,6 +193,7 @@ class LayerBar(QWidget):
                 for s in self.specs:
                     if s.get("beside") and self.images and self.images.get(s["key"]) is not None:
                         item = QGraphicsPixmapItem(rgba_pixmap(self.images[s["key"]]))
+                        self._fit(item)
                         item.setPos(dx, 0)
                         item.setZValue(LAYER_Z)
                         scene.addItem(item)
