@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from .. import __version__
+from .export_snippet_anomaly import ANOMALY
 from .export_snippet_segmentation import SEGMENTATION
 
 SNIPPET_FILE = "predict.py"
@@ -54,10 +55,10 @@ def load(path):
     meta = decode(session.get_modelmeta().custom_metadata_map)
     fixed = session.get_inputs()[0].shape[0]
 
-    def run(batch):
+    def run(batch, output=OUTPUT):
         if isinstance(fixed, int) and len(batch) != fixed:  # exported without dynamic batch
-            return np.concatenate([run(batch[i:i + fixed]) for i in range(0, len(batch), fixed)])
-        return session.run([OUTPUT], {{meta["input_name"]: batch}})[0]
+            return np.concatenate([run(batch[i:i + fixed], output) for i in range(0, len(batch), fixed)])
+        return session.run([output], {{meta["input_name"]: batch}})[0]
 
     return run, meta
 '''),
@@ -77,10 +78,10 @@ def load(path):
     dim = model.inputs[0].get_partial_shape()[0]
     fixed = None if dim.is_dynamic else dim.get_length()
 
-    def run(batch):
+    def run(batch, output=OUTPUT):
         if fixed and len(batch) != fixed:  # exported without dynamic batch
-            return np.concatenate([run(batch[i:i + fixed]) for i in range(0, len(batch), fixed)])
-        return np.array(compiled(batch)[compiled.output(OUTPUT)])
+            return np.concatenate([run(batch[i:i + fixed], output) for i in range(0, len(batch), fixed)])
+        return np.array(compiled(batch)[compiled.output(output)])
 
     return run, meta
 '''),
@@ -97,11 +98,11 @@ def load(path):
     meta = decode(json.loads(files["metadata.json"]))
     fixed = None if meta.get("batch", "dynamic") == "dynamic" else int(meta["batch"])
 
-    def run(batch):
+    def run(batch, output=OUTPUT):
         if fixed and len(batch) != fixed:  # traced for a fixed batch (a detector runs one image per call)
-            return np.concatenate([run(batch[i:i + fixed]) for i in range(0, len(batch), fixed)])
-        with torch.no_grad():
-            return module(torch.from_numpy(batch))[0].numpy()  # the module returns a tuple of the outputs
+            return np.concatenate([run(batch[i:i + fixed], output) for i in range(0, len(batch), fixed)])
+        with torch.no_grad():  # the module returns a tuple of the outputs, in the order `outputs` names them
+            return module(torch.from_numpy(batch))[list(meta["outputs"]).index(output)].numpy()
 
     return run, meta
 '''),
@@ -376,6 +377,10 @@ SNIPPET_TASKS: dict[str, SnippetTask] = {
                                          "class names, ids, colours and input geometry", "logits",
                                          ("classes", "class_ids", "palette", "background", "resize_fill", "mean",
                                           "std", "outputs"), SEGMENTATION),
+    "anomaly_detection": SnippetTask("Find anomalies in images (score, verdict and heat map)",
+                                     "threshold, display range and input geometry", "score",
+                                     ("display_range", "operating_point", "resize_fill", "mean", "std", "outputs"),
+                                     ANOMALY),
 }
 
 

@@ -48,13 +48,18 @@ PRECISION_HELP = {
             "faster on a CPU, at a small cost in accuracy, reported against FP32.",
 }
 #: tasks whose models this version can export (kept in step with ``ml/export`` by a test)
-EXPORTABLE_TASKS = frozenset({"classification", "regression", "object_detection", "semantic_segmentation"})
+EXPORTABLE_TASKS = frozenset({"classification", "regression", "object_detection", "semantic_segmentation",
+                              "anomaly_detection"})
 #: tasks whose exports are offered in fewer precisions than the formats allow: {format: precisions},
 #: and why (measured on the teaching detector, see the README)
 TASK_PRECISIONS: dict[str, tuple[dict[str, tuple[str, ...]], str]] = {
     "object_detection": ({"onnx": ("fp32",), "torchscript": ("fp32",), "openvino": ("fp32", "fp16")},
                          "detectors export in FP32, and with FP16 weights in OpenVINO: ONNX Runtime's FP16 converter "
                          "breaks their graph, and INT8 moved their boxes too far (43 % of the detections lost)"),
+    "anomaly_detection": ({"onnx": ("fp32",), "torchscript": ("fp32",), "openvino": ("fp32", "fp16")},
+                          "anomaly models export in FP32, and with FP16 weights in OpenVINO: their raw scores are "
+                          "distances whose threshold sits between close values, and INT8 activations move them "
+                          "across it"),
 }
 
 
@@ -198,6 +203,29 @@ def disk_full_error(exc: OSError, folder: Path) -> InvalidInput | None:
         return InvalidInput("the disk is full: the export could not be written", path=folder,
                             hint="free some space and export again; nothing was kept")
     return None
+
+
+#: protobuf's limit on one ONNX file (ONNX and OpenVINO exports go through one), and room for the graph
+ONNX_LIMIT_BYTES = 2 * 1024 ** 3
+ONNX_MARGIN_BYTES = 64 * 1024 ** 2
+
+
+def onnx_size_warning(checkpoint: Path, fmt: str, coreset_ratio: float | None = None) -> str | None:
+    """A warning before an ONNX or OpenVINO export whose weights would likely pass ONNX's 2 GB limit (a
+    large PatchCore memory bank), judged from the checkpoint's size without loading it: with a coreset
+    ratio, the ratio that would fit. None when it fits (the export job checks exactly before writing)."""
+    if fmt not in ("onnx", "openvino") or not checkpoint.is_file():
+        return None
+    size = checkpoint.stat().st_size
+    room = ONNX_LIMIT_BYTES - ONNX_MARGIN_BYTES
+    if size <= room:
+        return None
+    text = (f"This checkpoint is {size / 1e9:.2f} GB and an ONNX file cannot pass {ONNX_LIMIT_BYTES / 1024 ** 3:.0f} "
+            "GB, so this export will likely be refused. ")
+    if coreset_ratio:
+        return text + (f"Train again with a coreset ratio of about {coreset_ratio * room / size * 0.9:.3g} or less "
+                       f"(now {coreset_ratio:.3g}: the memory bank shrinks in proportion), or export to TorchScript.")
+    return text + "Export to TorchScript, which has no such limit, or choose a smaller model."
 
 
 # ------------------------------------------------------------------ the record
@@ -492,4 +520,5 @@ __all__ = ["Check", "DEFAULT_CALIBRATION_IMAGES", "DEFAULT_OPSET", "DEFAULT_VALI
            "ExportRecord", "ExportService", "FORMATS", "FormatInfo", "Latency", "LatencyRow", "OPSETS",
            "PRECISIONS", "PRECISION_HELP", "PrecisionChange", "RECORD_FILE", "Validation", "check_free_space",
            "TASK_FIXED_BATCH", "TASK_PRECISIONS", "check_options", "disk_full_error", "estimate_bytes", "format_info", "missing_package",
+           "ONNX_LIMIT_BYTES", "onnx_size_warning",
            "new_export_id", "precision_note", "precisions_for", "worker_pid"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from ..core.evaluation.operating_point import OperatingPoint, load_operating_poi
 from ..core.evaluation.predictions import (
     BOX_TASKS,
     DRAWERS,
+    MODEL_CONTEXTS,
     collect_images,
     decode_predictions,
     write_prediction_files,
@@ -53,6 +54,9 @@ class Predictor:
     #: (H, W, 3 uint8, EXIF orientation applied) -> the decoder's arrays for that image; None: ``run``
     #: on batches of preprocessed inputs
     image_run: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
+    #: what the task's decoder needs from the model besides its outputs (``MODEL_CONTEXTS``: an anomaly
+    #: model's threshold and colour scale), merged into every batch's context
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 #: tasks whose models answer for every pixel of the original image, predicted image by image:
@@ -69,7 +73,12 @@ def _whole_image(task: str, maker: str, source):
     return getattr(importlib.import_module(spec), maker)(source) if spec else None
 
 
-def _from_trained(trained, op: OperatingPoint | None, describe: dict) -> Predictor:
+def _model_context(task: str, op: OperatingPoint | None, evaluation: Path | None, metadata: dict | None) -> dict:
+    maker = MODEL_CONTEXTS.get(task)
+    return maker(op, evaluation, metadata) if maker is not None else {}
+
+
+def _from_trained(trained, op: OperatingPoint | None, describe: dict, evaluation: Path | None = None) -> Predictor:
     head = trained.head
 
     @torch.inference_mode()
@@ -82,7 +91,8 @@ def _from_trained(trained, op: OperatingPoint | None, describe: dict) -> Predict
     return Predictor(task=trained.project.task, classes=outputs,
                      preprocessing=trained.preprocessing, op=op, run=run,
                      describe={**describe, "checkpoint": trained.describe_checkpoint(), "model": trained.config.model},
-                     image_run=_whole_image(trained.project.task, "checkpoint_runner", trained))
+                     image_run=_whole_image(trained.project.task, "checkpoint_runner", trained),
+                     context=_model_context(trained.project.task, op, evaluation, None))
 
 
 def _from_export(path: Path) -> Predictor:
@@ -98,14 +108,18 @@ def _from_export(path: Path) -> Predictor:
     classes = meta.get("classes") or [{"id": i, "name": n} for i, n in enumerate(meta.get("class_names") or [])]
 
     def run(batch: torch.Tensor) -> dict[str, np.ndarray]:
-        # the main output under its own name: what the task's decoder reads ("logits", "values")
-        return {exported.output: np.asarray(exported.run(batch.numpy().astype(np.float32)), dtype=np.float32)}
+        # every output under its own name, the main one as float32: what the task's decoder reads ("logits",
+        # "values"; an anomaly model's "score" and "map")
+        x = np.asarray(batch.numpy(), dtype=np.float32)
+        outputs = exported.runner.run_all(x) if len(x) else {exported.output: exported.run(x)}
+        return {**outputs, exported.output: np.asarray(outputs[exported.output], dtype=np.float32)}
 
     return Predictor(task=str(meta.get("task", "classification")), classes=classes,
                      preprocessing=exported.preprocessing, op=op, run=run,
                      describe={"kind": "export", "path": str(exported.path), "format": exported.format,
                                "experiment": meta.get("experiment_id")},
-                     image_run=_whole_image(task, "export_runner", exported))
+                     image_run=_whole_image(task, "export_runner", exported),
+                     context=_model_context(task, op, None, meta))
 
 
 def _experiment(ws, ref: str, project_ref: str | None):
@@ -135,15 +149,17 @@ def load_predictor(ws, model: str, *, project: str | None = None, checkpoint: st
             return _from_export(path)
         trained = load_checkpoint_file(path)
         # a checkpoint inside its experiment folder follows that experiment's operating point
-        op = load_operating_point(evaluation_folder(path.parent.parent)) if path.parent.name == "checkpoints" else None
-        return _from_trained(trained, op, {"kind": "checkpoint", "path": str(path)})
+        inside = path.parent.name == "checkpoints"
+        folder = evaluation_folder(path.parent.parent) if inside else None
+        op = load_operating_point(folder) if inside else None
+        return _from_trained(trained, op, {"kind": "checkpoint", "path": str(path)}, folder)
     if ws is None:
         raise InvalidInput(f"no such model file: {model}")
     proj, exp = _experiment(ws, model, project)
     trained = load_trained(ws, proj.id, exp.id, checkpoint)
-    folder = ExperimentService(ws, proj.id).folder(exp.id)
-    return _from_trained(trained, load_operating_point(evaluation_folder(folder)),
-                         {"kind": "experiment", "project": proj.name, "experiment": exp.name, "id": exp.id})
+    folder = evaluation_folder(ExperimentService(ws, proj.id).folder(exp.id))
+    return _from_trained(trained, load_operating_point(folder),
+                         {"kind": "experiment", "project": proj.name, "experiment": exp.name, "id": exp.id}, folder)
 
 
 def oriented_size(path: Path) -> dict:
@@ -217,7 +233,8 @@ def predict_files(predictor: Predictor, inputs: list[str | Path], *, batch_size:
         raise InvalidInput("no images to predict: name image files or folders that contain images")
     pre = predictor.preprocessing
     names = output_names(files)
-    base = {"input_size": pre.input_size, "names": names, "out": Path(out).resolve() if out is not None else None}
+    base = {**predictor.context, "input_size": pre.input_size, "resize": pre.resize, "names": names,
+            "out": Path(out).resolve() if out is not None else None}
     if predictor.image_run is not None:
         _predict_whole(predictor, files, rows, base, progress, stop)
         order = {str(f): i for i, f in enumerate(files)}

@@ -18,6 +18,9 @@ import numpy as np
 
 from ..images import is_image_file
 from ..store import atomic_write_json, atomic_write_text
+from .anomaly_predictions import anomaly_predictions, anomaly_text, draw_heat_map
+from .anomaly_predictions import model_context as anomaly_model_context
+from .anomaly_predictions import write_csv_rows as anomaly_csv_rows
 from .detection_predictions import detection_predictions, detection_text
 from .operating_point import OperatingPoint, decide
 from .segmentation_predictions import draw_mask, segmentation_predictions, segmentation_text
@@ -52,6 +55,13 @@ DECODERS: dict[str, Callable[..., list[dict]]] = {
     "regression": regression_predictions,
     "object_detection": detection_predictions,
     "semantic_segmentation": segmentation_predictions,
+    "anomaly_detection": anomaly_predictions,
+}
+#: task id -> what its decoder needs from the model besides the outputs, as context entries: given the
+#: operating point, the experiment's evaluation folder (a checkpoint; None for a file) and an exported
+#: file's decoded metadata (None for a checkpoint) (an anomaly model's threshold and colour scale)
+MODEL_CONTEXTS: dict[str, Callable[[OperatingPoint | None, Path | None, dict | None], dict]] = {
+    "anomaly_detection": anomaly_model_context,
 }
 #: tasks whose predictions are boxes (``studio predict --coco-results``, ``--score-threshold``)
 BOX_TASKS = frozenset({"object_detection"})
@@ -71,6 +81,7 @@ def _draw_boxes(row: dict, stem: Path, classes: list[dict]) -> list[Path]:
 DRAWERS: dict[str, Callable[[dict, Path, list[dict]], list[Path]]] = {
     "object_detection": _draw_boxes,
     "semantic_segmentation": draw_mask,
+    "anomaly_detection": draw_heat_map,
 }
 
 
@@ -129,6 +140,9 @@ def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint 
     if masks:  # one row per image: its mask file and each class's share of its pixels
         segmentation_csv_rows(writer, rows, class_names)
         rows = []
+    elif any("anomalous" in (r.get("prediction") or {}) for r in rows):  # score, verdict, heat map per image
+        anomaly_csv_rows(writer, rows)
+        rows = []
     elif boxes:  # one row per box (an image without boxes: one row with the class empty)
         writer.writerow(["file", "status", "class", "score", "x1", "y1", "x2", "y2", "error"])
         for r in rows:
@@ -164,7 +178,7 @@ def write_prediction_files(out: Path, model: dict[str, Any], op: OperatingPoint 
     return json_path, csv_path
 
 
-__all__ = ["BOX_TASKS", "DECODERS", "DRAWERS", "classification_predictions", "collect_images", "decode_predictions", "prediction_text",
+__all__ = ["BOX_TASKS", "DECODERS", "DRAWERS", "MODEL_CONTEXTS", "classification_predictions", "collect_images", "decode_predictions", "prediction_text",
            "regression_predictions", "write_prediction_files"]
 
 
@@ -177,6 +191,8 @@ def prediction_text(row: dict, units: dict[str, str] | None = None) -> str:
         return detection_text(pred)
     if {"mask", "classes"} <= set(pred):
         return segmentation_text(pred)
+    if "anomalous" in pred:
+        return anomaly_text(pred)
     if "targets" in pred:
         units = units or {}
         return ", ".join(f"{n} {v:.4g}{(' ' + units[n]) if units.get(n) else ''}" for n, v in pred["targets"].items())

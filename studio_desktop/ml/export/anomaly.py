@@ -38,9 +38,12 @@ from .onnx_format import SIZE_LIMIT_BYTES, SIZE_MARGIN_BYTES, tensor_bytes
 class AnomalyOutputs(nn.Module):
     """The exported network: score, verdict at the threshold, raw map and its display normalisation."""
 
-    def __init__(self, model: nn.Module, threshold: float, low: float, high: float):
+    def __init__(self, model: nn.Module, threshold: float, low: float, high: float,
+                 coreset_ratio: float | None = None):
         super().__init__()
         self.model = model
+        #: PatchCore's coreset ratio when trained with one (what the 2 GB hint scales)
+        self.coreset_ratio = coreset_ratio
         self.threshold = float(threshold)
         self.low = float(low)
         self.span = float(high) - float(low) if float(high) > float(low) else 1e-12
@@ -55,7 +58,7 @@ class AnomalyOutputs(nn.Module):
 
     def size_hint(self) -> str:
         """What to do when the network is too big for one ONNX file (the export's hint)."""
-        return coreset_hint(self.model)
+        return coreset_hint(self.model, self.coreset_ratio)
 
 
 def bank_bytes(module: nn.Module) -> int:
@@ -63,22 +66,13 @@ def bank_bytes(module: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for name, t in module.named_buffers() if "memory_bank" in name)
 
 
-def _coreset_ratio(model: nn.Module) -> float | None:
-    for name in ("coreset_ratio", "coreset_sampling_ratio"):
-        value = getattr(model, name, None)
-        if isinstance(value, (int, float)):
-            return float(value)
-    return None
-
-
-def coreset_hint(model: nn.Module, limit: int = SIZE_LIMIT_BYTES) -> str:
+def coreset_hint(model: nn.Module, ratio: float | None = None, limit: int = SIZE_LIMIT_BYTES) -> str:
     """What to do when a network is too big for one ONNX file: with a memory bank, the coreset ratio that fits."""
     bank = bank_bytes(model)
     if bank <= 0:
         return "export to TorchScript, which has no such limit, or choose a smaller model"
     room = limit - SIZE_MARGIN_BYTES - (tensor_bytes(model) - bank)
     share = max(0.0, room / bank) * 0.9
-    ratio = _coreset_ratio(model)
     words = f"{bank / 1e9:.2f} GB of it is the memory bank: "
     if ratio is not None:
         return words + (f"train again with a coreset ratio of {ratio * share:.3g} or less (now {ratio:.3g}; the "
@@ -134,7 +128,9 @@ class AnomalyExport:
 
     def network(self, trained, op) -> nn.Module:
         rule = _rule(trained, op)
-        return AnomalyOutputs(trained.model, rule.threshold, rule.low, rule.high).eval()
+        ratio = getattr(getattr(trained.head, "settings", None), "coreset_ratio", None)
+        return AnomalyOutputs(trained.model, rule.threshold, rule.low, rule.high,
+                              float(ratio) if isinstance(ratio, (int, float)) else None).eval()
 
     @torch.no_grad()
     def reference(self, trained, network: AnomalyOutputs, images: np.ndarray, chunk: int = 8

@@ -35,6 +35,7 @@ from torch import nn
 from ...core.errors import InvalidInput
 from ...core.evaluation.operating_point import OperatingPoint, decide, softmax
 from . import validation
+from .anomaly import AnomalyExport
 from .detection import DetectionExport
 from .regression import RegressionExport
 from .segmentation import SegmentationExport
@@ -167,7 +168,8 @@ class ClassificationExport:
 
 
 TASK_EXPORTS = {"classification": ClassificationExport(), "regression": RegressionExport(),
-                "object_detection": DetectionExport(), "semantic_segmentation": SegmentationExport()}
+                "object_detection": DetectionExport(), "semantic_segmentation": SegmentationExport(),
+                "anomaly_detection": AnomalyExport()}
 
 
 def task_export(task: str):

@@ -27,6 +27,7 @@ from ....core.exports import (
     check_options,
     missing_package,
     new_export_id,
+    onnx_size_warning,
 )
 from ....core.schemas import Project
 from ....core.workspace import Workspace
@@ -107,6 +108,14 @@ class ExportController:
         if s.checkpoint not in self.checkpoints(exp.id):
             return f"experiment '{exp.name}' has no {s.checkpoint} checkpoint"
         return None
+
+    def warning(self, exp: Experiment, s: ExportSettings) -> str | None:
+        """A warning about an export that may start but will likely be refused (one that would pass ONNX's
+        2 GB limit: a large PatchCore memory bank; with the smaller coreset ratio that would fit), or None."""
+        svc = ExperimentService(self.ws, self.project.id)
+        ratio = (exp.config.task_settings or {}).get("coreset_ratio") if exp.config is not None else None
+        return onnx_size_warning(svc.checkpoint(exp.id, s.checkpoint), s.format,
+                                 float(ratio) if isinstance(ratio, (int, float)) else None)
 
     @staticmethod
     def new_id(s: ExportSettings) -> str:

@@ -188,6 +188,12 @@ class ExportPage(QWidget):
         self.form.block(why)
         if why:
             self.form.show_status(f"<span style='color:#b35900'>{why}</span>")
+        warning = None if why else self.controller.warning(self.experiment, self.form.settings())
+        if warning:
+            self.form.show_status(f"<span style='color:#b35900'>{warning}</span>")
+        elif getattr(self, "_size_warning", None) and not why:
+            self.form.show_status("")  # the warning no longer applies (another format or checkpoint)
+        self._size_warning = warning
 
     def _export_selected(self, export_id: str) -> None:
         rec = self.history.selected()
