@@ -51,6 +51,8 @@ THUMB_SIDE, THUMB_CACHE = 96, 512
 #: the detail's layers are made at most this wide (the canvas stretches them over the photo): a
 #: dragged threshold redraws them in tens of milliseconds even for a 12-megapixel photo
 LAYER_SIDE = 1024
+#: images whose map at the layers' size and defect outline are kept
+FRAME_CACHE = 4
 
 
 class AnomalyResults(CachedResults):
@@ -100,6 +102,7 @@ class AnomalyResults(CachedResults):
         self.anomalous_scores = scores.score[scores.label == 1]
         self._thumbs: dict[tuple, np.ndarray] = {}
         self._counters: dict = {}
+        self._frames: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         #: per row: results.jsonl's truth (status, mask, defect)
         self.truths: list[dict] = list(truths) if truths is not None else [{} for _ in range(len(scores))]
         self._decide()
@@ -350,18 +353,29 @@ class AnomalyResults(CachedResults):
         """RGBA (h, w, 4) uint8 in the image's frame (:meth:`layer_size`): ``heat``, ``truth`` (outline),
         ``region`` (outline)."""
         w, h = self.layer_size(row)
-        values = self.map_on_image(row, w, h)
+        values, truth = self._frame(row, w, h)
         low, high = self._range
-        out = {"heat": heat.heat_rgba(values, low, high, HEAT_ALPHA, threshold=self.threshold)}
-        region = heat.outline(values >= self.threshold)
-        gt = heat.resize_map(self.scores.gt_mask[row].astype(np.float32), w, h, input_size=self.input_size,
-                             resize=self.resize) >= 0.5
-        for key, mask, rgb in (("truth", _thicken(heat.outline(gt), w, h), TRUTH_RGB),
-                               ("region", _thicken(region, w, h), REGION_RGB)):
-            rgba = np.zeros((h, w, 4), dtype=np.uint8)
-            rgba[mask] = (*rgb, 255)
-            out[key] = rgba
+        out = {"heat": heat.heat_rgba(values, low, high, HEAT_ALPHA, threshold=self.threshold), "truth": truth}
+        rgba = np.zeros((h, w, 4), dtype=np.uint8)
+        rgba[_thicken(heat.outline(values >= self.threshold), w, h)] = (*REGION_RGB, 255)
+        out["region"] = rgba
         return out
+
+    def _frame(self, row: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """(the map at the layers' size, the defect outline layer): what a new threshold does not
+        change, kept for the last few images (a dragged threshold redraws only the rest)."""
+        key = (row, w, h)
+        hit = self._frames.get(key)
+        if hit is None:
+            values = self.map_on_image(row, w, h)
+            gt = heat.resize_map(self.scores.gt_mask[row].astype(np.float32), w, h, input_size=self.input_size,
+                                 resize=self.resize) >= 0.5
+            truth = np.zeros((h, w, 4), dtype=np.uint8)
+            truth[_thicken(heat.outline(gt), w, h)] = (*TRUTH_RGB, 255)
+            if len(self._frames) >= FRAME_CACHE:
+                self._frames.pop(next(iter(self._frames)))
+            hit = self._frames[key] = (values, truth)
+        return hit
 
     def thumbnail_overlay(self, row: int) -> np.ndarray | None:
         """A small RGBA heat map in the image's aspect ratio for the grid (cached per colour scale)."""
@@ -384,10 +398,14 @@ def _thicken(edge: np.ndarray, w: int, h: int) -> np.ndarray:
     r = max(0, round(max(w, h) / 400) - 1)
     if r == 0 or not edge.any():
         return edge
-    out = edge.copy()
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            out |= np.roll(np.roll(edge, dy, axis=0), dx, axis=1)
+    rows = edge.copy()  # a square dilation, one axis after the other (4r slice operations)
+    for d in range(1, r + 1):
+        rows[d:] |= edge[:-d]
+        rows[:-d] |= edge[d:]
+    out = rows.copy()
+    for d in range(1, r + 1):
+        out[:, d:] |= rows[:, :-d]
+        out[:, :-d] |= rows[:, d:]
     return out
 
 
