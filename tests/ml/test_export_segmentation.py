@@ -177,4 +177,9 @@ def test_a_tiles_model_exports_its_tile_and_the_snippet_stitches_like_the_app(st
     assert probs.shape == (len(streets.project.classes), 360, 480)
     rows, _, _ = predict(streets.ws, exp.id, [VAL[0]], tmp_path / "app", project=streets.project.id)
     app = read_mask(rows[0]["prediction"]["mask"], [{"id": c.id, "name": c.name} for c in streets.project.classes])
-    assert len(np.unique(app)) >= 2 and (probs.argmax(axis=0) == app).mean() >= 0.97
+    assert app.shape == (360, 480) and len(np.unique(app)) >= 2 and (probs.argmax(axis=0) == app).mean() >= 0.97
+    # studio predict with the file: the same sliding window at full resolution, the tiles through the file
+    by_file, predictor, _ = predict(None, str(outcome.folder), [VAL[0]], tmp_path / "file")
+    assert predictor.image_run is not None
+    assert (np.asarray(Image.open(by_file[0]["prediction"]["mask"])) ==
+            np.asarray(Image.open(rows[0]["prediction"]["mask"]))).mean() >= 0.999
