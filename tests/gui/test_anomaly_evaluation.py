@@ -207,3 +207,14 @@ def test_studio_operating_point_goals_for_anomaly(ctx, real_fixtures, capsys):
     assert load_operating_point(folder).threshold == -1.5
     assert main([*base, "--nms-iou", "0.5"]) != 0 and "object detection" in capsys.readouterr().err
     assert main([*base, "--reset"]) == 0 and load_operating_point(folder).threshold is None
+
+
+def test_histogram_bins_follow_the_bulk_of_each_group_and_the_threshold():
+    from studio_desktop.gui.pages.evaluation.views.anomaly_plots import bin_edges
+
+    rng = np.random.default_rng(0)
+    normal = np.r_[rng.random(100), 1e6]  # one wild score must not squeeze the rest into one bar
+    edges = bin_edges(normal, np.array([2.0, 3.0]), 1.5)
+    assert -0.1 < edges[0] < 0.05 and 3.0 < edges[-1] < 3.2
+    assert bin_edges(normal, np.array([]), 7.0)[-1] > 7.0  # the threshold is always on the axis
+    assert np.isfinite(bin_edges(np.array([]), np.array([]), float("nan"))).all()

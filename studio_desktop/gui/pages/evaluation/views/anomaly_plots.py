@@ -77,10 +77,22 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[idx], y[idx]
 
 
+def _bulk(values: np.ndarray) -> tuple[float, float] | None:
+    """Where one group's scores lie, outliers left out (3 interquartile ranges beyond the quartiles)."""
+    v = values[np.isfinite(values)]
+    if not len(v):
+        return None
+    q1, q3 = np.percentile(v, [25, 75])
+    return max(float(v.min()), q1 - 3 * (q3 - q1)), min(float(v.max()), q3 + 3 * (q3 - q1))
+
+
 def bin_edges(normal: np.ndarray, anomalous: np.ndarray, threshold: float, bins: int = BINS) -> np.ndarray:
-    values = np.r_[normal, anomalous, threshold]
-    values = values[np.isfinite(values)]
-    lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    """Bins over each group's bulk and the threshold, so that one wild score does not squeeze the rest
+    into a bar; scores outside fall into the end bins."""
+    spans = [b for b in (_bulk(np.asarray(normal, float)), _bulk(np.asarray(anomalous, float))) if b is not None]
+    if np.isfinite(threshold):
+        spans.append((float(threshold), float(threshold)))
+    lo, hi = (min(a for a, _ in spans), max(b for _, b in spans)) if spans else (0.0, 1.0)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     pad = 0.02 * (hi - lo)
@@ -101,7 +113,7 @@ def draw(kind: str, w: pg.PlotWidget, report: dict) -> pg.PlotWidget:
         for values, color, name in ((normal, NORMAL_HEX, "normal"), (anomalous, ANOMALOUS_HEX, "anomalous")):
             if not len(values):
                 continue
-            counts, _ = np.histogram(values, bins=edges)
+            counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
             top = max(top, int(counts.max()))
             fill = pg.mkColor(color)
             fill.setAlpha(90)
