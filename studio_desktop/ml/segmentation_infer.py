@@ -83,7 +83,7 @@ def letterboxed(image: np.ndarray, pre) -> torch.Tensor:
     """The network input of an HxWx3 uint8 image in resize mode: ``Preprocessing``'s pipeline."""
     from torchvision import tv_tensors
 
-    return pre.transform()(tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)))
+    return pre.transform()(tv_tensors.Image(torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)))
 
 
 def predict_resized(run: Runner, image: np.ndarray, pre) -> np.ndarray:
