@@ -56,10 +56,21 @@ def anomaly_parts(root: Path) -> SimpleNamespace:
     return parts
 
 
+def ready_onnx(parts: SimpleNamespace):
+    """The ONNX export of the shared model at its default threshold (exported once a session; 12 images checked)."""
+    if "onnx" not in _BUILT:
+        from studio_desktop.ml.export.pipeline import ExportRequest, run_export
+
+        _BUILT["onnx"] = run_export(parts.ws, ExportRequest(parts.project.id, parts.exp.id, format="onnx",
+                                                            latency_runs=2, latency_warmup=1, threads=1,
+                                                            latency_min_seconds=0.0), quiet_emitter)
+    return _BUILT["onnx"]
+
+
 def quiet_emitter(events, log):
     from studio_desktop.core.protocol import Emitter
 
     return Emitter(events, log, stdout=io.StringIO(), stderr=io.StringIO())
 
 
-__all__ = ["anomaly_parts", "quiet_emitter"]
+__all__ = ["anomaly_parts", "quiet_emitter", "ready_onnx"]
