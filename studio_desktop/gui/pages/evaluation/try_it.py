@@ -119,7 +119,8 @@ class TryView:
 
 #: task id -> "module:Class" under this package, for tasks whose predictions need more than a caption
 TRY_VIEWS: dict[str, str] = {"object_detection": "try_detection:DetectionTryView",
-                             "anomaly_detection": "try_anomaly:AnomalyTryView"}
+                             "anomaly_detection": "try_anomaly:AnomalyTryView",
+                             "semantic_segmentation": "try_segmentation:SegmentationTryView"}
 
 
 def try_view_for(task: str | None, on_change=None) -> TryView:
