@@ -63,6 +63,7 @@ def run_job(args) -> int:
             train = images  # no split yet: preview on any image of the dataset
         # the task head's own pipeline: a detector's boxes move with the image and are drawn
         head = make_head(project, cfg)
+        head.root = store.root  # (a segmentation head reads the masks from it)
         train = [r for r in train if head.usable(r)] or train
         if not train:
             raise InvalidInput(f"project '{project.name}' has no images to preview")
@@ -72,7 +73,7 @@ def run_job(args) -> int:
         rng = random.Random(args.seed)
         torch.manual_seed(args.seed)
         transform = head.transforms(train=True)
-        detail = Detail(cfg.input_size, head.zooms())  # exactly what training decodes
+        detail = head.detail() or Detail(cfg.input_size, head.zooms())  # exactly what training decodes
         for i in range(max(0, args.n)):
             rec = rng.choice(train)
             img = shrink(decode(store.path_of(rec.file), detail), detail)
