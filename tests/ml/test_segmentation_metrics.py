@@ -83,7 +83,7 @@ def test_bootstrap_interval_contains_the_value_and_is_reproducible():
     assert lo < a["metrics"]["miou"] < hi and a["intervals"] == b["intervals"]
     # the resampled statistic equals summing the chosen images' matrices
     idx = rng.integers(0, 40, size=(3, 40))
-    stat = sm._resampled(conf.reshape(40, 9).astype(float), 3)(idx)
+    stat = sm._resampled(np.concatenate(sm.parts(conf), axis=1).astype(float), 3)(idx)
     assert stat["miou"] == pytest.approx([float(sm.mean_iou(conf[i].sum(axis=0))) for i in idx])
 
 

@@ -31,6 +31,8 @@ from .bootstrap import bootstrap_interval
 from .subsets import subset_mask
 
 IGNORE = 255
+#: images summed at a time (bounds the temporary copy of their matrices)
+SUM_SLICE = 64
 METRICS = ("miou", "pixel_accuracy", "dice")
 #: what each number means (aggregate.json's "how", the page's tooltips, the report)
 HOW = {
@@ -71,9 +73,22 @@ class SegmentationScores:
         return subset_mask(self.subsets, names)
 
     def summed(self, images: np.ndarray | None = None) -> np.ndarray:
-        """(C, C) pixel confusion of the chosen images (a boolean mask or indices; None: all)."""
-        conf = self.confusion if images is None else self.confusion[images]
-        return conf.sum(axis=0, dtype=np.int64) if len(conf) else np.zeros((self.num_classes,) * 2, np.int64)
+        """(C, C) pixel confusion of the chosen images (a boolean mask or indices; None: all), summed
+        in slices (no copy of the chosen matrices: with 150 classes they are 180 kB an image)."""
+        c = self.num_classes
+        rows = np.arange(len(self)) if images is None else np.asarray(images)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        out = np.zeros((c, c), dtype=np.int64)
+        for start in range(0, len(rows), SUM_SLICE):
+            out += self.confusion[rows[start:start + SUM_SLICE]].sum(axis=0, dtype=np.int64)
+        return out
+
+    def image_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(I, C) each image's TP, true and predicted pixels per class (computed once)."""
+        if getattr(self, "_parts", None) is None or len(self._parts[0]) != len(self):
+            self._parts = parts(self.confusion) if len(self) else (np.zeros((0, self.num_classes), np.int64),) * 3
+        return self._parts
 
     @property
     def pixels(self) -> np.ndarray:
@@ -119,18 +134,23 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+def parts(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(TP, true pixels, predicted pixels) per class of one or many (…, C, C) confusions, summed in
+    integers (a float copy of 10,000 images x 150 classes squared would be gigabytes)."""
+    cm = np.asarray(confusion)
+    return np.diagonal(cm, axis1=-2, axis2=-1), cm.sum(axis=-1), cm.sum(axis=-2)
+
+
 def class_iou(confusion: np.ndarray) -> np.ndarray:
     """Per-class IoU of one or many (…, C, C) confusions; NaN for a class in neither truth nor
     prediction."""
-    cm = np.asarray(confusion, dtype=np.float64)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    return _ratio(tp, cm.sum(axis=-1) + cm.sum(axis=-2) - tp)
+    tp, truth, pred = parts(confusion)
+    return _ratio(tp, truth + pred - tp)
 
 
 def class_dice(confusion: np.ndarray) -> np.ndarray:
-    cm = np.asarray(confusion, dtype=np.float64)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    return _ratio(2 * tp, cm.sum(axis=-1) + cm.sum(axis=-2))
+    tp, truth, pred = parts(confusion)
+    return _ratio(2 * tp, truth + pred)
 
 
 def _nanmean(a: np.ndarray, axis=-1) -> np.ndarray:
@@ -146,8 +166,8 @@ def mean_iou(confusion: np.ndarray) -> np.ndarray:
 
 
 def pixel_accuracy(confusion: np.ndarray) -> np.ndarray:
-    cm = np.asarray(confusion, dtype=np.float64)
-    return _ratio(np.trace(cm, axis1=-2, axis2=-1), cm.sum(axis=(-2, -1)))
+    tp, truth, _pred = parts(confusion)
+    return _ratio(tp.sum(axis=-1), truth.sum(axis=-1))
 
 
 def _none(v) -> float | None:
@@ -162,25 +182,21 @@ def metrics(confusion: np.ndarray) -> dict[str, float | None]:
             "dice": _none(_nanmean(class_dice(confusion)))}
 
 
+def image_class_iou(scores: SegmentationScores) -> np.ndarray:
+    """(I, C) per image and class IoU (NaN where the class is in neither truth nor prediction)."""
+    tp, truth, pred = scores.image_parts()
+    return _ratio(tp, truth + pred - tp)
+
+
 def image_iou(scores: SegmentationScores) -> np.ndarray:
     """(I,) each image's IoU: mean over the classes present in its truth or prediction (NaN for an
     image without labelled pixels)."""
-    if not len(scores):
-        return np.zeros(0)
-    return mean_iou(scores.confusion)
+    return _nanmean(image_class_iou(scores)) if len(scores) else np.zeros(0)
 
 
 def image_pixel_accuracy(scores: SegmentationScores) -> np.ndarray:
-    if not len(scores):
-        return np.zeros(0)
-    return pixel_accuracy(scores.confusion)
-
-
-def image_class_iou(scores: SegmentationScores) -> np.ndarray:
-    """(I, C) per image and class IoU (NaN where the class is in neither truth nor prediction)."""
-    if not len(scores):
-        return np.zeros((0, scores.num_classes))
-    return class_iou(scores.confusion)
+    tp, truth, _pred = scores.image_parts()
+    return _ratio(tp.sum(axis=1), truth.sum(axis=1)) if len(scores) else np.zeros(0)
 
 
 def per_class(confusion: np.ndarray, class_ids, class_names) -> list[dict]:
@@ -202,14 +218,19 @@ def row_normalised(confusion: np.ndarray) -> np.ndarray:
     return np.nan_to_num(_ratio(cm, cm.sum(axis=1, keepdims=True)))
 
 
-def _resampled(conf_flat: np.ndarray, c: int):
-    """The bootstrap statistic: each resample's summed confusion as weights @ images."""
+def _resampled(parts_flat: np.ndarray, c: int):
+    """The bootstrap statistic. A resample's summed confusion is never built: IoU, Dice and accuracy
+    need only each class's TP, true and predicted pixels, so each resample is its images' counts
+    (how often each was drawn) times the per-image (TP, truth, predicted) table — one matrix product
+    of (resamples x images) by (images x 3C)."""
 
     def statistic(idx: np.ndarray) -> dict[str, np.ndarray]:
         b, n = idx.shape
         weights = np.bincount((np.arange(b)[:, None] * n + idx).ravel(), minlength=b * n).reshape(b, n)
-        cm = (weights.astype(np.float64) @ conf_flat).reshape(b, c, c)
-        return {"miou": mean_iou(cm), "pixel_accuracy": pixel_accuracy(cm), "dice": _nanmean(class_dice(cm))}
+        summed = weights.astype(np.float64) @ parts_flat
+        tp, truth, pred = summed[:, :c], summed[:, c:2 * c], summed[:, 2 * c:]
+        return {"miou": _nanmean(_ratio(tp, truth + pred - tp)), "pixel_accuracy": _ratio(tp.sum(1), truth.sum(1)),
+                "dice": _nanmean(_ratio(2 * tp, truth + pred))}
 
     return statistic
 
@@ -224,11 +245,12 @@ def subset_report(scores: SegmentationScores, subset, *, resamples: int = 1000, 
     c = scores.num_classes
     n = int(images.sum())
     intervals: dict = {}
+    tp, truth, pred = (a[images] for a in scores.image_parts())
     if n >= 2 and resamples > 0:
-        flat = scores.confusion[images].reshape(n, c * c).astype(np.float64)
+        flat = np.concatenate([tp, truth, pred], axis=1).astype(np.float64)
         intervals = bootstrap_interval(n, _resampled(flat, c), resamples=resamples, seed=seed,
-                                       max_cells=max(1, max_cells // max(1, c * c)))
-    ious = image_iou(scores)[images]
+                                       max_cells=max(1, max_cells // (3 * c)))
+    ious = _nanmean(_ratio(tp, truth + pred - tp)) if n else np.zeros(0)
     return {"subset": subset if isinstance(subset, str) or subset is None else "+".join(subset),
             "images": n, "pixels": int(cm.sum()), "metrics": metrics(cm), "intervals": intervals,
             "per_class": per_class(cm, scores.class_ids, scores.class_names),
@@ -255,5 +277,5 @@ def summary_lines(aggregate: dict) -> list[str]:
 
 
 __all__ = ["HOW", "IGNORE", "METRICS", "SegmentationScores", "class_dice", "class_iou", "confusion_of",
-           "image_class_iou", "image_iou", "image_pixel_accuracy", "mean_iou", "metrics", "per_class",
+           "image_class_iou", "image_iou", "image_pixel_accuracy", "mean_iou", "metrics", "parts", "per_class",
            "pixel_accuracy", "row_normalised", "subset_report", "summary_lines"]
