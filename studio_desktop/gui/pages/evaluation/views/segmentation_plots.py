@@ -9,7 +9,6 @@ import pyqtgraph as pg
 
 from ..segmentation_results import FAIR_IOU, GOOD_IOU
 
-CLICK_HINT = " (click a class to see its images)"
 IMAGE_BINS = 20
 
 
@@ -31,7 +30,7 @@ def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
 def new_plot(kind: str, interactive: bool = True) -> pg.PlotWidget:
     """An empty plot of ``kind``: ``iou`` (IoU per class) or ``images`` (IoU of the images)."""
     if kind == "iou":
-        w = _plot("IoU per class" + (CLICK_HINT if interactive else ""), "IoU", "")
+        w = _plot("IoU per class", "IoU", "")
         w.setToolTip("Each class's intersection over union over every pixel of the subset: the pixels both the "
                      "truth and the prediction call that class, divided by the pixels either calls it. 'not "
                      "present': the class is in neither, its IoU is undefined and left out of mIoU." +
@@ -81,8 +80,7 @@ def _iou_bars(w: pg.PlotWidget, report: dict) -> None:
     if miou is not None:  # dashed: the mean, named in the title (a label on the line covers a bar)
         w.addItem(pg.InfiniteLine(pos=miou, angle=90, pen=pg.mkPen("#222", width=1,
                                                                    style=pg.QtCore.Qt.PenStyle.DashLine)))
-        title = "IoU per class" + (CLICK_HINT if w.interactive else "")
-        w.setTitle(f"{title} · mIoU {miou:.3f} (dashed)", color="#222", size="10pt")
+        w.setTitle(f"IoU per class · mIoU {miou:.3f} (dashed)", color="#222", size="10pt")
     axis = w.getAxis("left")
     axis.setTicks([[(i, r["name"]) for i, r in enumerate(rows)]])
     w.getViewBox().invertY(True)  # the first class on top
