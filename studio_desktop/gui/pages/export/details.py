@@ -148,6 +148,10 @@ class ExportDetails(QWidget):
                  f"{record.file} · {size_text(record.file_size)} · input {record.input_shape}"
                  + (f" · opset {record.opset}" if record.opset else ""),
                  f"{record.exporter} · {when}"]
+        threshold = (record.metadata or {}).get("threshold")
+        if isinstance(threshold, (int, float)) and (record.metadata or {}).get("threshold_source"):
+            # a model that decides on its raw score (anomaly detection): the threshold inside the file and its origin
+            facts.append(f"threshold {threshold:.4g} on the raw score ({record.metadata['threshold_source']})")
         if not record.ready and record.error:
             facts.insert(0, f"<span style='color:{FAIL}'>{record.error}</span>")
         self.facts.setText("<br>".join(facts))
