@@ -184,3 +184,17 @@ def test_evaluate_batch_through_the_predictor_on_the_sample(tmp_path, workspace)
     assert line["prediction"]["mask"] == f"masks/{records[0].id}.png" and line["truth"]["mask"] == records[0].mask
     assert (line["width"], line["height"]) == (records[0].width, records[0].height)
     assert any("mIoU" in s for s in sm.summary_lines(result.aggregate))
+    # unknown mask values are counted and said once, never silently
+    arrays["unknown"] = np.array([3, 0, 0, 0, 2])
+    logs.clear()
+    SegmentationEvaluation(head).evaluate(records=records, subsets=subsets, targets=targets, arrays=arrays, op=None,
+                                          log=lambda m, lv="info": logs.append((lv, m)))
+    assert [m for lv, m in logs if lv == "warning"] == [
+        "5 ground-truth pixel(s) in 2 mask(s) have a value that is no class of this model: they were treated as "
+        "ignore (like 255) and left out of the metrics"]
+    # a mask whose size is not its image's: one clear line naming the mask
+    from studio_desktop.core.errors import InvalidInput
+
+    Image.fromarray(np.zeros((7, 9), np.uint8)).save(store.path_of(records[0].mask))
+    with pytest.raises(InvalidInput, match=r"the mask .* is 9x7 pixels but its image .* is \d+x\d+"):
+        evaluate_batch(head, Constant(), None, None, EvalBatch(records[:1], store.root, folder, torch.device("cpu")))
