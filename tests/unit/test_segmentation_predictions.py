@@ -130,3 +130,22 @@ def test_export_checks_compare_image_pixels_only_and_miou_leaves_absent_classes_
     assert not v.passed and v.agreement == pytest.approx(7 / 8) and v.metric_exported == pytest.approx(0.75)
     assert any("pixels given PyTorch's class via metadata 87.5 % below the limit 97 %" in f for f in v.failures), \
         v.failures
+
+
+def test_large_segmentation_outputs_cap_the_validation_images():
+    from types import SimpleNamespace
+
+    from studio_desktop.ml.export.segmentation import SegmentationExport
+
+    def trained(size, classes, **settings):
+        return SimpleNamespace(project=SimpleNamespace(task="semantic_segmentation", classes=[object()] * classes),
+                               config=SimpleNamespace(input_size=size, task_settings=settings),
+                               preprocessing=SimpleNamespace(input_size=size))
+
+    entry = SegmentationExport()
+    assert entry.output_bytes(trained(512, 21)) == 4 * 21 * 512 * 512
+    assert entry.validation_limit(trained(512, 21)) == 12  # 22 MB an image: 12 fit 256 MB
+    assert entry.validation_limit(trained(96, 3)) > 64  # the default 64 images untouched
+    # tiles: the file's input is the tile, whatever the letterbox size says
+    assert entry.output_bytes(trained(96, 3, mode="tiles", crop_size=1024)) == 4 * 3 * 1024 * 1024
+    assert entry.validation_limit(trained(2048, 150)) == 4  # never fewer than 4

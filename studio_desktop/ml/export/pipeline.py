@@ -226,8 +226,13 @@ class ExportJob:
         op = load_operating_point(exp_svc.folder(self.experiment.id) / "evaluation")
         network = task.network(trained, op)
         pre = trained.preprocessing
-        checks, calib = samples.choose(self.ws, trained, validation=req.validation_images,
-                                       calibration=req.calibration_images)
+        wanted = req.validation_images
+        limit = getattr(task, "validation_limit", None)  # a task whose outputs are large per image caps them
+        if limit is not None and (cap := limit(trained)) < wanted:
+            self.log(f"validating on at most {cap} images (not {wanted}): each one's outputs take "
+                     f"{task.output_bytes(trained) / 2**20:.0f} MB, kept three times for the comparisons")
+            wanted = cap
+        checks, calib = samples.choose(self.ws, trained, validation=wanted, calibration=req.calibration_images)
         if not checks:
             raise InvalidInput(f"experiment '{self.experiment.name}' has no labelled images to validate the export on")
         self._total = 5 + len(checks)

@@ -107,6 +107,20 @@ class SegmentationExport:
     float_keys = {"tile_size": "0", "tile_overlap": "0.25", "tile_scale": "1"}
     required_keys = ("classes", "class_ids")
 
+    #: the validation keeps the logits of PyTorch, of the file and of the file via metadata (float32): at most
+    #: this many bytes in each, so a 512 px model of 21 classes (22 MB an image) validates on 12 images, not 64
+    VALIDATION_BYTES = 256 * 2**20
+
+    def output_bytes(self, trained) -> int:
+        """Bytes of one image's logits (C x S x S float32)."""
+        size = segmentation_settings(trained)["tile_size"] if segmentation_settings(trained)["mode"] == "tiles" \
+            else int(trained.preprocessing.input_size)
+        return 4 * len(trained.project.classes) * size * size
+
+    def validation_limit(self, trained) -> int:
+        """How many validation images the logits of three runs fit in (at least 4)."""
+        return max(4, self.VALIDATION_BYTES // max(1, self.output_bytes(trained)))
+
     def outputs(self, network) -> dict[str, str]:
         return {"logits": "N x C x S x S raw class scores per pixel of the input, channel k in the order of "
                           "`classes`; the predicted class of a pixel is the argmax over C"}
