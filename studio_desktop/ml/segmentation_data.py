@@ -256,10 +256,13 @@ class SegmentationSample:
         self.reader = reader
         self.scale = float(scale)
 
-    def __call__(self, transform: SegmentationPipeline, image: tv_tensors.Image, target: str,
+    def __call__(self, transform: SegmentationPipeline, image: tv_tensors.Image, target: str | None,
                  record: ImageRecord) -> tuple[torch.Tensor, torch.Tensor]:
-        mask = torch.from_numpy(self.reader.channels(target, record))[None]
         h, w = image.shape[-2:]
+        if target is None:  # an image without a mask (the augmentation preview may show one)
+            mask = torch.full((1, int(h), int(w)), IGNORE, dtype=torch.uint8)
+        else:
+            mask = torch.from_numpy(self.reader.channels(target, record))[None]
         if tuple(mask.shape[-2:]) != (h, w):
             mask = F.resize(mask, [int(h), int(w)], interpolation=v2.InterpolationMode.NEAREST)
         out_image, out_mask = transform(image, tv_tensors.Mask(mask))
