@@ -140,8 +140,7 @@ def write_evaluation(experiment_folder: Path, project, store: DatasetStore, reco
     return ev.commit(staged)
 
 
-def evaluated_segmentation(ws, fixtures: Path, *, seed: int = 0, test_images: int = 12) -> SegmentationEvaluated:
-    """A project with one evaluated experiment ("first") on 12 val + ``test_images`` test images."""
+def _build(ws, fixtures: Path, seed: int, test_images: int) -> SegmentationEvaluated:
     project, store, records, subsets = import_camvid(ws, fixtures, test_images=test_images)
     exp = make_experiment(ws, project)
     rng = np.random.default_rng(seed)
@@ -151,3 +150,32 @@ def evaluated_segmentation(ws, fixtures: Path, *, seed: int = 0, test_images: in
     write_evaluation(ExperimentService(ws, project.id).folder(exp.id), project, store, records, subsets, predicted)
     return SegmentationEvaluated(project=project, experiment=exp, ids=[r.id for r in records], subsets=subsets,
                                  truth=truth, predicted=predicted)
+
+
+#: (fixtures, seed, test images) -> (template workspace folder, what was built there): the import and
+#: the evaluation are made once a session and the project folder copied into each test's workspace
+_TEMPLATES: dict = {}
+
+
+def evaluated_segmentation(ws, fixtures: Path, *, seed: int = 0, test_images: int = 12) -> SegmentationEvaluated:
+    """A project with one evaluated experiment ("first") on 12 val + ``test_images`` test images."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from studio_desktop.core.workspace import Workspace
+
+    key = (str(fixtures), seed, test_images)
+    if key not in _TEMPLATES:
+        root = Path(tempfile.mkdtemp(prefix="seg-eval-template-"))
+        atexit.register(shutil.rmtree, root, True)
+        template = Workspace.open(root / "ws")
+        try:
+            _TEMPLATES[key] = (template.project_dir("x").parent, _build(template, fixtures, seed, test_images))
+        finally:
+            template.close()
+    projects_dir, built = _TEMPLATES[key]
+    shutil.copytree(projects_dir / built.project.id, ws.project_dir(built.project.id))
+    project = ProjectService(ws).get(built.project.id)
+    return SegmentationEvaluated(project=project, experiment=ExperimentService(ws, project.id).get(built.experiment.id),
+                                 ids=built.ids, subsets=built.subsets, truth=built.truth, predicted=built.predicted)

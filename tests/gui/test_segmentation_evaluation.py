@@ -136,6 +136,10 @@ def test_mask_layers_toggle_with_their_keys_and_change_the_pixels(qtbot, opened)
     qtbot.keyClick(page.images.grid, Qt.Key.Key_E)  # errors only: magenta / cyan pixels appear
     errors = _canvas_pixels(detail)
     assert bar.visible_layers() == ["errors"] and not np.array_equal(errors, bare)
+    qtbot.keyClick(page.images.grid, Qt.Key.Key_BracketLeft)  # [ : the layers more transparent
+    assert bar.items["errors"].opacity() == pytest.approx(0.9) and not np.array_equal(_canvas_pixels(detail), errors)
+    qtbot.keyClick(page.images.grid, Qt.Key.Key_BracketRight)
+    assert bar.items["errors"].opacity() == pytest.approx(1.0)
     row = detail.current and r.scores.image_ids.tolist().index(detail.current["image"])
     fp, fn = r.error_masks(row)
     images = bar.images

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QGraphicsPixmapItem, QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
 
 from ...widgets.overlays import CaptionItem
 
@@ -25,6 +25,8 @@ BESIDE = {"key": "beside", "title": "Beside", "shortcut": "B",
           "tooltip": "Show the ground truth on a copy of the image beside the prediction instead of over it (B)"}
 #: z of the layers: over the picture (0), under boxes and captions (1+)
 LAYER_Z = 0.5
+#: "[" / "]" change the layers' opacity by this many percent
+OPACITY_STEP = 10
 
 
 def rgba_pixmap(rgba: np.ndarray) -> QPixmap:
@@ -66,6 +68,13 @@ class LayerBar(QWidget):
         self._host: QWidget | None = None
         self._shortcuts: list[QShortcut] = []
         self.row.addStretch(1)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(100)
+        self.opacity.setMaximumWidth(90)
+        self.opacity.setToolTip("Opacity of the layers over the picture: left to see the image through them ([ and ])")
+        self.opacity.valueChanged.connect(lambda _v: self._apply_opacity())
+        self.row.addWidget(self.opacity)
         self.hide()
 
     def install_shortcuts(self, host: QWidget) -> None:
@@ -109,6 +118,11 @@ class LayerBar(QWidget):
             if s.get("shortcut"):
                 sc = QShortcut(QKeySequence(s["shortcut"]), host, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 sc.activated.connect(lambda k=s["key"]: self.toggle(k))
+                self._shortcuts.append(sc)
+        if self.specs:
+            for keys, step in (("[", -OPACITY_STEP), ("]", OPACITY_STEP)):
+                sc = QShortcut(QKeySequence(keys), host, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                sc.activated.connect(lambda d=step: self.opacity.setValue(self.opacity.value() + d))
                 self._shortcuts.append(sc)
 
     def toggle(self, key: str) -> None:
@@ -206,10 +220,17 @@ class LayerBar(QWidget):
                     scene.addItem(caption)
                     self.extra.append(caption)
                 rect = QRectF(rect.x(), rect.y(), dx + rect.width(), rect.height())
+            self._apply_opacity()
             if refit:
                 scene.setSceneRect(rect.adjusted(-rect.width() * 0.02, -rect.height() * 0.05,
                                                  rect.width() * 0.02, rect.height() * 0.05))
                 self.canvas.fit()
+
+    def _apply_opacity(self) -> None:
+        level = self.opacity.value() / 100
+        for item in [*self.items.values(), *self.extra[1:]]:  # extra[0] is the picture's copy
+            if isinstance(item, QGraphicsPixmapItem):
+                item.setOpacity(level)
 
     def visible_layers(self) -> list[str]:
         """The layer keys drawn now (tests)."""
