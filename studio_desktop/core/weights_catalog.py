@@ -152,12 +152,15 @@ WEIGHTS: dict[str, tuple[WeightsInfo, ...]] = {
 
 def _shared() -> dict[str, str]:
     from .anomaly_models import ANOMALY_MODELS
+    from .segmentation import BACKBONES
 
-    return {name: m.backbone for name, m in ANOMALY_MODELS.items() if m.backbone and m.backbone != name}
+    shared = {name: m.backbone for name, m in ANOMALY_MODELS.items() if m.backbone and m.backbone != name}
+    return {**shared, **BACKBONES}  # (a segmentation network: its backbone's ImageNet weights)
 
 
 #: catalog models that start from another model's file: an anomaly model (PatchCore on ResNet-18)
-#: from its backbone's ImageNet weights, so one download serves both
+#: or a segmentation network (U-Net on ResNet-18) from its backbone's ImageNet weights, so one
+#: download serves both
 SHARED_WEIGHTS: dict[str, str] = _shared()
 
 #: why a catalog model has no entry, for the GUI and the CLI
@@ -167,6 +170,7 @@ NO_WEIGHTS_REASON: dict[str, str] = {
                           "learns from scratch here",
     "tiny_cnn": "the Tiny CNN is a teaching network without pretrained weights: it always learns from scratch",
     "tiny_fcos": "the Tiny FCOS is a teaching detector without pretrained weights: it always learns from scratch",
+    "tiny_unet": "the Tiny U-Net is a teaching network without pretrained weights: it always learns from scratch",
 }
 
 
