@@ -2,7 +2,7 @@
 
 The exported file gives each image's raw ``score``, its verdict ``anomalous`` (the threshold is
 inside the graph and in the metadata) and ``heat``, the anomaly map on the display range (0..1, the
-threshold at the metadata's position). This text prints the score and the verdict and draws the
+threshold at 0.5). This text prints the score and the verdict and draws the
 heat map over the ORIGINAL image the way the app does (``core/anomaly.py``): the letterbox border cut
 away, the map scaled back to the image (bilinear), coloured with the app's own colour table (its
 control points are written into the text from ``core.anomaly``), more opaque where hotter, and the
@@ -23,7 +23,7 @@ ANOMALY = '''
 #: the app's heat-map colours: (position 0..1, R, G, B) control points, interpolated to 256 levels
 COLOUR_POINTS = ''' + _anchors() + '''
 #: opacity of the hottest colour, and the outline colour of the region above the threshold
-ALPHA = 0.6
+ALPHA = 0.65
 REGION = (80, 220, 255)
 
 
@@ -64,7 +64,9 @@ def heat_map(path, heat, meta, out_folder):
     alpha = (ALPHA * np.sqrt(level))[..., None]
     out = np.asarray(image, dtype=np.float64) * (1 - alpha) + colour * alpha
     low, high = (float(v) for v in meta["display_range"])
-    inside = level >= (float(meta["threshold"]) - low) / (high - low)
+    threshold = float(meta["threshold"])
+    middle = 0.5 if low < threshold < high else (threshold - low) / (high - low)  # where `heat` puts the threshold
+    inside = level >= middle
     padded = np.pad(inside, 1)
     edge = inside & ~(padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
     out[edge] = REGION

@@ -24,6 +24,7 @@ import torch
 from anomaly_fixtures import anomaly_parts, quiet_emitter, ready_onnx
 from PIL import Image
 
+from studio_desktop.core.anomaly import levels
 from studio_desktop.core.errors import InvalidInput
 from studio_desktop.core.evaluation.anomaly_predictions import rule_for
 from studio_desktop.core.exports import onnx_size_warning
@@ -74,7 +75,9 @@ def test_onnx_export_carries_the_threshold_and_agrees_with_the_checkpoint(parts)
     assert out["score"].shape == (6,) and out["map"].shape == (6, 1, 64, 64) and out["anomalous"].dtype == bool
     assert (out["anomalous"] == (out["score"] >= meta["threshold"])).all()
     low, high = meta["display_range"]
-    assert np.abs(out["heat"] - np.clip((out["map"] - low) / (high - low), 0, 1)).max() < 1e-5
+    assert low < meta["threshold"] < high
+    assert np.abs(out["heat"] - levels(out["map"], low, high, meta["threshold"])).max() < 1e-5
+    assert ((out["heat"] >= 0.5) == (out["map"] >= meta["threshold"])).mean() > 0.999
     assert out["score"][3:].min() > out["score"][:3].max()  # defects score higher than good parts
 
 

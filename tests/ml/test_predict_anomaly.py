@@ -89,7 +89,9 @@ def test_the_default_threshold_and_colour_scale_come_from_the_evaluation_scores(
     rule = rule_for(None, tmp_path)
     expected, words = default_threshold(AnomalyScores.from_npz(np.load(tmp_path / "scores.npz")))
     assert rule.threshold == pytest.approx(expected) and rule.source == words
-    assert (rule.low, rule.high) == pytest.approx(display_range(score[:20], expected))  # normal validation images
+    # the Evaluation page's colour scale: normal validation images, stretched up to the defects' scores
+    assert (rule.low, rule.high) == pytest.approx(display_range(score[:20], expected, scores_anomalous=score[40:]))
+    assert rule.high > display_range(score[:20], expected)[1]
     saved = OperatingPoint(task="anomaly_detection", rule="threshold", threshold=2.5)
     assert rule_for(saved, tmp_path).threshold == 2.5
     assert rule_for(saved, None).threshold == 2.5  # a checkpoint file outside its experiment

@@ -10,8 +10,9 @@ either into what the user asked for, one way (numpy and Pillow, no torch: the GU
   where an F1-adaptive threshold fails: anomalib issue 2433), from the experiment's cached
   evaluation scores. With neither, the verdict is unknown (``anomalous: null``) and says so.
 - the **colour scale** of the heat map: ``core.anomaly.display_range`` of the normal validation
-  scores and the threshold (the threshold mid-scale), so the same score looks the same in predict
-  PNGs, "Try it", the Evaluation page and the export's snippet.
+  scores, the threshold and the defects' scores, exactly as the Evaluation page sets it (the threshold's
+  colour mid-scale), so the same score looks the same in predict PNGs, "Try it", the Evaluation page
+  and the export's snippet.
 - the **heat map PNG**: the map brought back to the original image's pixels (letterbox undone,
   ``core.anomaly.resize_map``), coloured by ``core.anomaly.heat_rgba`` over the image, with the
   thresholded region outlined.
@@ -40,6 +41,8 @@ SCORES_FILE = "scores.npz"
 REGION_COLOUR = (80, 220, 255)
 #: where the heat map pictures go, under the predictions' folder
 HEAT_MAPS = "heatmaps"
+#: the opacity of the hottest colour (the Evaluation page's)
+HEAT_ALPHA = 0.65
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,11 @@ class AnomalyRule:
 
 
 def normal_scores(scores) -> np.ndarray:
-    """The normal images' cached scores the colour scale is set on: the validation subset's, else the test
-    subset's, else every normal image's (the subsets the default threshold is chosen on)."""
+    """The normal images' cached scores the colour scale is set on: the validation subset's, else every
+    normal image's (as the Evaluation page sets it)."""
     normal = np.asarray(scores.label) == 0
-    for subset in ("val", "test", "all"):
-        rows = normal & scores.subset(subset)
-        if rows.any():
-            return np.asarray(scores.score, dtype=np.float64)[rows]
-    return np.zeros(0)
+    rows = normal & scores.subset("val")
+    return np.asarray(scores.score, dtype=np.float64)[rows if rows.any() else normal]
 
 
 def _load_scores(folder: Path | None):
@@ -96,7 +96,9 @@ def rule_for(op: OperatingPoint | None, evaluation_folder: Path | None = None) -
         threshold, source = None, "none: evaluate the model to choose a threshold"
     if threshold is None:
         return AnomalyRule(None, source, 0.0, 1.0)
-    low, high = display_range(normal, float(threshold))
+    anomalous = np.asarray(scores.score, dtype=np.float64)[np.asarray(scores.label) == 1] if scores is not None \
+        else None
+    low, high = display_range(normal, float(threshold), scores_anomalous=anomalous)
     return AnomalyRule(float(threshold), source, float(low), float(high))
 
 
@@ -157,9 +159,9 @@ def png_bytes(picture) -> bytes:
 
 
 def heat_picture(image_path: str | Path, map_: np.ndarray, *, low: float, high: float, threshold: float | None,
-                 input_size: int, resize: str = "letterbox", alpha: float = 0.6):
-    """The image (EXIF orientation applied) with the heat map over it and the region above the threshold
-    outlined: a Pillow RGB image of the original size."""
+                 input_size: int, resize: str = "letterbox", alpha: float = HEAT_ALPHA):
+    """The image (EXIF orientation applied) with the heat map over it (the threshold's colour mid-scale, as on
+    the Evaluation page) and the region above the threshold outlined: a Pillow RGB image of the original size."""
     from PIL import Image
 
     from ..images import open_rgb
@@ -168,7 +170,7 @@ def heat_picture(image_path: str | Path, map_: np.ndarray, *, low: float, high: 
     width, height = image.size
     full = resize_map(map_, width, height, input_size=input_size or None, resize=resize)
     base = np.asarray(image, dtype=np.float32)
-    rgba = heat_rgba(full, low, high, alpha).astype(np.float32)
+    rgba = heat_rgba(full, low, high, alpha, threshold=threshold).astype(np.float32)
     a = rgba[..., 3:4] / 255.0
     out = base * (1.0 - a) + rgba[..., :3] * a
     if threshold is not None:

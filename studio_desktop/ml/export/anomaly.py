@@ -8,9 +8,10 @@ wrapped so that the file alone answers the user's three questions:
   point saved on the Evaluation page, else the default chosen on normal validation images, see
   ``core/evaluation/anomaly_predictions.py``); the metadata states it and how it was chosen;
 - ``map`` (N, 1, S, S): the raw anomaly map on the input square, in score units;
-- ``heat`` (N, 1, S, S): the map normalised onto the display range (``core.anomaly.display_range``:
-  0 at the median normal score, 0.5 at the threshold, clipped to 0..1) — what the usage snippet and
-  any viewer colour, so a heat map looks the same everywhere.
+- ``heat`` (N, 1, S, S): the map on the colour scale (``core.anomaly.display_range`` and ``levels``,
+  as the Evaluation page draws it: 0 at the median normal score, 0.5 at the threshold, 1 at the
+  defects' scores, linear on each side of the threshold, clipped to 0..1) — what the usage snippet
+  and any viewer colour, so a heat map looks the same everywhere.
 
 The reference the file must reproduce is the app's own prediction path (the head's ``eval_batch`` of
 the checkpoint), not the wrapped network: anomalib issue 3658 reports exported scores drifting from the
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...core.anomaly import THRESHOLD_POSITION, levels
 from ...core.errors import InvalidInput
 from ...core.evaluation.anomaly_predictions import rule_for
 from ...core.evaluation.store import evaluation_folder
@@ -46,15 +48,25 @@ class AnomalyOutputs(nn.Module):
         self.coreset_ratio = coreset_ratio
         self.threshold = float(threshold)
         self.low = float(low)
-        self.span = float(high) - float(low) if float(high) > float(low) else 1e-12
+        self.high = float(high) if float(high) > float(low) else float(low) + 1e-12
+        self.span = self.high - self.low
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         out = self.model(x)
         score = out["score"].to(torch.float32).reshape(-1)
         amap = out["map"].to(torch.float32)
         amap = amap.reshape(amap.shape[0], 1, amap.shape[-2], amap.shape[-1])
-        heat = ((amap - self.low) / self.span).clamp(0.0, 1.0)
-        return score, score >= self.threshold, amap, heat
+        return score, score >= self.threshold, amap, self.heat(amap)
+
+    def heat(self, amap: torch.Tensor) -> torch.Tensor:
+        """The map on the colour scale (``core.anomaly.levels``): 0 at ``low``, the threshold at 0.5, 1 at
+        ``high``, linear on each side of the threshold (linear throughout when it lies outside the range)."""
+        thr, low, high = self.threshold, self.low, self.high
+        if low < thr < high:
+            below = (amap - low) / (thr - low) * THRESHOLD_POSITION
+            above = THRESHOLD_POSITION + (amap - thr) / (high - thr) * (1.0 - THRESHOLD_POSITION)
+            return torch.where(amap < thr, below, above).clamp(0.0, 1.0)
+        return ((amap - low) / self.span).clamp(0.0, 1.0)
 
     def size_hint(self) -> str:
         """What to do when the network is too big for one ONNX file (the export's hint)."""
@@ -111,7 +123,8 @@ class AnomalyExport:
                      "the same number applied to `map` outlines the anomalous region",
         "threshold_source": "how the threshold was chosen, in words (a goal on the Evaluation page, by hand, or "
                             "the default: 5 % false positives on normal validation images)",
-        "display_range": "JSON [low, high]: the raw scores mapped to 0 and 1 in `heat` (the threshold sits at 0.5)",
+        "display_range": "JSON [low, high]: the raw scores mapped to 0 and 1 in `heat`, the threshold to 0.5 (linear "
+                         "on each side of it)",
         "operating_point": "JSON {`threshold`, `goal`, `achieved`} as saved on the Evaluation page, or `null` "
                            "when the default threshold is used",
     }
@@ -123,8 +136,8 @@ class AnomalyExport:
         return {"score": "raw image score (N), higher = more anomalous, in the units of `threshold`",
                 "anomalous": "N booleans: score >= threshold (the verdict at the operating point)",
                 "map": "raw anomaly map (N x 1 x S x S) on the S x S input, in score units",
-                "heat": "the map on the display range (N x 1 x S x S): (map - low) / (high - low) clipped to "
-                        "0..1, the threshold at 0.5; colour it for a heat map"}
+                "heat": "the map on the display range (N x 1 x S x S), 0..1: low -> 0, the threshold -> 0.5, "
+                        "high -> 1, linear on each side of the threshold; colour it for a heat map"}
 
     def network(self, trained, op) -> nn.Module:
         rule = _rule(trained, op)
@@ -146,7 +159,7 @@ class AnomalyExport:
         score = np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32)
         amap = np.concatenate(maps) if maps else np.zeros((0, 1, 1, 1), dtype=np.float32)
         return {"score": score, "anomalous": score >= network.threshold, "map": amap,
-                "heat": np.clip((amap - network.low) / network.span, 0.0, 1.0)}
+                "heat": levels(amap, network.low, network.high, network.threshold)}
 
     def truth(self, samples, trained) -> np.ndarray:
         """1 for an anomalous image, 0 for a normal one."""
@@ -168,7 +181,7 @@ class AnomalyExport:
         if not abs(float(meta.get("threshold", "nan")) - network.threshold) <= 1e-9 * max(1.0, abs(network.threshold)):
             bad.append("threshold")
         low, high = (list(meta.get("display_range") or []) + [None, None])[:2]
-        if low is None or abs(float(low) - network.low) > 1e-9 or abs(float(high) - network.low - network.span) > 1e-6:
+        if low is None or abs(float(low) - network.low) > 1e-9 or abs(float(high) - network.high) > 1e-9:
             bad.append("display_range")
         if meta.get("operating_point") != json.loads(json.dumps(self._point(op))):
             bad.append("operating_point")
@@ -177,7 +190,7 @@ class AnomalyExport:
     def validate(self, ev: validation.Evidence, trained, network, op) -> validation.Validation:
         return compare_anomaly(
             precision=ev.precision, subsets=ev.subsets, threshold=network.threshold,
-            low=network.low, span=network.span, reference=ev.reference, same_input=ev.same_input,
+            low=network.low, high=network.high, reference=ev.reference, same_input=ev.same_input,
             file_scores=np.asarray(ev.file, dtype=np.float64).reshape(-1),
             file_verdicts=np.asarray(ev.snippet.verdicts(ev.file, ev.file_meta)),
             targets=np.asarray(ev.targets), metadata_mismatches=ev.mismatches)

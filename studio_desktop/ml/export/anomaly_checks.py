@@ -14,7 +14,7 @@ tasks (``validation.py``):
    by the score check), and ``heat`` following the display range the metadata states;
 2. **the file as a stranger uses it**: fed by the usage snippet's Pillow + numpy preprocessing from its
    own metadata, the snippet's verdicts against PyTorch's, the largest score difference (relative to
-   the display span: the distance from a typical normal score to the threshold, x 2), and the image
+   twice the distance from the median normal validation score to the threshold), and the image
    AUROC under both when the images hold both normal and anomalous ones.
 """
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...core.anomaly import levels
 from ...core.exports import Check, Validation
 from .validation import _failures, _metadata_check
 
@@ -38,7 +39,7 @@ class AnomalyLimits:
     verdicts: float
     #: through the metadata: share of verdicts equal to PyTorch's, at least
     file_verdicts: float
-    #: through the metadata: max |score difference| x the display span
+    #: through the metadata: max |score difference| x twice (threshold - median normal validation score)
     file_score_rel: float
     #: the exported image AUROC may be lower than PyTorch's by at most this
     auroc_drop: float
@@ -116,12 +117,12 @@ def _ties_words(ties: int) -> str:
             "verdict is right for them)") if ties else ""
 
 
-def compare_anomaly(*, precision: str, subsets: dict[str, int], threshold: float, low: float, span: float,
+def compare_anomaly(*, precision: str, subsets: dict[str, int], threshold: float, low: float, high: float,
                     reference: dict[str, np.ndarray], same_input: dict[str, np.ndarray], file_scores: np.ndarray,
                     file_verdicts: np.ndarray, targets: np.ndarray,
                     metadata_mismatches: list[str] | None = None) -> Validation:
-    """The :class:`Validation` of an anomaly export (see the module docstring); ``low`` and ``span`` are the
-    display range's low end and width (high - low)."""
+    """The :class:`Validation` of an anomaly export (see the module docstring); ``low`` and ``high`` are the
+    display range's ends."""
     lim = LIMITS[precision]
     n = len(targets)
     ref_s = np.asarray(reference["score"], dtype=np.float64).reshape(-1)
@@ -141,7 +142,10 @@ def compare_anomaly(*, precision: str, subsets: dict[str, int], threshold: float
     pooled = pool_to(m_same, ref_m.shape[-2], ref_m.shape[-1]) if n else m_same
     d_map = float(np.abs(pooled - ref_m.reshape(pooled.shape)).max()) if n else None
     agree, ties = _verdicts(v_same, ref_v, ref_s, s_same, threshold)
-    d_heat = float(np.abs(np.clip((m_same - low) / span, 0.0, 1.0) - heat).max()) if n else None
+    # the scores' own scale: twice the distance from a typical normal score (the colour scale's low end) up to
+    # the threshold
+    span = 2.0 * (threshold - low) if threshold > low else high - low
+    d_heat = float(np.abs(levels(m_same, low, high, threshold) - heat).max()) if n else None
     file_agree, file_ties = _verdicts(np.asarray(file_verdicts).reshape(-1).astype(bool), ref_v, ref_s,
                                       np.asarray(file_scores, dtype=np.float64).reshape(-1), threshold)
     file_limit = lim.file_score_rel * span
@@ -163,15 +167,15 @@ def compare_anomaly(*, precision: str, subsets: dict[str, int], threshold: float
                    f"{threshold:.4g}" + _ties_words(ties)),
         Check(name="heat follows the display range", value=d_heat, limit=HEAT_TOLERANCE, kind="max",
               passed=d_heat is not None and d_heat <= HEAT_TOLERANCE,
-              help="largest |heat - clip((map - low) / (high - low), 0, 1)| on the file's own outputs"),
+              help="largest |heat - the map on the display range (core.anomaly.levels)| on the file's own outputs"),
         Check(name="verdicts via metadata", value=file_agree, limit=lim.file_verdicts, kind="min",
               passed=file_agree is not None and file_agree >= lim.file_verdicts, unit="share",
               help="the file fed by its own metadata (Pillow + numpy, as the usage snippet does), the snippet's "
                    "verdicts against PyTorch's" + _ties_words(file_ties)),
         Check(name="max score difference via metadata", value=d_file, limit=file_limit, kind="max",
               passed=d_file is not None and d_file <= file_limit,
-              help=f"the same, scores; limit {lim.file_score_rel:g} x the display span {span:.3g} (twice the "
-                   "distance from a typical normal score to the threshold)"),
+              help=f"the same, scores; limit {lim.file_score_rel:g} x {span:.3g} (twice the distance from the median "
+                   "normal validation score to the threshold)"),
     ]
     if a_torch is not None and a_file is not None:
         drop = a_torch - a_file
