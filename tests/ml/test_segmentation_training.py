@@ -305,3 +305,37 @@ def test_training_on_the_sample_end_to_end_and_the_checkpoint_comes_back(workspa
         image = np.asarray(im.convert("RGB"))
     probs = predict_probabilities(torch_runner(trained.model), image, trained.preprocessing, trained.head.settings)
     assert probs.shape == (len(project.classes), rec.height, rec.width)
+
+
+def test_the_backbone_starts_from_imagenet_weights_of_the_store(tmp_path, monkeypatch):
+    """unet_resnet18 takes resnet18's file of the weights store (never smp's own download): every
+    encoder tensor equals the file's; without the file the log says it learns from scratch."""
+    import dataclasses
+    import hashlib
+
+    import torchvision.models as tvm
+
+    from studio_desktop.core import weights_catalog
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    head = _head(_project([0, 1], ["background", "thing"]), model="unet_resnet18", pretrained=True)
+    logs = []
+    head.build_model(lambda m, lvl="info": logs.append(m))
+    assert head.weights_used is None and "learns from scratch" in logs[-1] and "resnet18" in logs[-1]
+    imagenet = tvm.resnet18(weights=None)
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    tmp = folder / "x.pth"
+    torch.save(imagenet.state_dict(), tmp)
+    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    name = f"resnet18-{sha[:8]}.pth"
+    tmp.rename(folder / name)
+    entry = dataclasses.replace(weights_catalog.default_weights("resnet18"), url=f"https://example.org/models/{name}",
+                                size_mib=(folder / name).stat().st_size / 2**20)
+    monkeypatch.setitem(weights_catalog.WEIGHTS, "resnet18", (entry,))
+    model = head.build_model(lambda m, lvl="info": logs.append(m))
+    assert head.weights_used["part"].startswith("backbone only") and "ImageNet weights of resnet18" in logs[-1]
+    encoder = model.backbone.state_dict()
+    for key, value in imagenet.state_dict().items():
+        if not key.startswith("fc."):
+            assert torch.equal(encoder[key], value), key
