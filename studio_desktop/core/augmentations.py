@@ -109,7 +109,9 @@ _DEFAULT_AUGS: dict[str, list[str]] = {
     "object_detection": ["flip_horizontal", "color_jitter"],
     "semantic_segmentation": ["flip_horizontal", "resized_crop", "color_jitter"],
     "instance_segmentation": ["flip_horizontal", "color_jitter"],
-    "anomaly_detection": [],
+    # light: a mirrored good part is still good; colour and crops could hide or fake a defect
+    # (fitted models such as PatchCore use none: ml/tasks/anomaly.py)
+    "anomaly_detection": ["flip_horizontal"],
     # what changes the answer is off: colour jitter alters a colour or brightness target, flips
     # and rotations a direction; a horizontal flip keeps sizes, counts and amounts
     "regression": ["flip_horizontal"],

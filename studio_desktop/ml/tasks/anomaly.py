@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -158,7 +159,8 @@ class AnomalyHead(TaskHead):
             inner.fit()
             self.fit_progress(1, 1, "fitting PaDiM's Gaussians")
             return True
-        return fit_patchcore(inner, self.settings.coreset_ratio, self.fit_progress, stop, self.report)
+        return fit_patchcore(inner, self.settings.coreset_ratio, self.fit_progress, stop, self.report,
+                             seed=self.config.seed)
 
     # ------------------------------------------------------------------ metrics
     def metrics(self) -> MetricCollection:
@@ -213,19 +215,26 @@ class AnomalyHead(TaskHead):
 
 
 def fit_patchcore(inner: nn.Module, ratio: float, progress: Callable[[int, int, str], None],
-                  stop: Callable[[], bool], report: Callable[..., None]) -> bool:
+                  stop: Callable[[], bool], report: Callable[..., None], *, seed: int = 0) -> bool:
     """PatchCore's coreset selection, step by step with progress and stop.
 
     The steps are anomalib's own (``KCenterGreedy``: random projection, a random first centre,
     then greedily the patch farthest from the chosen ones), in the same order with the same
     random draws as ``PatchcoreModel.subsample_embedding``, so the memory bank is the one
-    anomalib would build; only the loop is here, to report and to stop."""
+    anomalib would build; only the loop is here, to report and to stop.
+
+    Two things make it reproducible, which anomalib leaves to chance: the patches are put in a
+    canonical order (by a fixed projection) so the result does not depend on the order the
+    shuffled loader delivered the images, and the random projection and the first centre are
+    drawn from ``seed`` (the run's seed)."""
     from anomalib.models.components import KCenterGreedy
 
     if not inner.embedding_store:
         raise InvalidInput("no training image reached the model: nothing to fit")
-    bank = torch.vstack(inner.embedding_store)
+    bank = canonical_order(torch.vstack(inner.embedding_store))
     inner.embedding_store.clear()
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)  # (the projection draws through scikit-learn from numpy's generator)
     sampler = KCenterGreedy(embedding=bank, sampling_ratio=ratio) if int(len(bank) * ratio) > 0 else None
     if sampler is None:
         raise InvalidInput(f"invalid training setting 'coreset_ratio': {ratio} of {len(bank)} patches keeps none; "
@@ -256,4 +265,11 @@ def fit_patchcore(inner: nn.Module, ratio: float, progress: Callable[[int, int, 
     return True
 
 
-__all__ = ["AnomalyHead", "MAP_SIDE", "NO_DEFECTS_IN_TRAIN", "fit_patchcore"]
+def canonical_order(bank: torch.Tensor) -> torch.Tensor:
+    """The rows of ``bank`` sorted by their projection on a fixed direction (a stable order that
+    depends on the patches only, not on the order they came in)."""
+    direction = torch.linspace(1.0, 2.0, bank.shape[1], dtype=torch.float64, device=bank.device)
+    return bank[torch.argsort(bank.double() @ direction, stable=True)]
+
+
+__all__ = ["AnomalyHead", "canonical_order", "MAP_SIDE", "NO_DEFECTS_IN_TRAIN", "fit_patchcore"]

@@ -44,6 +44,9 @@ GROUPS: list[tuple[str, list[str]]] = [
 ]
 #: edited elsewhere on the page
 SKIPPED = {"augmentations"}
+#: what a *fitted* model (PatchCore, PaDiM: one pass, no optimiser) does not use
+NOT_FITTED = ("epochs", "optimizer", "lr", "weight_decay", "momentum", "scheduler", "warmup_epochs",
+              "early_stopping", "early_stopping_metric", "patience", "grad_clip")
 NEWEST_SPLIT = "(newest split)"
 
 HINT_STYLE = "color: #666; font-size: 8pt;"
@@ -417,6 +420,20 @@ class ConfigForm(QWidget):
         row = self.rows["model"]
         base = TrainConfig.model_fields["model"].description or ""
         row.hint.setText(f"{info.description} Default input size {info.default_input_size} px." if info else base)
+        self._update_fitted_rows(info)
+
+    def _update_fitted_rows(self, info: ModelInfo | None) -> None:
+        """A fitted model learns in one pass over the images: epochs and the optimiser's settings
+        are greyed out, and the epochs row says why."""
+        fitted = bool(info is not None and info.fitted)
+        for key in NOT_FITTED:
+            if key in self.rows:
+                self.rows[key].widget.setEnabled(not fitted)
+        if "epochs" in self.rows:
+            base = TrainConfig.model_fields["epochs"].description or ""
+            self.rows["epochs"].hint.setText(
+                f"Not used by {info.display}: it learns in one pass over the training images (features, then "
+                "a fit), with no epochs, learning rate or optimiser." if fitted else base)
 
 
 def _is_int(text: str) -> bool:
