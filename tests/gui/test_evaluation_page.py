@@ -63,7 +63,7 @@ def test_prerequisites_say_what_to_do(qtbot, ctx, page_factory):
         qtbot.mouseClick(page.panel.button, Qt.MouseButton.LeftButton)
     assert blocker.args == ["training"]
     # a task without result views says so
-    masks = ProjectService(ctx.workspace).create("Masks", "semantic_segmentation", ["background", "a"])
+    masks = ProjectService(ctx.workspace).create("Masks", "instance_segmentation", ["a"])
     ctx.open_project(masks)
     assert "not available" in page.panel.title.text()
 

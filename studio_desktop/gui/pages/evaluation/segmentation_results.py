@@ -49,7 +49,7 @@ LAYERS = (
                               "class, that class's false positives and false negatives (E)", False),
 )
 #: masks kept decoded (the detail flips between layers and images without reading them again)
-CACHE_IMAGES = 8
+CACHE_IMAGES = 4
 
 
 def _rgb(hex_: str) -> tuple[int, int, int]:
