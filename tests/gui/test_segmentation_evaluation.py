@@ -83,6 +83,11 @@ def test_grid_opens_worst_first_and_sorts_by_a_clicked_class(qtbot, opened):
     assert np.all(np.diff(ious) >= 0) and ious[0] < 0.2  # the image predicted all wrong comes first
     cap = page.images.model.data(page.images.model.index(0))
     assert cap == f"IoU {ious[0]:.2f}"
+    # the thumbnails carry the predicted mask, in the image's aspect ratio and the class colours
+    ov = r.thumbnail_overlay(rows[0])
+    pred = r.channels(rows[0])[1]
+    assert ov.shape[:2] == (72, 96) and pred.shape == (360, 480)
+    assert np.array_equal(ov[10, 20, :3], r.palette[pred[10 * 5, 20 * 5]])
     page.images.descending.setChecked(True)
     assert np.all(np.diff(r.image_iou[grid_rows(page)]) <= 0)
     # a click on a class row: that class's images, its IoU worst first, the focus for the error layer

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import QGraphicsPixmapItem, QHBoxLayout, QSlider, QToolButton, QWidget
 
 from ...widgets.overlays import CaptionItem
 
@@ -58,7 +58,6 @@ class LayerBar(QWidget):
         self.canvas = canvas
         self.row = QHBoxLayout(self)
         self.row.setContentsMargins(0, 0, 0, 0)
-        self.row.addWidget(QLabel("Show:"))
         self.buttons: dict[str, QToolButton] = {}
         self.on: dict[str, bool] = {}
         self.specs: list[dict] = []
@@ -71,6 +70,7 @@ class LayerBar(QWidget):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(100)
+        self.opacity.setMinimumWidth(50)
         self.opacity.setMaximumWidth(90)
         self.opacity.setToolTip("Opacity of the layers over the picture: left to see the image through them ([ and ])")
         self.opacity.valueChanged.connect(lambda _v: self._apply_opacity())
@@ -103,7 +103,7 @@ class LayerBar(QWidget):
             b.setChecked(self.on[s["key"]])
             b.setToolTip(s.get("tooltip", ""))
             b.toggled.connect(lambda on, k=s["key"]: self.set_on(k, on))
-            self.row.insertWidget(1 + i, b)
+            self.row.insertWidget(i, b)
             self.buttons[s["key"]] = b
         self._make_shortcuts()
         self.setVisible(bool(self.specs))

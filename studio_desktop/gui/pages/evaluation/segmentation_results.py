@@ -43,13 +43,16 @@ MASK_ALPHA, ERROR_ALPHA, IGNORE_ALPHA = 140, 200, 70
 #: the detail's layers: key, title, shortcut, tooltip, shown at first
 LAYERS = (
     ("prediction", "Prediction", "P", "The predicted mask over the image, each class in its colour (P)", True),
-    ("truth", "Ground truth", "T", "The ground-truth mask over the image; ignore pixels pale white (T)", False),
+    ("truth", "Truth", "T", "The ground-truth mask over the image; ignore pixels pale white (T)", False),
     ("errors", "Errors", "E", "Wrong pixels in two colours: magenta where the prediction put a class that is not "
                               "there (false positive), cyan where a class was missed (false negative); with a focus "
                               "class, that class's false positives and false negatives (E)", False),
 )
 #: masks kept decoded (the detail flips between layers and images without reading them again)
 CACHE_IMAGES = 4
+#: the grid's thumbnails: the long side of the predicted mask drawn over each, how many are kept, and
+#: the largest image whose mask is read for it while painting (larger: the caption and border only)
+THUMB_SIDE, THUMB_CACHE, THUMB_MAX_PIXELS = 96, 1500, 6_000_000
 
 
 def _rgb(hex_: str) -> tuple[int, int, int]:
@@ -117,6 +120,7 @@ class SegmentationResults(CachedResults):
         self.background = seg.background_channels(scores.class_names)
         self.lut = seg.channel_lut(scores.class_ids)
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._thumbs: dict[int, np.ndarray | None] = {}
         self._lock = threading.Lock()
         self.image_iou = sm.image_iou(scores)
         self.image_accuracy = sm.image_pixel_accuracy(scores)
@@ -382,6 +386,36 @@ class SegmentationResults(CachedResults):
             missed = wrong & np.isin(pred, self.background)
             return wrong & ~missed, missed
         return wrong, np.zeros_like(wrong)
+
+    def thumbnail_overlay(self, row: int) -> np.ndarray | None:
+        """The predicted mask over the grid's thumbnail: a small RGBA image (long side THUMB_SIDE) in
+        the image's aspect ratio, cached (None: no mask file, or an image too large to read while
+        painting)."""
+        if row in self._thumbs:
+            return self._thumbs[row]
+        w, h = self.sizes[row] if row < len(self.sizes) else (0, 0)
+        rgba = None
+        _truth, pred_path = self.mask_paths(row)
+        if 0 < w * h <= THUMB_MAX_PIXELS and pred_path is not None and pred_path.is_file():
+            try:
+                pred = seg.to_channels(read_mask(pred_path), self.lut)
+            except (OSError, ValueError):
+                pred = None
+            if pred is not None:
+                ph, pw = pred.shape
+                scale = THUMB_SIDE / max(ph, pw)
+                th, tw = max(1, round(ph * scale)), max(1, round(pw * scale))
+                small = pred[(np.arange(th) * ph // th)[:, None], (np.arange(tw) * pw // tw)[None, :]]
+                rgba = np.zeros((th, tw, 4), dtype=np.uint8)
+                rgba[..., :3] = self.palette[small]
+                alpha = np.full(256, MASK_ALPHA, dtype=np.uint8)
+                alpha[self.background] = 0
+                alpha[seg.IGNORE] = 0
+                rgba[..., 3] = alpha[small]
+        if len(self._thumbs) >= THUMB_CACHE:
+            self._thumbs.clear()
+        self._thumbs[row] = rgba
+        return rgba
 
     def layer_images(self, row: int, focus: int | None = None) -> dict[str, np.ndarray]:
         """RGBA images (H, W, 4 uint8) of the detail's layers: ``prediction``, ``truth``, ``errors``."""
