@@ -58,8 +58,8 @@ def test_train_end_to_end_json_and_resume(sample_project):
 
 def test_a_task_without_training_is_refused_before_an_experiment_exists(tmp_path):
     ws = tmp_path / "ws"
-    assert studio(ws, "project", "create", "cells", "--task", "semantic_segmentation").returncode == 0
+    assert studio(ws, "project", "create", "cells", "--task", "instance_segmentation").returncode == 0
     res = studio(ws, "train", "cells")
     assert res.returncode == 1
-    assert res.stderr.strip().startswith("error: training semantic segmentation models is not available yet")
+    assert res.stderr.strip().startswith("error: training instance segmentation models is not available yet")
     assert not list(ws.glob("projects/*/experiments/*"))

@@ -51,6 +51,6 @@ def test_untrainable_tasks_say_so_in_one_line():
     from studio_desktop.tasks import TASKS, training_unavailable
 
     assert training_unavailable("classification") is None
-    why = training_unavailable("semantic_segmentation")
-    assert why.startswith("training semantic segmentation models is not available yet") and "classification" in why
+    why = training_unavailable("instance_segmentation")
+    assert why.startswith("training instance segmentation models is not available yet") and "classification" in why
     assert all((training_unavailable(t) is None) == info.trainable for t, info in TASKS.items())
