@@ -103,10 +103,10 @@ def test_a_task_this_version_cannot_train_says_so_before_any_setting(qtbot, ctx,
     from studio_desktop.core.projects import ProjectService
 
     page = page_factory()
-    ctx.open_project(ProjectService(ctx.workspace).create("cells", "semantic_segmentation"))
+    ctx.open_project(ProjectService(ctx.workspace).create("cells", "instance_segmentation"))
     assert page.stack.currentWidget() is page.panel  # not the form, not "needs a split"
     text = page.panel.text.text()
-    assert "semantic segmentation models is not available yet" in text and "classification" in text
+    assert "instance segmentation models is not available yet" in text and "classification" in text
 
 
 def test_form_is_generated_with_help_and_validation_disables_start(qtbot, ctx, page_factory):

@@ -25,7 +25,7 @@ def results_of(n: int = 120, seed: int = 0) -> RegressionResults:
 
 
 def test_registry_and_report_equal_the_core_module():
-    assert results_class("regression") is RegressionResults and results_class("semantic_segmentation") is None
+    assert results_class("regression") is RegressionResults and results_class("instance_segmentation") is None
     r = results_of()
     ours = r.report("test")
     theirs = subset_report(r.scores, "test")
