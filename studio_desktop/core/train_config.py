@@ -98,8 +98,8 @@ MODEL_CATALOG: dict[str, list[ModelInfo]] = {
     # benchmarks/segmentation_throughput.py measures their training speed at 256 px; the backbones'
     # ImageNet weights come from the weights store (core/segmentation.BACKBONES), never a download
     "semantic_segmentation": [
-        ModelInfo("tiny_unet", "Tiny U-Net (teaching)", 0.5, 96,
-                  "A small U-Net (four levels, 0.5 M parameters) that learns from scratch in minutes on any CPU; "
+        ModelInfo("tiny_unet", "Tiny U-Net (teaching)", 1.2, 96,
+                  "A small U-Net (five levels, 1.2 M parameters) that learns from scratch in minutes on any CPU; "
                   "no pretrained weights needed. The default when no pretrained backbone is on this computer.",
                   _SEG),
         ModelInfo("lraspp_mobilenet_v3_large", "LR-ASPP MobileNet V3", 3.2, 256,
