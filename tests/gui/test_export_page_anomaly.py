@@ -1,4 +1,4 @@
-"""Export page with an anomaly model: FP32 (and OpenVINO FP16 weights) with the reason, the validation panel
+"""Export page with an anomaly model: FP32 only, with the reason, the validation panel
 with scores, maps and verdicts against the checkpoint, the threshold in the facts, the snippet that draws heat
 maps, and a warning before an export that would pass ONNX's 2 GB limit with the coreset ratio that fits.
 
@@ -79,7 +79,7 @@ def test_an_anomaly_export_shows_its_checks_and_warns_before_passing_2_gb(ctx, p
     ctx.open_project(project)
     assert page.stack.currentWidget() is page.main and page.experiment.id == exp.id
     form = page.form
-    for fmt, offered in (("onnx", ["fp32"]), ("openvino", ["fp32", "fp16"]), ("torchscript", ["fp32"])):
+    for fmt, offered in (("onnx", ["fp32"]), ("openvino", ["fp32"]), ("torchscript", ["fp32"])):
         form.format.setCurrentIndex(form.format.findData(fmt))
         assert [form.precision.itemData(i) for i in range(form.precision.count())] == offered
     assert "anomaly models export in FP32" in form.precision.toolTip() or fmt == "torchscript"

@@ -7,7 +7,7 @@ outputs (score, verdict, map, heat) and its metadata (threshold, how it was chos
 a broken export (scores drifting, a threshold in the metadata that is not the graph's) FAILS with its
 numbers; the usage snippet in a clean process gives the app's verdicts and heat maps; an export past
 ONNX's 2 GB is refused before writing, offering the coreset ratio that fits (and the Export page
-warns from the checkpoint's size); OpenVINO with FP16 weights and TorchScript validate (slow).
+warns from the checkpoint's size); OpenVINO and TorchScript validate (slow); FP16 and INT8 are refused.
 """
 
 from __future__ import annotations
@@ -173,9 +173,8 @@ def test_an_export_past_onnx_2_gb_is_refused_before_writing_with_the_coreset_tha
 
 
 @pytest.mark.slow
-def test_openvino_fp16_and_torchscript_exports_validate(parts):
-    # OpenVINO FP16 converts the FP32 IR too (its precision is measured against it)
-    for fmt, precision in (("openvino", "fp16"), ("torchscript", "fp32")):
+def test_openvino_and_torchscript_exports_validate(parts):
+    for fmt, precision in (("openvino", "fp32"), ("torchscript", "fp32")):
         outcome = _export(parts, format=fmt, precision=precision, validation_images=12)
         assert outcome.status == "ready", (fmt, precision, outcome.error)
         v = outcome.record.validation
@@ -186,6 +185,16 @@ def test_openvino_fp16_and_torchscript_exports_validate(parts):
         assert set(out) >= {"score", "anomalous", "map", "heat"}
         assert torch.equal(torch.from_numpy(out["anomalous"].astype(bool)),
                            torch.from_numpy(out["score"] >= outcome.record.metadata["threshold"]))
+
+
+def test_fp16_and_int8_are_refused_with_the_reason():
+    from studio_desktop.core.exports import check_options, precisions_for
+
+    for fmt in ("onnx", "openvino", "torchscript"):
+        assert precisions_for("anomaly_detection", fmt) == ("fp32",)
+    with pytest.raises(InvalidInput) as exc:
+        check_options("anomaly_detection", "openvino", "fp16")
+    assert "anomaly models export in FP32: FP16 weights" in exc.value.reason
 
 
 def test_readme_documents_the_anomaly_keys_and_limits():
