@@ -183,3 +183,18 @@ def test_a_tiles_model_exports_its_tile_and_the_snippet_stitches_like_the_app(st
     assert predictor.image_run is not None
     assert (np.asarray(Image.open(by_file[0]["prediction"]["mask"])) ==
             np.asarray(Image.open(rows[0]["prediction"]["mask"]))).mean() >= 0.999
+
+
+@pytest.mark.slow
+def test_openvino_fp32_and_fp16_validate(streets):
+    """The other runtime: OpenVINO IR (converted from the ONNX graph) passes the same checks in FP32, and with
+    FP16 weights the file halves while the pixels keep PyTorch's class."""
+    vino = export(streets.ws, streets.project, streets.exp, format="openvino", validation_images=4)
+    assert vino.status == "ready", vino.error
+    assert vino.record.validation.passed and _check(vino.record, "max logit difference").value < 1e-3
+    assert vino.record.latency.rows[-1].runtime == "OpenVINO"
+    half = export(streets.ws, streets.project, streets.exp, format="openvino", precision="fp16", validation_images=4)
+    assert half.status == "ready", half.error
+    change = half.record.precision_change
+    assert change.metric == "mIoU" and change.agreement_with_fp32 >= 0.99 and change.size < 0.7 * change.size_fp32
+    assert _check(half.record, "max logit difference").limit > _check(vino.record, "max logit difference").limit
