@@ -94,3 +94,11 @@ def test_try_it_draws_the_mask_over_each_image_and_follows_the_toggle_and_opacit
     assert (_distance(grab(), road) < 120).sum() < near // 10  # the photos alone
     view.show.setChecked(True)
     assert (_distance(grab(), road) < 120).sum() > near // 2
+    # a project whose classes changed since the run (road renamed and recoloured): the run's own classes still
+    # colour its masks
+    controller.project.classes = [*classes[:3], ClassInfo(id=3, name="street", color="#00ff00"), *classes[4:]]
+    panel.set_experiment(controller, SimpleNamespace(id="e1"))
+    panel.show_folder(folder)
+    for p in preds[:4]:
+        qtbot.waitUntil(lambda p=p: panel.loader.pixmap(p["file"], p["file"]) is not None, timeout=10000)
+    assert (_distance(grab(), road) < 120).sum() > near // 2 and (_distance(grab(), (0, 255, 0)) < 120).sum() < 50

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
@@ -145,6 +146,13 @@ class SegmentationTryView:
         painter.restore()
 
     def status(self, items: list[dict], data: dict) -> str:
+        # the run's own classes (the model's output order and colours) read its masks, even when the project's
+        # classes changed since the model was trained
+        outputs = [SimpleNamespace(id=int(o["id"]), name=str(o.get("name", o["id"])), color=o.get("colour") or o.get("color"))
+                   for o in ((data.get("model") or {}).get("outputs") or []) if isinstance(o, dict) and "id" in o]
+        if outputs and [vars(o) for o in outputs] != [{"id": getattr(c, "id", None), "name": getattr(c, "name", None),
+                                                       "color": getattr(c, "color", None)} for c in self.classes]:
+            self.set_classes(outputs)
         masks = sum(1 for p in items if p.get("ok", True) and (p.get("prediction") or {}).get("mask"))
         return f"{masks} mask(s) written (class ids, PNG) in the run's masks folder"
 
