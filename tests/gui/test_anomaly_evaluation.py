@@ -41,6 +41,30 @@ def grid_status(page) -> dict[int, int]:
     return {m.data(m.index(r), ResultRowRole): m.data(m.index(r), StatusRole) for r in range(m.rowCount())}
 
 
+def drag_line(qtbot, view, to_value: float, steps: int = 8, during=None) -> None:
+    """Drag the histogram's threshold line with the mouse (press on it, move, release); ``during`` is
+    called after every move, while the button is still down."""
+    from pyqtgraph import Point
+    from PySide6.QtTest import QTest
+
+    plot = view.histogram
+    vb = plot.plotItem.vb
+    y = vb.viewRange()[1][1] * 0.5
+
+    def at(x: float):
+        return plot.mapFromScene(vb.mapViewToScene(Point(x, y)))
+
+    start, end = at(plot.line.value()), at(to_value)
+    port = plot.viewport()
+    QTest.mousePress(port, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for k in range(1, steps + 1):
+        QTest.mouseMove(port, start + (end - start) * k / steps)
+        qtbot.wait(5)
+        if during is not None:
+            during()
+    QTest.mouseRelease(port, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
 def matrix(view) -> dict[str, int]:
     return {k: view.count_text(k) for k in ("tp", "fp", "fn", "tn")}
 
@@ -75,17 +99,24 @@ def test_numbers_agree_and_dragging_the_threshold_recounts(qtbot, ctx, evaluatio
     assert sum(1 for st in status.values() if st == 0) == want["fn"]  # red: missed defects
     assert sum(1 for st in status.values() if st == -1) == want["fp"]  # amber: false alarms
 
-    # drag the line to the lowest defect score: every defect is found, the counts follow at once
+    # drag the line with the mouse below the lowest defect score: the counts follow every move at once
     view.draw_all()  # the ROC tab drawn too: its dot must follow the line
-    line = view.histogram.line
-    target = float(s[y == 1].min())
-    line.setValue(target)  # what a drag does at every move (sigPositionChanged)
+    lowest = float(s[y == 1].min())
+    seen = []
+
+    def check():  # while the button is down: the 2x2 on screen is the core's count at the line
+        seen.append(r.threshold)
+        assert matrix(view) == an.counts(s, y, r.threshold)
+        assert view.editor.threshold.value() == pytest.approx(r.threshold, abs=1e-4)
+
+    drag_line(qtbot, view, lowest - 0.3, during=check)
+    assert len(set(seen)) >= 4 and seen == sorted(seen, reverse=True)
+    target = r.threshold
     now = an.counts(s, y, target)
-    assert matrix(view) == now and now["fn"] == 0 and now != want
-    assert view.editor.threshold.value() == pytest.approx(target, abs=1e-4)
+    assert target < lowest and matrix(view) == now and now["fn"] == 0 and now != want
     assert view.plots["roc"].dot.data["y"][0] == pytest.approx(1.0)  # recall 1 at this threshold
-    line.sigPositionChangeFinished.emit(line)  # released: applied everywhere
-    assert r.threshold == pytest.approx(target) and r.dirty and "not saved" in view.summary.text()
+    assert view.histogram.line.value() == pytest.approx(target)
+    assert r.dirty and "not saved" in view.summary.text()  # released: applied everywhere, not saved
     qtbot.waitUntil(lambda: sum(1 for st in grid_status(page).values() if st == 0) == 0, timeout=3000)
     # the experiment list's headline: test image and pixel AUROC
     head = page.experiments.model.index(page.experiments.model.row_of(ev.experiment.id), 5).data()
