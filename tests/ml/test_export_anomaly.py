@@ -194,7 +194,7 @@ def test_fp16_and_int8_are_refused_with_the_reason():
         assert precisions_for("anomaly_detection", fmt) == ("fp32",)
     with pytest.raises(InvalidInput) as exc:
         check_options("anomaly_detection", "openvino", "fp16")
-    assert "anomaly models export in FP32: FP16 weights" in exc.value.reason
+    assert "anomaly models export in FP32: OpenVINO's FP16 weights round the threshold" in exc.value.reason
 
 
 def test_readme_documents_the_anomaly_keys_and_limits():
