@@ -9,7 +9,7 @@ path, the verdicts agreeing (same input, and through the file's own metadata), t
 both, and the batch-1 median latency with its ratio to PyTorch eager measured in the same export.
 No pretrained weights (an untrained backbone) unless ``--pretrained``.
 
-    python benchmarks/anomaly_export.py [--model patchcore_resnet18] [--size 256] [--formats onnx,openvino:fp16]
+    python benchmarks/anomaly_export.py [--model patchcore_resnet18] [--size 256] [--formats onnx,openvino]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HAZELNUT = ROOT.parent / "shared" / "fixtures" / "real" / "mvtec_hazelnut"
-FORMATS = "onnx,openvino,openvino:fp16,torchscript"
+FORMATS = "onnx,openvino,torchscript"
 
 
 def _project(ws, source: Path):
