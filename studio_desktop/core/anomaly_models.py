@@ -5,7 +5,7 @@ Three ways to learn, and the Training page, the CLI and the worker all read them
 * ``fitted`` (PatchCore, PaDiM): one pass over the normal training images collects backbone
   features, then a fit (PatchCore's coreset selection, PaDiM's Gaussians); no epochs, no
   learning rate. anomalib's torch models do the work (``ml/models/anomaly.py``).
-* ``trained`` (STFPM, FastFlow, Reverse Distillation, EfficientAD, DRAEM): anomalib's torch
+* ``trained`` (STFPM, FastFlow, Reverse Distillation, DRAEM): anomalib's torch
   models trained over epochs on normal images with their own losses.
 * ``supervised``: a classification backbone with one logit, trained on normal AND defective
   images (the split must put defects in train), with a class-activation heat map.
@@ -47,7 +47,6 @@ ANOMALY_MODELS: dict[str, AnomalyModel] = {m.name: m for m in [
     AnomalyModel("fastflow_resnet18", TRAINED, "fastflow", "resnet18"),
     AnomalyModel("reverse_distillation_resnet18", TRAINED, "reverse_distillation", "resnet18",
                  ("layer1", "layer2", "layer3")),
-    AnomalyModel("efficient_ad_small", TRAINED, "efficient_ad", None),
     AnomalyModel("draem", TRAINED, "draem", None),
     AnomalyModel("tiny_cnn", SUPERVISED, None, None),
     AnomalyModel("resnet18", SUPERVISED, None, "resnet18"),

@@ -153,10 +153,6 @@ MODEL_CATALOG: dict[str, list[ModelInfo]] = {
         ModelInfo("reverse_distillation_resnet18", "Reverse Distillation (ResNet-18)", 26.0, 256,
                   "Normal-only: a decoder learns to rebuild the teacher's features from a compressed code; "
                   "defects are rebuilt badly. Trained over epochs; wants ImageNet weights and a GPU.", _ANO),
-        ModelInfo("efficient_ad_small", "EfficientAD (small)", 8.1, 256,
-                  "Normal-only: a student and an autoencoder imitate a small teacher network; very fast "
-                  "predictions. Its teacher is trained from scratch here (the published teacher weights are "
-                  "not in the weights store), which makes it much weaker.", _ANO),
         ModelInfo("draem", "DRAEM", 97.4, 256,
                   "Normal-only: learns to repair synthetic defects (random noise shapes pasted on good "
                   "images) and to segment them; needs no pretrained weights. Trained over many epochs.",

@@ -166,8 +166,6 @@ SHARED_WEIGHTS: dict[str, str] = _shared()
 #: why a catalog model has no entry, for the GUI and the CLI
 NO_WEIGHTS_REASON: dict[str, str] = {
     "draem": "DRAEM has no pretrained backbone: it always learns from scratch (on synthetic defects)",
-    "efficient_ad_small": "EfficientAD's published teacher weights are not in the weights store: its teacher "
-                          "learns from scratch here",
     "tiny_cnn": "the Tiny CNN is a teaching network without pretrained weights: it always learns from scratch",
     "tiny_fcos": "the Tiny FCOS is a teaching detector without pretrained weights: it always learns from scratch",
     "tiny_unet": "the Tiny U-Net is a teaching network without pretrained weights: it always learns from scratch",

@@ -111,16 +111,7 @@ class AnomalibNet(nn.Module):
             augmented, mask = self.augmenter(x)
             reconstruction, prediction = self.inner(augmented)
             return self.losses["loss"](x, reconstruction, mask, prediction)
-        if package == "efficient_ad":
-            loss_st, loss_ae, loss_stae = self.inner(batch=x, batch_imagenet=self._penalty_batch(x))
-            return loss_st + loss_ae + loss_stae
         raise InvalidInput(f"{self.info.name} is not trained with a loss")  # pragma: no cover
-
-    def _penalty_batch(self, x: torch.Tensor) -> torch.Tensor:
-        """EfficientAD's penalty images (ImageNette in the paper, which would be downloaded): here
-        the training batch itself, flipped and shuffled, so the student is held to the teacher on
-        other arrangements of the same content. Said in the catalog: this model is weaker here."""
-        return torch.flip(x, dims=(-1,))[torch.randperm(x.shape[0], device=x.device)]
 
 
 def _loss_modules(info: AnomalyModel) -> dict[str, nn.Module]:
@@ -178,11 +169,6 @@ def _inner_model(info: AnomalyModel, size: int, settings) -> nn.Module:
             from anomalib.models.image.draem.torch_model import DraemModel
 
             return DraemModel(sspcab=False)
-        if package == "efficient_ad":
-            from anomalib.models.image.efficient_ad.torch_model import EfficientAdModel, EfficientAdModelSize
-
-            return EfficientAdModel(teacher_out_channels=384, model_size=EfficientAdModelSize.S, padding=False,
-                                    pad_maps=True)
     raise InvalidInput(f"invalid training setting 'model': unknown anomaly model '{info.name}'")  # pragma: no cover
 
 

@@ -1,7 +1,7 @@
 """Anomaly detection: an image score and a heat map per image, learnt two ways.
 
 * Normal-only models (anomalib's PatchCore, PaDiM, STFPM, FastFlow, Reverse Distillation,
-  EfficientAD, DRAEM) learn from the training subset's NORMAL images; anomalous images a split
+  DRAEM) learn from the training subset's NORMAL images; anomalous images a split
   put in train are left out and counted in the log. PatchCore and PaDiM are *fitted*: one pass
   over the images collects features, then :meth:`AnomalyHead.fit` builds the model (coreset
   selection, Gaussians) with progress and stop; they have no epochs.
