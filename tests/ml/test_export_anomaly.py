@@ -209,3 +209,12 @@ def test_readme_documents_the_anomaly_keys_and_limits():
         row = (f"| {precision.upper()} | {lim.score_rel:g} | {lim.map_rel:g} | ≥ {lim.verdicts:.0%} | "
                f"≥ {lim.file_verdicts:.0%} | {lim.file_score_rel:g} | ≤ {lim.auroc_drop:g} |")
         assert row in section, row
+
+
+def test_a_model_without_a_threshold_is_refused_before_exporting(tmp_path):
+    from types import SimpleNamespace
+
+    trained = SimpleNamespace(checkpoint=tmp_path / "exp" / "checkpoints" / "best.ckpt", head=None, model=None)
+    with pytest.raises(InvalidInput) as exc:
+        AnomalyExport().network(trained, None)
+    assert "needs a threshold before it is exported" in exc.value.reason and "evaluate the experiment" in exc.value.hint
