@@ -25,7 +25,8 @@ def register(sub) -> None:
                    help="experiment name or id, a .ckpt file, or an exported model (.onnx, .xml, .pt or its folder)")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders (recursive)")
     p.add_argument("--out", default="predictions", metavar="DIR",
-                   help="folder for predictions.json and predictions.csv (default: ./predictions)")
+                   help="folder for predictions.json and predictions.csv (default: ./predictions); a segmentation "
+                        "model also writes each image's mask there (masks/NAME.png, class ids)")
     p.add_argument("--project", help="the experiment's project, when several projects have one of that name")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="the experiment's checkpoint")
     p.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per batch (default: 16)")
