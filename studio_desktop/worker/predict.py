@@ -22,6 +22,8 @@ def add_arguments(p) -> None:
     p.add_argument("--project", help="project of the experiment (when several have one of that name)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which checkpoint of the experiment")
     p.add_argument("--batch-size", type=int, default=16, help="images per batch")
+    p.add_argument("--draw", action="store_true", help="also save each image's prediction drawn (a mask's overlay "
+                                                        "and colours, boxes...) into OUT/drawn")
     p.add_argument("--score-threshold", type=float, help="object detection: report boxes scoring at least this "
                                                           "(default: the operating point)")
     p.add_argument("--parent-pid", type=int, help="stop when this process dies (unless DETACHED)")
@@ -41,7 +43,8 @@ def prediction_job(ws, args, emitter: Emitter, stop: StopFlag) -> int:
         rows, predictor, seconds = predict(ws, args.model, args.images, out, project=args.project,
                                            checkpoint=args.checkpoint, batch_size=args.batch_size,
                                            progress=progress, stop=stop,
-                                           score_threshold=getattr(args, "score_threshold", None))
+                                           score_threshold=getattr(args, "score_threshold", None),
+                                           draw=out / "drawn" if getattr(args, "draw", False) else None)
     except StudioError as exc:
         emitter.emit("failed", error=exc.reason, hint=exc.hint)
         return 1

@@ -62,7 +62,7 @@ def test_try_it_draws_the_mask_over_each_image_and_follows_the_toggle_and_opacit
     view = panel.try_view
     assert type(view).__name__ == "SegmentationTryView" and panel.loader.size.width() == 200
     assert [panel.view_controls.itemAt(i).widget() for i in range(panel.view_controls.count())] == view.controls()
-    assert view.worker_args() == [] and "Alt+M" in view.show.toolTip()
+    assert view.worker_args() == ["--draw"] and "Alt+M" in view.show.toolTip()
     with qtbot.waitSignal(panel.predictionsShown, timeout=5000):
         panel.show_folder(folder)
     m = panel.model

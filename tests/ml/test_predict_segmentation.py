@@ -110,3 +110,18 @@ def test_bad_inputs_give_one_line_naming_the_file(streets, tmp_path, capsys):
     assert main(["--workspace", str(root / "ws"), "predict", "streets-net", str(VAL[0]), "--out", str(out),
                  "--score-threshold", "0.5"]) == 1
     assert "only applies to models that predict boxes" in capsys.readouterr().err
+
+
+def test_the_try_it_job_writes_masks_and_their_pictures(streets, tmp_path, capsys):
+    """``worker predict --draw`` (what "Try it" starts for a segmentation model): index masks, overlays and
+    coloured masks in the run's folder, and a completed event."""
+    _, _, _, _, root = streets
+    out = tmp_path / "try"
+    assert main(["--workspace", str(root / "ws"), "worker", "predict", "streets-net", str(VAL[2]), "--out", str(out),
+                 "--draw"]) == 0
+    capsys.readouterr()
+    stem = VAL[2].stem
+    assert (out / "masks" / f"{stem}.png").is_file()
+    assert {p.name for p in (out / "drawn").iterdir()} == {f"{stem}.png", f"{stem}-colour.png", f"{stem}-mask.png"}
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "completed" and events[-1]["summary"]["images"] == 1

@@ -1,8 +1,9 @@
 """How "Try it" shows a segmentation model's predictions: the predicted mask over each new image.
 
-The prediction run (``worker predict``) writes each image's index mask (class ids) into the run's
-``masks/`` folder (``core/evaluation/segmentation_predictions.py``); this view colours it with the
-palette every view uses (background classes left clear), scales it onto the thumbnail and draws it
+The prediction run (``worker predict --draw``) writes each image's index mask (class ids) into the run's
+``masks/`` folder and its overlay and coloured mask into ``drawn/``
+(``core/evaluation/segmentation_predictions.py``); this view colours the index mask with the palette
+every view uses (background classes left clear), scales it onto the thumbnail and draws it
 at the chosen opacity. Under each image: its largest classes and their share of the image; the
 tooltip lists every class found and the mean confidence. "Show mask" (Alt+M) and the opacity
 slider change the drawing at once, without predicting again.
@@ -80,7 +81,8 @@ class SegmentationTryView:
         self._cache.clear()
 
     def worker_args(self) -> list[str]:
-        return []
+        """The run also writes each image's overlay and coloured mask (``drawn/``) beside the index masks."""
+        return ["--draw"]
 
     # ------------------------------------------------------------------ one prediction
     @staticmethod
@@ -154,7 +156,14 @@ class SegmentationTryView:
                                                        "color": getattr(c, "color", None)} for c in self.classes]:
             self.set_classes(outputs)
         masks = sum(1 for p in items if p.get("ok", True) and (p.get("prediction") or {}).get("mask"))
-        return f"{masks} mask(s) written (class ids, PNG) in the run's masks folder"
+        drawn = " (overlays and coloured masks in drawn)" if self.folder_has_drawings(items) else ""
+        return f"{masks} mask(s) written (class ids, PNG) in the run's masks folder{drawn}"
+
+    @staticmethod
+    def folder_has_drawings(items: list[dict]) -> bool:
+        mask = next(((p.get("prediction") or {}).get("mask") for p in items if (p.get("prediction") or {}).get("mask")),
+                    None)
+        return bool(mask) and (Path(mask).parent.parent / "drawn").is_dir()
 
 
 __all__ = ["SegmentationTryView"]
