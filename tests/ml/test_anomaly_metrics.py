@@ -231,3 +231,38 @@ def test_ground_truth_masks_of_the_real_fixture_land_on_the_map_grid(real_fixtur
 
     with pytest.raises(InvalidInput, match="defect mask of .* is 512x512 pixels but the image is"):
         ground_truth([bad], root, 64, 256, "letterbox")
+
+
+def test_a_real_evaluation_caches_the_masks_on_the_map_grid_and_writes_agreeing_numbers(tmp_path_factory):
+    """The evaluator end to end (PatchCore on the anomaly sample, ``anomaly_fixtures``, built once a
+    session and shared with the prediction and export tests): the head's batches carry the defect
+    masks (pixel metrics exist), aggregate.json equals scikit-learn on the cache, and every line's
+    verdict is the default threshold's."""
+    import json
+
+    from anomaly_fixtures import anomaly_parts
+
+    from studio_desktop.core.evaluation.store import EvaluationStore
+
+    parts = anomaly_parts(tmp_path_factory.getbasetemp() / "anomaly-parts")
+    store = EvaluationStore(parts.svc.folder(parts.exp.id))
+    cache = an.AnomalyScores.from_npz(store.scores_arrays())
+    agg = store.aggregate()
+    defects = cache.label == 1
+    assert defects.any() and cache.has_mask[defects].any() and cache.gt_mask[defects].any()
+    assert not cache.gt_mask[~defects].any() and cache.has_mask[~defects].all()
+    assert cache.map.dtype == np.float16 and cache.map.shape[1:] == cache.gt_mask.shape[1:] == (64, 64)
+    threshold, how = an.effective_threshold(cache, None)
+    assert agg["threshold"] == {"value": threshold, "how": how, "default": True}
+    assert agg["input"] == {"size": 64, "resize": "letterbox"}
+    for subset, body in agg["subsets"].items():
+        rows = cache.subset(subset)
+        if 0 < cache.label[rows].sum() < rows.sum():
+            assert body["image_auroc"] == pytest.approx(roc_auc_score(cache.label[rows], cache.score[rows]), abs=1e-6)
+        keep = rows & cache.has_mask
+        if cache.gt_mask[keep].any():
+            assert body["pixel_auroc"] == pytest.approx(roc_auc_score(
+                cache.gt_mask[keep].ravel(), cache.map[keep].astype(np.float32).ravel()), abs=1e-6)
+            assert 0.0 <= body["aupro"] <= 1.0
+    lines = [json.loads(x) for x in (store.folder / "results.jsonl").read_text().splitlines()]
+    assert [ln["prediction"]["anomalous"] for ln in lines] == (cache.score >= threshold).tolist()
