@@ -127,6 +127,28 @@ def test_supervised_model_refuses_a_split_without_defects_in_train(sample):
         head.prepare_subsets(subsets)
 
 
+def test_coreset_selection_reports_progress_and_stops():
+    from studio_desktop.core.task_settings import AnomalySettings
+    from studio_desktop.ml.models.anomaly import build_anomaly_net
+    from studio_desktop.ml.tasks.anomaly import fit_patchcore
+
+    def collected():
+        net = build_anomaly_net("patchcore_resnet18", input_size=32, settings=AnomalySettings(), pretrained=False,
+                                weights_file=None, log=lambda m, lvl="info": None).train()
+        with torch.no_grad():
+            net(torch.randn(6, 3, 32, 32))
+        return net.inner
+
+    inner, steps, notes = collected(), [], []
+    assert fit_patchcore(inner, 0.5, lambda *a: steps.append(a[:2]), lambda: False, lambda m, lvl="info": notes.append(m))
+    total = steps[0][1]
+    assert steps[0] == (0, total) and steps[-1] == (total, total) and inner.memory_bank.shape[0] == total
+    assert "memory bank" in notes[-1]
+    inner = collected()
+    assert not fit_patchcore(inner, 0.5, lambda *a: None, lambda: True, lambda *a, **k: None)
+    assert inner.memory_bank.numel() == 0  # stopped: nothing half-built to save
+
+
 def test_class_activation_map_averages_to_the_score():
     """The supervised heat map is in score units: its mean over the feature grid is the logit."""
     from studio_desktop.core.anomaly_models import anomaly_model

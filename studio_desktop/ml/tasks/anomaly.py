@@ -252,11 +252,11 @@ def fit_patchcore(inner: nn.Module, ratio: float, progress: Callable[[int, int, 
         idx = sampler.get_new_idx()
         sampler.min_distances.scatter_(0, idx.unsqueeze(0).unsqueeze(1), 0.0)
         chosen.append(idx)
+        if stop():
+            return False
         now = time.monotonic()
         if now - last >= 0.2:
             last = now
-            if stop():
-                return False
             progress(k + 2, total, f"selecting the coreset: {k + 2:,} of {total:,} patches")
     inner.memory_bank = bank[torch.stack(chosen).cpu().tolist()]
     progress(total, total, f"memory bank: {total:,} patches of {bank.shape[1]} features")
