@@ -464,9 +464,9 @@ _FROM_SCRATCH: dict[str, dict[str, Any]] = {
     # small batches give a 32-image training set enough update steps; the warm-up steadies the start
     "semantic_segmentation": dict(model="tiny_unet", input_size=96, epochs=60, batch_size=4, lr=5e-3,
                                   warmup_epochs=1.0, pretrained=False, early_stopping_metric="val_miou"),
-    # benchmarks/anomaly_models.py without pretrained weights (sample and mvtec_hazelnut): PatchCore on an
-    # untrained ResNet-18 beat PaDiM, STFPM, FastFlow, Reverse Distillation, EfficientAD and DRAEM (image
-    # AUROC 1.0 on the sample's test images) and fits in seconds; random features still separate patches
+    # benchmarks/anomaly_models.py without pretrained weights, anomaly sample, 128 px: PatchCore on an
+    # untrained ResNet-18 test image AUROC 1.0 (pixel 0.974), PaDiM 1.0 (0.984, fit 1.3x PatchCore's and it
+    # needs aligned parts); at 64 px after 2 epochs STFPM test 0.42, DRAEM validation 0.62 (~2 min an epoch)
     "anomaly_detection": dict(model="patchcore_resnet18", input_size=128, batch_size=16, epochs=1,
                               pretrained=False, early_stopping_metric="val_image_auroc", scheduler="none"),
 }
