@@ -117,6 +117,8 @@ TASKS: dict[str, TaskInfo] = {
         badge="ANO",
         has_classes=False,
         example="spotting cracked hazelnuts",
+        # the default model (normal-only: any split works), not the catalog's smallest (supervised)
+        extra={"self_test_settings": {"model": "patchcore_resnet18"}},
     ),
     "regression": TaskInfo(
         id="regression",
