@@ -333,9 +333,16 @@ def trainable_tasks() -> list[str]:
     return [t.id for t in TASKS.values() if t.trainable]
 
 
+#: sample folders that hold annotations drawn as images (masks), not pictures to predict
+ANNOTATION_FOLDERS = frozenset({"ground_truth", "masks", "labels", "annotations"})
+
+
 def first_image(folder: Path) -> Path | None:
-    for path in sorted(Path(folder).rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+    """The first picture of a sample dataset, skipping its mask folders."""
+    root = Path(folder)
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() \
+                and not ANNOTATION_FOLDERS & {p.lower() for p in path.relative_to(root).parts[:-1]}:
             return path
     return None
 

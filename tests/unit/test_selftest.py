@@ -223,3 +223,16 @@ def test_last_error_line_prefers_the_error_line():
 def test_a_command_that_prints_no_json_fails_the_step(text):
     with pytest.raises(selftest.StepFailed, match="expected JSON"):
         selftest._json(text)
+
+
+def test_the_image_predicted_is_a_picture_not_a_ground_truth_mask(tmp_path):
+    """The anomaly sample's ground_truth/ sorts before test/: the self-test once predicted a mask."""
+    from studio_desktop.selftest import first_image
+
+    for rel in ("ground_truth/hole/001_mask.png", "masks/0001.png", "test/good/002.png", "train/good/000.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"png")
+    assert first_image(tmp_path) == tmp_path / "test/good/002.png"
+    (tmp_path / "test/good/002.png").unlink()
+    (tmp_path / "train/good/000.png").unlink()
+    assert first_image(tmp_path) is None
