@@ -193,12 +193,7 @@ class AnomalyView(ResultView):
         self.results = results
         self._curves_key = None
         self._drawn.clear()
-        self.subset.blockSignals(True)
-        self.subset.clear()
-        for s in results.subsets:
-            self.subset.addItem(f"{SUBSET_WORDS.get(s, s)} ({int(results.scores.subset(s).sum())} images)", s)
-        self.subset.setCurrentIndex(max(0, self.subset.findData(results.default_subset())))
-        self.subset.blockSignals(False)
+        self.fill_subsets(results)
         self.matrix.select(None)
         self.editor.set_results(results)
         self.refresh()

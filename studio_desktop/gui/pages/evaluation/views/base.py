@@ -37,6 +37,18 @@ class ResultView(QWidget):
         self.tabs.addTab(widget, title)
         self.tabs.setTabToolTip(self.tabs.count() - 1, tooltip)
 
+    def fill_subsets(self, results) -> None:
+        """The subset selector lists the results' subsets with their image counts (no change signal)
+        and shows the default one."""
+        from ..controller import SUBSET_WORDS
+
+        self.subset.blockSignals(True)
+        self.subset.clear()
+        for s in results.subsets:
+            self.subset.addItem(f"{SUBSET_WORDS.get(s, s)} ({int(results.scores.subset(s).sum())} images)", s)
+        self.subset.setCurrentIndex(max(0, self.subset.findData(results.default_subset())))
+        self.subset.blockSignals(False)
+
     def current_subset(self) -> str:
         return self.subset.currentData() or (self.results.default_subset() if self.results else "")
 

@@ -204,12 +204,7 @@ class ClassificationView(ResultView):
     def set_results(self, results) -> None:
         self.results = results
         self.full = None
-        self.subset.blockSignals(True)
-        self.subset.clear()
-        for s in results.subsets:
-            self.subset.addItem(f"{SUBSET_WORDS.get(s, s)} ({results.scores.subset(s).sum()} images)", s)
-        self.subset.setCurrentIndex(max(0, self.subset.findData(results.default_subset())))
-        self.subset.blockSignals(False)
+        self.fill_subsets(results)
         self.confusion.select(None)
         self.editor.set_results(results)
         self.first_full = True

@@ -199,12 +199,7 @@ class SegmentationView(ResultView):
     def set_results(self, results) -> None:
         self.results = results
         self._drawn.clear()
-        self.subset.blockSignals(True)
-        self.subset.clear()
-        for s in results.subsets:
-            self.subset.addItem(f"{SUBSET_WORDS.get(s, s)} ({int(results.scores.subset(s).sum())} images)", s)
-        self.subset.setCurrentIndex(max(0, self.subset.findData(results.default_subset())))
-        self.subset.blockSignals(False)
+        self.fill_subsets(results)
         self.focus.blockSignals(True)
         self.focus.clear()
         self.focus.addItem("All classes", None)
