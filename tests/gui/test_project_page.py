@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from studio_desktop.core.projects import ProjectService
 from studio_desktop.core.workspace import Workspace
@@ -70,17 +70,23 @@ def double_click(qtbot, page, row: int, col: int) -> None:
     qtbot.mouseDClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=pos)
 
 
-def drive_modal(qtbot, action) -> list:
-    """Run ``action(dialog)`` on the next modal dialog once it is shown (exec() blocks)."""
+def drive_modal(qtbot, action, kind=QDialog, deadline_ms: int = 15000) -> list:
+    """Run ``action(dialog)`` on the next modal ``kind`` dialog once it is shown (exec() blocks).
+
+    A dialog still open at the deadline (the action raised, clicked a disabled button, or a
+    stray modal window answered first) is rejected, so the test fails on its assertions instead
+    of blocking in exec() forever, where no Python timeout can reach it (CI once hung in one of
+    these tests; a test that waits for a modal dialog must not be able to)."""
     done = []
 
     def attempt():
         dialog = QApplication.activeModalWidget()
-        if dialog is None:
-            QTimer.singleShot(20, attempt)
+        if not isinstance(dialog, kind):
+            QTimer.singleShot(20, attempt)  # Python runs meanwhile: pytest-timeout can still fire
             return
-        action(dialog)
         done.append(dialog)
+        QTimer.singleShot(deadline_ms, dialog, dialog.reject)  # cancelled if the dialog is deleted
+        action(dialog)
 
     QTimer.singleShot(0, attempt)
     return done
@@ -105,7 +111,7 @@ def test_create_project_through_the_dialog(page, qtbot, workspace):
         assert dialog.ok_button.isEnabled()
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
 
-    done = drive_modal(qtbot, fill)
+    done = drive_modal(qtbot, fill, CreateProjectDialog)
     qtbot.mouseClick(page.empty.button, Qt.MouseButton.LeftButton)
     assert done
     projects = ProjectService(workspace).list()
@@ -283,7 +289,7 @@ def test_real_sample_project_from_the_welcome_panel(page, qtbot, workspace, mess
         dialog.chooser.list.select_task("object_detection")
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
 
-    done = drive_modal(qtbot, choose)
+    done = drive_modal(qtbot, choose, SampleProjectDialog)
     qtbot.mouseClick(page.empty_sample_button, Qt.MouseButton.LeftButton)
     assert done
     qtbot.waitUntil(lambda: page.ctx.project is not None or bool(messages.seen), timeout=60000)
@@ -335,7 +341,7 @@ def test_ctrl_n_creates_and_renaming_the_open_project_updates_the_title(workspac
         dialog.chooser.list.select_task("semantic_segmentation")
         qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)  # Enter accepts the dialog
 
-    done = drive_modal(qtbot, fill)
+    done = drive_modal(qtbot, fill, CreateProjectDialog)
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: bool(done))
     assert window.windowTitle() == "AI Studio — Tray (Semantic segmentation)"
@@ -344,3 +350,14 @@ def test_ctrl_n_creates_and_renaming_the_open_project_updates_the_title(workspac
     page.model.setData(page.model.index(page.model.row_of(window.ctx.project.id), NAME), "Seed tray")
     qtbot.waitUntil(lambda: "Seed tray" in window.windowTitle())
     assert window.ctx.project.name == "Seed tray"
+
+
+def test_a_dialog_the_test_leaves_open_is_rejected_at_the_deadline(page, qtbot, messages):
+    """The guard above: an action that never closes the dialog ends in a rejected dialog (the
+    page then does nothing), not in an exec() that blocks the whole run."""
+    from studio_desktop.gui.pages.project.dialogs import SampleProjectDialog
+
+    done = drive_modal(qtbot, lambda dialog: None, SampleProjectDialog, deadline_ms=300)
+    qtbot.mouseClick(page.empty_sample_button, Qt.MouseButton.LeftButton)  # returns only once rejected
+    assert len(done) == 1 and done[0].result() == QDialog.DialogCode.Rejected
+    assert page.progress is None and page.ctx.project is None
