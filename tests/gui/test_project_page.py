@@ -81,7 +81,8 @@ def drive_modal(qtbot, action, kind=QDialog, deadline_ms: int = 15000) -> list:
 
     def attempt():
         dialog = QApplication.activeModalWidget()
-        if not isinstance(dialog, kind):
+        handle = dialog.windowHandle() if isinstance(dialog, kind) else None
+        if handle is None or not handle.isExposed():  # clicks before that can be lost (a loaded CI)
             QTimer.singleShot(20, attempt)  # Python runs meanwhile: pytest-timeout can still fire
             return
         done.append(dialog)
