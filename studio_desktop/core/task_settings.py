@@ -125,6 +125,12 @@ class SegmentationSettings(BaseModel):
         1.0, ge=0.0, le=10.0, title="Dice weight",
         description="How much the Dice loss counts: it measures the overlap of each class's region as a "
                     "whole, so small classes (a few pixels) count as much as large ones. 0 turns it off.")
+    aux_weight: float = Field(
+        0.4, ge=0.0, le=10.0, title="Deep supervision weight",
+        description="For networks with coarse auxiliary outputs (the Tiny U-Net): how much their "
+                    "cross-entropy against the mask at 1/16 and 1/8 of the input counts. It makes the deep "
+                    "layers learn what each object is, not only where its edges are; without it a "
+                    "from-scratch U-Net can find every object yet give them all one class. 0 turns it off.")
     class_weights: Literal["none", "balanced"] = Field(
         "none", title="Class weights",
         description="none: every pixel counts the same in the cross-entropy. balanced: pixels of rare "

@@ -277,6 +277,46 @@ def test_a_tiny_unet_learns_the_shapes_sample(workspace):
     assert before < 0.35 and after > 0.45 and after > before + 0.3, (before, after)
 
 
+def test_deep_supervision_maps_train_the_tiny_unet_and_stay_out_of_prediction():
+    """The Tiny U-Net's coarse heads (1/16, 1/8 of the padded input) join the training loss as
+    cross-entropy against the nearest-downsampled mask (padding is ignore), weighted by
+    ``aux_weight``; in eval mode there are none, so predictions and exports are the plain logits;
+    and a checkpoint saved before the heads existed still loads."""
+    import torch.nn.functional as F
+
+    from studio_desktop.ml.models.segmentation import Segmenter, TinyUNet
+
+    torch.manual_seed(0)
+    model = Segmenter(TinyUNet(4, width=8), TinyUNet.STRIDE).train()
+    x = torch.randn(2, 3, 40, 56)  # not multiples of 16: padded to 48 x 64
+    y = torch.randint(0, 4, (2, 40, 56))
+    y[0, :5] = IGNORE
+    logits, aux = model.forward_train(x)
+    assert logits.shape == (2, 4, 40, 56) and [a.shape[-2:] for a in aux] == [(3, 4), (6, 8)]
+    head = _head(_project([0, 1, 2, 3]), task_settings={"aux_weight": 0.4})
+    padded = F.pad(y, (0, 8, 0, 8), value=IGNORE)
+    expected = head.loss(logits, y)
+    for coarse in aux:
+        small = F.interpolate(padded[:, None].float(), size=coarse.shape[-2:], mode="nearest")[:, 0].long()
+        expected = expected + 0.4 * F.cross_entropy(coarse, small, ignore_index=IGNORE)
+    torch.manual_seed(1)
+    got = head.training_loss(model, x, y)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    off = _head(_project([0, 1, 2, 3]), task_settings={"aux_weight": 0.0})
+    assert off.training_loss(model, x, y).item() == pytest.approx(head.loss(logits, y).item(), rel=1e-5)
+    assert got.item() > off.training_loss(model, x, y).item() + 1e-3
+    got.backward()  # the heads learn
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.net.aux.parameters())
+
+    model.eval()
+    assert model.forward_train(x)[1] == []
+    assert torch.equal(model(x), model.forward_train(x)[0])
+    old = {k: v for k, v in model.state_dict().items() if ".aux." not in k}  # a checkpoint from before
+    fresh = Segmenter(TinyUNet(4, width=8), TinyUNet.STRIDE).eval()
+    fresh.load_state_dict(old)
+    assert torch.equal(fresh(x), model(x))
+
+
 @pytest.mark.slow
 def test_training_on_the_sample_end_to_end_and_the_checkpoint_comes_back(workspace):
     from studio_desktop.core.datasets import DatasetStore

@@ -6,7 +6,8 @@ What differs from classification lives here and nowhere in the generic code:
   function (``ml/segmentation_data.py``) reads it, maps ids to channels with the lookup table of
   ``core/segmentation.py`` and moves it with the image;
 * the loss is ``ce_weight`` x cross-entropy (ignore index 255, optional balanced class weights)
-  + ``dice_weight`` x soft Dice (``SegmentationSettings``);
+  + ``dice_weight`` x soft Dice (``SegmentationSettings``), plus ``aux_weight`` x cross-entropy
+  of a network's deep-supervision maps (:meth:`SegmentationHead.training_loss`);
 * validation accumulates a pixel confusion matrix (torchmetrics, ignore pixels left out) and
   reports ``miou`` (the mean over classes that occur in the truth or the prediction: a class
   absent from both has no IoU and is not counted as 0), ``pixel_accuracy`` and ``dice``;
@@ -182,6 +183,25 @@ class SegmentationHead(TaskHead):
             total = total + s.ce_weight * F.cross_entropy(logits, targets, weight=weight, ignore_index=IGNORE)
         if s.dice_weight > 0:
             total = total + s.dice_weight * dice_loss(logits, targets, valid)
+        return total
+
+    def training_loss(self, model, x, y):
+        """The loss of the full-resolution logits plus ``aux_weight`` x cross-entropy of each
+        deep-supervision map against the mask at its scale (nearest; padding is ignore)."""
+        logits, aux = model.forward_train(x)
+        total = self.loss(logits, y)
+        weight = self.settings.aux_weight
+        if not aux or weight <= 0:
+            return total
+        h, w = y.shape[-2:]
+        stride = int(getattr(model, "stride", 1))
+        padded = F.pad(y, (0, (-w) % stride, 0, (-h) % stride), value=IGNORE)
+        for coarse in aux:
+            small = F.interpolate(padded[:, None].float(), size=coarse.shape[-2:], mode="nearest")[:, 0].long()
+            if bool((small != IGNORE).any()):
+                total = total + weight * F.cross_entropy(coarse.float(), small, ignore_index=IGNORE)
+            else:
+                total = total + coarse.sum() * 0.0
         return total
 
     def eval_step(self, model, x, y):
