@@ -50,3 +50,25 @@ def isolated_settings(tmp_path_factory, monkeypatch):
         QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(cfg / "config"))
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(cfg / "config"))
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collect_garbage_on_the_main_thread():
+    """As in the app (gui/gc_policy.py): no automatic cyclic collection, which could run in a
+    worker thread of a test and destroy widgets left by earlier tests there (CI once deadlocked
+    so); what is due is collected on the main thread after each test instead."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    yield
+    if was:
+        gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_due_after_each_test(collect_garbage_on_the_main_thread):
+    yield
+    from studio_desktop.gui.gc_policy import collect_due
+
+    collect_due()

@@ -19,6 +19,7 @@ from ..core.errors import StudioError
 from ..core.workspace import ENV_VAR, Workspace
 from . import theme
 from .context import AppContext
+from .gc_policy import GuiThreadCollector
 from .main_window import MainWindow
 
 #: remembers the folder picked with File > Open workspace
@@ -83,6 +84,7 @@ def _report_shown(app: QApplication) -> None:
 
 def run_gui(argv: list[str]) -> int:
     app = ensure_application(argv)
+    GuiThreadCollector(parent=app).start()  # owned by the app: cycles are collected on this thread only
     theme.apply_theme(theme.saved_theme())
     theme.follow_system_changes()
     path = parse_workspace_arg(argv)
