@@ -27,7 +27,10 @@ EXE_NAME = "ai-studio"
 BUNDLE_ID = "org.aistudio.desktop"
 
 #: never wanted, even in the untrimmed build (GUI toolkits and build tools the app cannot use)
-ALWAYS_EXCLUDED = ["tkinter", "_tkinter", "PyInstaller"]
+ALWAYS_EXCLUDED = ["tkinter", "_tkinter", "PyInstaller",
+                   # OpenVINO's converter sends usage data unless opted out; without the package it
+                   # uses its own no-op stub (ml/export/openvino_format.without_telemetry)
+                   "openvino_telemetry"]
 
 #: Python packages the app does not import (see the module docstring for the proof)
 EXCLUDED_MODULES = ALWAYS_EXCLUDED + [

@@ -14,6 +14,7 @@ the head reads: ``compress_to_fp16`` would clamp a target mean of 90 000 to FP16
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,28 @@ RUNTIME_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENC
 OV_LAYERS = {"Gemm": ("MatMul",), "MatMul": ("MatMul",), "Conv": ("Convolution", "GroupConvolution")}
 
 
+def without_telemetry():
+    """``openvino``, with its converter's usage telemetry made impossible.
+
+    Why: ``openvino.convert_model`` sends usage data to Google Analytics unless the person has
+    opted out with Intel's ``opt_in_out`` script (a consent file in their home folder). AI Studio
+    promises that nothing leaves the machine; and offline, the forked process that sends waits on
+    a DNS lookup and keeps the process that converted from exiting (seen: a test run that printed
+    its summary and never exited, its telemetry child stuck in getaddrinfo). A ``None`` entry in
+    ``sys.modules`` makes the converter's modules fall back to their own no-op stub; modules that
+    already imported the real one get the stub set in their place."""
+    sys.modules.setdefault("openvino_telemetry", None)
+    import openvino as ov
+    from openvino.tools.ovc import convert_impl, telemetry_stub, telemetry_utils, utils
+
+    for module in (convert_impl, telemetry_utils, utils):
+        module.tm = telemetry_stub
+    return ov
+
+
 def _convert(onnx_path: Path, xml: Path, metadata: dict[str, str], *, fp16_weights: bool, log: Log,
              float_layers: tuple[str, ...] | None = None) -> None:
-    import openvino as ov
+    ov = without_telemetry()
 
     try:
         with quiet(log):
