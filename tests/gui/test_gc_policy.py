@@ -59,3 +59,21 @@ def test_without_the_policy_the_worker_would_collect():
         gc.disable()
     collect_due()
     assert seen == ["worker"]
+
+
+def test_the_app_installs_the_policy(qapp, tmp_path, monkeypatch, capsys):
+    """run_gui (the double-clicked app) starts the collector before any window exists."""
+    from studio_desktop.gui import app as app_module
+
+    monkeypatch.setenv(app_module.STARTUP_PROBE_ENV, "1")  # quit once the window is shown
+    gc.enable()
+    try:
+        assert app_module.run_gui(["--workspace", str(tmp_path / "ws")]) == 0
+        collectors = qapp.findChildren(GuiThreadCollector)
+        assert len(collectors) == 1 and collectors[0].timer.isActive() and not gc.isenabled()
+    finally:
+        for collector in qapp.findChildren(GuiThreadCollector):
+            collector.stop()
+            collector.deleteLater()
+        gc.disable()
+    assert "SHOWN" in capsys.readouterr().out
