@@ -16,7 +16,8 @@ echo "== ruff"
 echo "== import boundaries (core: no Qt/torch; gui: no torch)"
 "$venv/bin/lint-imports" --no-cache || status=1
 echo "== pytest"
-"$venv/bin/python" -m pytest -p no:cacheprovider "$@"
+# --durations: the slowest tests in every log, to keep the suite well under 15 minutes
+"$venv/bin/python" -m pytest -p no:cacheprovider --durations=15 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "test.sh: pytest collected no tests" >&2
