@@ -48,6 +48,8 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationDisplayName("AI Studio")
     app.setDesktopFileName("ai-studio")  # Wayland docks match the window to ai-studio.desktop (its icon)
     app.setWindowIcon(theme.app_icon())
+    if not any(c.timer.isActive() for c in app.findChildren(GuiThreadCollector)):  # gc_policy.py
+        GuiThreadCollector(parent=app).start()
     return app
 
 
@@ -84,7 +86,6 @@ def _report_shown(app: QApplication) -> None:
 
 def run_gui(argv: list[str]) -> int:
     app = ensure_application(argv)
-    GuiThreadCollector(parent=app).start()  # owned by the app: cycles are collected on this thread only
     theme.apply_theme(theme.saved_theme())
     theme.follow_system_changes()
     path = parse_workspace_arg(argv)

@@ -61,19 +61,21 @@ def test_without_the_policy_the_worker_would_collect():
     assert seen == ["worker"]
 
 
-def test_the_app_installs_the_policy(qapp, tmp_path, monkeypatch, capsys):
-    """run_gui (the double-clicked app) starts the collector before any window exists."""
-    from studio_desktop.gui import app as app_module
+def test_the_app_installs_the_policy(qapp):
+    """The app's QApplication (ensure_application, which run_gui starts with) owns one collector."""
+    from studio_desktop.gui.app import ensure_application
 
-    monkeypatch.setenv(app_module.STARTUP_PROBE_ENV, "1")  # quit once the window is shown
+    for old in qapp.findChildren(GuiThreadCollector):
+        old.stop()
+        old.deleteLater()
     gc.enable()
     try:
-        assert app_module.run_gui(["--workspace", str(tmp_path / "ws")]) == 0
-        collectors = qapp.findChildren(GuiThreadCollector)
-        assert len(collectors) == 1 and collectors[0].timer.isActive() and not gc.isenabled()
+        assert ensure_application([]) is qapp
+        ensure_application([])  # idempotent
+        collectors = [c for c in qapp.findChildren(GuiThreadCollector) if c.timer.isActive()]
+        assert len(collectors) == 1 and not gc.isenabled()
     finally:
         for collector in qapp.findChildren(GuiThreadCollector):
             collector.stop()
             collector.deleteLater()
         gc.disable()
-    assert "SHOWN" in capsys.readouterr().out
