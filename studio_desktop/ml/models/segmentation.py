@@ -50,29 +50,24 @@ class Segmenter(nn.Module):
         return self.net.get_submodule(self._backbone_name) if self._backbone_name else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_train(x)[0]
+
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(logits (N, C, H, W), auxiliary logits)``. Auxiliary logits (deep supervision, for the
+        training loss) are coarser maps of the *padded* input, one per extra head of a network that
+        has them (:class:`TinyUNet`) and only in training mode; other networks give none."""
         h, w = int(x.shape[-2]), int(x.shape[-1])
         ph, pw = (-h) % self.stride, (-w) % self.stride
         if ph or pw:  # (a Python decision at trace time: an exported graph has a fixed size)
             x = F.pad(x, (0, pw, 0, ph))
-        out = self.net(x)
+        out, aux = self.net.forward_with_aux(x) if hasattr(self.net, "forward_with_aux") else (self.net(x), [])
         if isinstance(out, dict):
             out = out["out"]
         if tuple(out.shape[-2:]) != tuple(x.shape[-2:]):
             out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
         if ph or pw:
             out = out[..., :h, :w]
-        return out
-
-    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """``(logits (N, C, H, W), auxiliary logits)`` for the training loss. Auxiliary logits
-        (deep supervision) are coarser maps of the *padded* input, one per extra head of networks
-        that have them (:class:`TinyUNet`); other networks give none."""
-        if not hasattr(self.net, "forward_with_aux"):
-            return self(x), []
-        h, w = int(x.shape[-2]), int(x.shape[-1])
-        ph, pw = (-h) % self.stride, (-w) % self.stride
-        out, aux = self.net.forward_with_aux(F.pad(x, (0, pw, 0, ph)) if ph or pw else x)
-        return out[..., :h, :w], aux
+        return out, aux
 
     def finetune_parts(self) -> tuple[list[nn.Module], nn.Module]:
         """``(backbone stages input-first, the rest)``: a linear probe trains the decoder and head
