@@ -52,9 +52,6 @@ def isolated_settings(tmp_path_factory, monkeypatch):
     yield
 
 
-_GUI_PHASE = {"on": False}
-
-
 @pytest.fixture(autouse=True)
 def _qt_garbage_on_the_main_thread(request):
     """As in the app (gui/gc_policy.py): during a GUI test there is no automatic cyclic collection,
@@ -68,11 +65,9 @@ def _qt_garbage_on_the_main_thread(request):
     gui = request.node.get_closest_marker("gui") is not None or bool({"qtbot", "qapp"} & set(request.fixturenames))
     if gui:
         gc.disable()
-        _GUI_PHASE["on"] = True
-    elif _GUI_PHASE["on"]:
+    elif not gc.isenabled():  # the first test after GUI tests
         gc.collect()
         gc.enable()
-        _GUI_PHASE["on"] = False
     yield
     if gui:
         gc.collect(0)  # everything the test made is still in the youngest generation
